@@ -1,0 +1,55 @@
+# QR-Pay build, test and demo.
+#
+#   make deps     install the Debian packages the build needs (no-op when present)
+#   make          release build of every program
+#   make test     deps, then the whole test suite (Swift Testing, end to end through the programs)
+#   make demo     deps, build, then one payment end to end on ./Spool
+#   make bench    throughput and latency table (not part of make test)
+#   make install PREFIX=/usr/local
+
+PREFIX ?= /usr/local
+SWIFT ?= swift
+APT_PACKAGES = libssl-dev libqrencode-dev libzbar-dev libpng-dev libjpeg62-turbo-dev libjansson-dev \
+               pkg-config openssl zbar-tools python3-pip
+PY_PACKAGES = joserfc cryptography
+PROGRAMS = $(notdir $(wildcard Sources/qrpay-*))
+BIN = .build/release
+
+.PHONY: all build deps pydeps test demo bench install clean
+
+all: build
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+pydeps:
+	@python3 -c 'import joserfc, cryptography' 2>/dev/null || \
+	  python3 -m pip install -q $(PY_PACKAGES) || python3 -m pip install -q --break-system-packages $(PY_PACKAGES)
+
+build: deps
+	$(SWIFT) build -c release
+
+# Tests run the debug programs that `swift build --build-tests` makes (QRPAY_BIN tells them where).
+test: deps pydeps
+	$(SWIFT) build --build-tests
+	QRPAY_BIN=$$($(SWIFT) build --show-bin-path) $(SWIFT) test --skip-build
+
+demo: deps build
+	./Samples/demo.sh
+
+bench: deps build
+	./Samples/bench.sh
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin
+	for p in $(PROGRAMS); do install -m 0755 $(BIN)/$$p $(DESTDIR)$(PREFIX)/bin/$$p; done
+
+clean:
+	rm -rf .build

@@ -1,0 +1,65 @@
+// swift-tools-version:6.0
+//
+// QR-Pay: a secure QR payment system (Lee, Cho, Jun) as a spool-driven batch pipeline.
+// C libraries are wrapped in C<Name> system-library modules and imported with
+// `internal import` by the core library only; executables stay thin.
+import PackageDescription
+import Foundation
+
+// Every program has its folder Sources/<program>/ (as Postfix has one per daemon); a program joins
+// the package when its folder exists.
+let allPrograms = [
+    "qrpay-ca", "qrpay-shop", "qrpay-register", "qrpay-user", "qrpay-scan",
+    "qrpay-approve", "qrpay-settle", "qrpay-spool", "qrpay-reconcile",
+]
+let root = Context.packageDirectory
+let programs = allPrograms.filter { FileManager.default.fileExists(atPath: "\(root)/Sources/\($0)") }
+
+func systemLibrary(_ name: String, pkg: String?) -> Target {
+    .systemLibrary(
+        name: name,
+        path: "Sources/\(name)",
+        pkgConfig: pkg,
+        providers: [.apt(["libssl-dev", "libqrencode-dev", "libzbar-dev", "libpng-dev",
+                          "libjpeg62-turbo-dev", "libjansson-dev"])])
+}
+
+var targets: [Target] = [
+    systemLibrary("COpenSSL", pkg: "openssl"),
+    systemLibrary("CQRencode", pkg: "libqrencode"),
+    systemLibrary("CZbar", pkg: "zbar"),
+    systemLibrary("CPNG", pkg: "libpng16"),
+    systemLibrary("CJPEG", pkg: "libjpeg"),
+    systemLibrary("CJansson", pkg: "jansson"),
+    // Small C shims for what Swift cannot import (macros, setjmp/longjmp error handlers).
+    .target(name: "CQRPayShims", dependencies: ["COpenSSL", "CJPEG", "CPNG", "CJansson"]),
+    .target(
+        name: "QRPayCore",
+        dependencies: ["COpenSSL", "CQRencode", "CZbar", "CPNG", "CJPEG", "CJansson", "CQRPayShims"]),
+    .target(
+        name: "QRPayCommand",
+        dependencies: ["QRPayCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+    .testTarget(
+        name: "QRPayCoreTests",
+        dependencies: ["QRPayCore", "QRPayCommand"],
+        resources: [.copy("Fixtures")]),
+]
+
+for program in programs {
+    targets.append(.executableTarget(
+        name: program,
+        dependencies: ["QRPayCore", "QRPayCommand",
+                       .product(name: "ArgumentParser", package: "swift-argument-parser")],
+        path: "Sources/\(program)"))
+}
+
+let package = Package(
+    name: "QRPay",
+    platforms: [.macOS(.v13)],
+    products: [.library(name: "QRPayCore", targets: ["QRPayCore"])]
+        + programs.map { .executable(name: $0, targets: [$0]) },
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: targets
+)

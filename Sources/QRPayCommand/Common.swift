@@ -1,0 +1,62 @@
+// Shared command-line pieces of every QR-Pay program: the `--spool` option group, password files,
+// and the one place where errors become a message on stderr and a sysexits status.
+
+import ArgumentParser
+import Foundation
+import QRPayCore
+
+/// `--spool DIR`, shared by every program. Default: `$QRPAY_SPOOL`, then `./Spool`.
+public struct SpoolOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "The spool root directory (default: $QRPAY_SPOOL, else ./Spool).",
+        valueName: "dir"))
+    public var spool: String?
+
+    public init() {}
+
+    /// The spool root, resolved to an absolute path.
+    public var root: String {
+        let chosen = spool ?? ProcessInfo.processInfo.environment["QRPAY_SPOOL"].flatMap { $0.isEmpty ? nil : $0 } ?? "./Spool"
+        return URL(fileURLWithPath: chosen).standardizedFileURL.path
+    }
+}
+
+/// Reads a password from a file: the first line, without its line ending. Files must not be empty.
+public func readPasswordFile(_ path: String, what: String = "password file") throws -> String {
+    let data: Data
+    do {
+        data = try FileIO.read(path, maxBytes: 4096)
+    } catch let error as QRPayError {
+        throw QRPayError("password.file", "cannot read \(what) \(path): \(error.message)", exit: error.exit == .noInput ? .noInput : .noPermission)
+    }
+    var text = String(decoding: data, as: UTF8.self)
+    if let nl = text.firstIndex(where: { $0 == "\n" || $0 == "\r\n" || $0 == "\r" }) { text = String(text[..<nl]) }
+    guard !text.isEmpty else {
+        throw QRPayError("password.empty", "\(what) \(path) is empty", exit: .noPermission)
+    }
+    return text
+}
+
+/// Runs `body`, turning a `QRPayError` into `qrpay-xxx: message` on stderr and its sysexits status.
+public func runReportingErrors(_ program: String, _ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as QRPayError {
+        Diagnostics.error(program, error.message)
+        throw ExitCode(error.exit.rawValue)
+    }
+}
+
+public enum Diagnostics {
+    public static func error(_ program: String, _ message: String) {
+        FileHandle.standardError.write(Data("\(program): error: \(message)\n".utf8))
+    }
+    public static func info(_ program: String, _ message: String) {
+        FileHandle.standardError.write(Data("\(program): \(message)\n".utf8))
+    }
+}
+
+/// Prints a JSON value on stdout (pretty, sorted keys).
+public func printJSON(_ value: JSONValue) {
+    FileHandle.standardOutput.write(value.serialized(pretty: true))
+}

@@ -1,0 +1,164 @@
+// Durable, link-safe file operations on POSIX file descriptors.
+//
+// Foundation's `Data.write(options: .atomic)` does not fsync the directory and `moveItem` copies
+// across file systems; a payment system needs neither surprise. These helpers are the only way QR-Pay
+// writes files: create beside the target with O_EXCL, write, fsync, link or rename into place, fsync
+// the directory. Reads never follow a symlink and refuse anything but a regular file.
+
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum FileIO {
+    /// Reads a regular file, never following a symlink, refusing files larger than `maxBytes`.
+    public static func read(_ path: String, maxBytes: Int = 1 << 20) throws -> Data {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else {
+            if errno == ELOOP {
+                throw QRPayError("io.symlink", "\(path) is a symbolic link; QR-Pay never follows links", exit: .dataError)
+            }
+            throw QRPayError.io("open", path: path, errno: errno)
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw QRPayError.io("stat", path: path, errno: errno) }
+        guard (st.st_mode & S_IFMT) == S_IFREG else {
+            throw QRPayError("io.not-regular", "\(path) is not a regular file", exit: .dataError)
+        }
+        guard Int(st.st_size) <= maxBytes else {
+            throw QRPayError("io.too-large", "\(path) is \(st.st_size) bytes, over the limit of \(maxBytes)", exit: .dataError)
+        }
+        return try readAll(fd: fd, path: path, maxBytes: maxBytes)
+    }
+
+    static func readAll(fd: Int32, path: String, maxBytes: Int) throws -> Data {
+        var data = Data()
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw QRPayError.io("read", path: path, errno: errno)
+            }
+            if n == 0 { break }
+            data.append(contentsOf: buffer[0..<n])
+            if data.count > maxBytes {
+                throw QRPayError("io.too-large", "\(path) is over the limit of \(maxBytes) bytes", exit: .dataError)
+            }
+        }
+        return data
+    }
+
+    /// Writes all of `data` to `fd`.
+    public static func writeAll(fd: Int32, _ data: Data, path: String) throws {
+        try data.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw QRPayError.io("write", path: path, errno: errno)
+                }
+                offset += n
+            }
+        }
+    }
+
+    public static func fsyncDirectory(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw QRPayError.io("open directory", path: path, errno: errno) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw QRPayError.io("fsync directory", path: path, errno: errno) }
+    }
+
+    /// A name nobody else will pick: time, pid, random.
+    public static func uniqueName(suffix: String = "") -> String {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        let random = UInt64.random(in: 0...UInt64.max)
+        return "\(ts.tv_sec).\(String(format: "%09ld", ts.tv_nsec)).\(getpid()).\(String(random, radix: 16))\(suffix)"
+    }
+
+    /// Writes `data` durably to `path`.
+    ///
+    /// The bytes go to a temporary file in `tmpDirectory` (default: beside the target), created with
+    /// O_EXCL and fsync'd; then linked into place without replacing (`replace == false`, the target
+    /// must not exist: `io.exists`) or renamed over it (`replace == true`); then the target's directory
+    /// is fsync'd. When the call returns, the file survives a crash.
+    public static func writeDurably(_ data: Data, to path: String, mode: mode_t = 0o644, replace: Bool = false,
+                                    tmpDirectory: String? = nil, syncDirectory: Bool = true) throws {
+        let dir = (path as NSString).deletingLastPathComponent
+        let tmpDir = tmpDirectory ?? dir
+        let tmp = tmpDir + "/.tmp." + uniqueName()
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw QRPayError.io("create", path: tmp, errno: errno) }
+        var closed = false
+        defer {
+            if !closed { close(fd) }
+            unlink(tmp)
+        }
+        try writeAll(fd: fd, data, path: tmp)
+        if fchmod(fd, mode) != 0 { throw QRPayError.io("chmod", path: tmp, errno: errno) }
+        guard fsync(fd) == 0 else { throw QRPayError.io("fsync", path: tmp, errno: errno) }
+        closed = true
+        guard close(fd) == 0 else { throw QRPayError.io("close", path: tmp, errno: errno) }
+        if replace {
+            guard rename(tmp, path) == 0 else { throw QRPayError.io("rename", path: path, errno: errno) }
+        } else {
+            guard link(tmp, path) == 0 else {
+                if errno == EEXIST {
+                    throw QRPayError("io.exists", "\(path) already exists; QR-Pay never overwrites it", exit: .cantCreate)
+                }
+                throw QRPayError.io("link", path: path, errno: errno)
+            }
+        }
+        if syncDirectory { try fsyncDirectory(dir) }
+    }
+
+    /// Creates `path` and missing parents with `mode` (existing directories keep theirs).
+    public static func makeDirectory(_ path: String, mode: mode_t = 0o755) throws {
+        var st = stat()
+        if lstat(path, &st) == 0 {
+            guard (st.st_mode & S_IFMT) == S_IFDIR else {
+                throw QRPayError("io.not-directory", "\(path) exists and is not a directory", exit: .cantCreate)
+            }
+            return
+        }
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty && parent != path && parent != "/" {
+            try makeDirectory(parent, mode: parent.hasSuffix("/ca") ? 0o755 : 0o755)
+        }
+        if mkdir(path, mode) != 0 && errno != EEXIST {
+            throw QRPayError.io("create directory", path: path, errno: errno)
+        }
+        _ = chmod(path, mode)  // not subject to umask
+    }
+
+    public static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0
+    }
+
+    public static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// Names in `directory` (not `.`/`..`), unsorted; empty when the directory does not exist.
+    public static func listDirectory(_ path: String) throws -> [String] {
+        guard let dir = opendir(path) else {
+            if errno == ENOENT { return [] }
+            throw QRPayError.io("list", path: path, errno: errno)
+        }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+}

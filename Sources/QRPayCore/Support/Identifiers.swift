@@ -1,0 +1,33 @@
+// Identifiers of shops, users and payments.
+//
+// Ids name files and directories in the spool, so they are restricted to a safe alphabet:
+// `[A-Za-z0-9._-]{1,64}`, never `.` or `..`. Anything else is refused with exit 65, before it can
+// reach a path.
+
+public enum Role: String, Sendable, CaseIterable, Codable {
+    case shop, user, pg
+}
+
+public enum Identifier {
+    public static let maxLength = 64
+
+    public static func isValid(_ id: String) -> Bool {
+        guard !id.isEmpty, id.utf8.count <= maxLength, id != ".", id != ".." else { return false }
+        return id.utf8.allSatisfy { b in
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
+                || b == 0x2E || b == 0x5F || b == 0x2D
+        }
+    }
+
+    /// Returns `id` when it is safe, or throws `id.unsafe` (exit 65).
+    @discardableResult
+    public static func validate(_ id: String, what: String = "id") throws -> String {
+        guard isValid(id) else {
+            let shown = id.count > 80 ? String(id.prefix(80)) + "…" : id
+            throw QRPayError("id.unsafe",
+                             "\(what) \"\(shown.debugDescription.dropFirst().dropLast())\" is not a valid id: use 1-64 of A-Z a-z 0-9 . _ - (not \".\" or \"..\")",
+                             exit: .dataError)
+        }
+        return id
+    }
+}

@@ -1,0 +1,61 @@
+// Time as QR-Pay writes it: RFC 3339 UTC with seconds (`2026-11-25T16:50:00Z`), durations as `90s`,
+// `15m`, `2h`, `1d` (or a bare number of seconds).
+
+import Foundation
+
+public enum Timestamp {
+    public static func format(_ date: Date) -> String {
+        var t = time_t(date.timeIntervalSince1970.rounded(.down))
+        var tmv = tm()
+        gmtime_r(&t, &tmv)
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ", tmv.tm_year + 1900, tmv.tm_mon + 1, tmv.tm_mday,
+                      tmv.tm_hour, tmv.tm_min, tmv.tm_sec)
+    }
+
+    /// Parses `YYYY-MM-DDTHH:MM:SSZ` (UTC only, as QR-Pay writes it).
+    public static func parse(_ text: String) -> Date? {
+        let b = Array(text.utf8)
+        guard b.count == 20, b[4] == 0x2D, b[7] == 0x2D, b[10] == 0x54, b[13] == 0x3A, b[16] == 0x3A, b[19] == 0x5A
+        else { return nil }
+        func num(_ r: Range<Int>) -> Int32? {
+            var v: Int32 = 0
+            for i in r { guard b[i] >= 0x30 && b[i] <= 0x39 else { return nil }; v = v * 10 + Int32(b[i] - 0x30) }
+            return v
+        }
+        guard let y = num(0..<4), let mo = num(5..<7), let d = num(8..<10), let h = num(11..<13),
+              let mi = num(14..<16), let s = num(17..<19),
+              (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, s < 61 else { return nil }
+        var tmv = tm()
+        tmv.tm_year = y - 1900; tmv.tm_mon = mo - 1; tmv.tm_mday = d
+        tmv.tm_hour = h; tmv.tm_min = mi; tmv.tm_sec = s
+        let t = timegm(&tmv)
+        // Refuse normalised dates such as February 31st.
+        var back = tm(); var tt = t; gmtime_r(&tt, &back)
+        guard back.tm_mday == d, back.tm_mon == mo - 1 else { return nil }
+        return Date(timeIntervalSince1970: TimeInterval(t))
+    }
+
+    /// The UTC day `YYYY-MM-DD` of `date`.
+    public static func day(_ date: Date) -> String { String(format(date).prefix(10)) }
+}
+
+public enum Duration {
+    /// Parses `90s`, `15m`, `2h`, `1d`, or a bare number of seconds, into seconds.
+    public static func parse(_ text: String) throws -> TimeInterval {
+        guard let last = text.last else { throw QRPayError.usage("empty duration") }
+        let unit: Double
+        var digits = Substring(text)
+        switch last {
+        case "s": unit = 1; digits = digits.dropLast()
+        case "m": unit = 60; digits = digits.dropLast()
+        case "h": unit = 3600; digits = digits.dropLast()
+        case "d": unit = 86400; digits = digits.dropLast()
+        default: unit = 1
+        }
+        guard !digits.isEmpty, digits.count <= 9, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber),
+              let n = Int(digits) else {
+            throw QRPayError.usage("\"\(text)\" is not a duration: use for example 90s, 15m, 2h or 1d")
+        }
+        return TimeInterval(n) * unit
+    }
+}
