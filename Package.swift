@@ -11,6 +11,8 @@ import Foundation
 let allPrograms = [
     "qrpay-ca", "qrpay-shop", "qrpay-register", "qrpay-user", "qrpay-scan",
     "qrpay-approve", "qrpay-settle", "qrpay-spool", "qrpay-reconcile",
+    // Not an operator's program: benchmarks and phone-like test photos for `make bench` and `make demo`.
+    "qrpay-bench",
 ]
 let root = Context.packageDirectory
 let programs = allPrograms.filter { FileManager.default.fileExists(atPath: "\(root)/Sources/\($0)") }
