@@ -1,0 +1,135 @@
+// The other signed documents of a payment's life, each the payload of a JWS of its own type:
+//
+// - Approval (user → PG, paper phase D): binds the user's consent to one exact payment: shop, payment
+//   number, total, currency, a hash of the shop's signed document, the PG as audience, the time.
+// - Cancel (shop → PG, phase E): the shop withdraws a payment before it is finished.
+// - Notice (PG → shop) and Receipt (PG → user): what changed and when.
+//
+// Every parser is strict (known fields only, integer money, safe ids).
+
+import Foundation
+
+public struct Approval: Equatable, Sendable {
+    public let shop: String
+    public let payment: String
+    public let user: String
+    public let total: Int64
+    public let currency: String
+    /// base64url SHA-256 of the shop's payment JWS in compact form (see `documentHash`).
+    public let document: String
+    /// The id of the PG the approval is meant for.
+    public let audience: String
+    public let at: Date
+
+    public init(shop: String, payment: String, user: String, total: Int64, currency: String,
+                document: String, audience: String, at: Date) throws {
+        try Identifier.validate(shop, what: "shop")
+        try Identifier.validate(payment, what: "payment")
+        try Identifier.validate(user, what: "user")
+        try Identifier.validate(audience, what: "audience")
+        _ = try Currency(currency)
+        guard (1...maximumAmount).contains(total) else { throw QRPayError("approval.amount", "approval total \(total) is out of range") }
+        guard document.utf8.count == 43, Base64URL.decode(document) != nil else {
+            throw QRPayError("approval.document", "approval's document hash is not a base64url SHA-256")
+        }
+        self.shop = shop; self.payment = payment; self.user = user; self.total = total
+        self.currency = currency; self.document = document; self.audience = audience
+        self.at = Date(timeIntervalSince1970: at.timeIntervalSince1970.rounded(.down))
+    }
+
+    public var json: JSONValue {
+        ["v": 1, "shop": .string(shop), "payment": .string(payment), "user": .string(user), "total": .int(total),
+         "currency": .string(currency), "doc": .string(document), "aud": .string(audience),
+         "at": .string(Timestamp.format(at))]
+    }
+
+    public init(payload: Data) throws {
+        let r = try JSONObjectReader(try JSONValue.parse(payload, what: "approval"), what: "approval")
+        try r.requireOnly(["v", "shop", "payment", "user", "total", "currency", "doc", "aud", "at"])
+        guard try r.int("v") == 1 else { throw QRPayError("approval.version", "approval version is not 1") }
+        guard let at = Timestamp.parse(try r.string("at", maxLength: 40)) else {
+            throw QRPayError("approval.time", "approval: \"at\" is not a UTC time")
+        }
+        try self.init(shop: try r.string("shop", maxLength: 200), payment: try r.string("payment", maxLength: 200),
+                      user: try r.string("user", maxLength: 200), total: try r.int("total"),
+                      currency: try r.string("currency", maxLength: 16), document: try r.string("doc", maxLength: 64),
+                      audience: try r.string("aud", maxLength: 200), at: at)
+    }
+}
+
+public struct Cancel: Equatable, Sendable {
+    public let shop: String
+    public let payment: String
+    public let reason: String
+    public let at: Date
+
+    public init(shop: String, payment: String, reason: String, at: Date) throws {
+        try Identifier.validate(shop, what: "shop")
+        try Identifier.validate(payment, what: "payment")
+        guard reason.count <= 500, !reason.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw QRPayError("cancel.reason", "a cancel reason must be at most 500 printable characters")
+        }
+        self.shop = shop; self.payment = payment; self.reason = reason
+        self.at = Date(timeIntervalSince1970: at.timeIntervalSince1970.rounded(.down))
+    }
+
+    public var json: JSONValue {
+        ["v": 1, "shop": .string(shop), "payment": .string(payment), "reason": .string(reason),
+         "at": .string(Timestamp.format(at))]
+    }
+
+    public init(payload: Data) throws {
+        let r = try JSONObjectReader(try JSONValue.parse(payload, what: "cancel"), what: "cancel")
+        try r.requireOnly(["v", "shop", "payment", "reason", "at"])
+        guard try r.int("v") == 1 else { throw QRPayError("cancel.version", "cancel version is not 1") }
+        guard let at = Timestamp.parse(try r.string("at", maxLength: 40)) else {
+            throw QRPayError("cancel.time", "cancel: \"at\" is not a UTC time")
+        }
+        try self.init(shop: try r.string("shop", maxLength: 200), payment: try r.string("payment", maxLength: 200),
+                      reason: try r.string("reason", maxLength: 2000), at: at)
+    }
+}
+
+/// PG → shop (notice) or PG → user (receipt): the payment moved to `state` at `at`.
+public struct StateNotice: Equatable, Sendable {
+    public let shop: String
+    public let payment: String
+    public let state: PaymentState
+    public let total: Int64
+    public let currency: String
+    public let user: String?
+    public let reason: String?
+    public let at: Date
+
+    public init(shop: String, payment: String, state: PaymentState, total: Int64, currency: String,
+                user: String? = nil, reason: String? = nil, at: Date) {
+        self.shop = shop; self.payment = payment; self.state = state; self.total = total
+        self.currency = currency; self.user = user; self.reason = reason
+        self.at = Date(timeIntervalSince1970: at.timeIntervalSince1970.rounded(.down))
+    }
+
+    public var json: JSONValue {
+        var o: [String: JSONValue] = [
+            "v": 1, "shop": .string(shop), "payment": .string(payment), "state": .string(state.rawValue),
+            "total": .int(total), "currency": .string(currency), "at": .string(Timestamp.format(at)),
+        ]
+        if let user { o["user"] = .string(user) }
+        if let reason { o["reason"] = .string(reason) }
+        return .object(o)
+    }
+
+    public init(payload: Data) throws {
+        let r = try JSONObjectReader(try JSONValue.parse(payload, what: "notice"), what: "notice")
+        try r.requireOnly(["v", "shop", "payment", "state", "total", "currency", "user", "reason", "at"])
+        guard let state = PaymentState(rawValue: try r.string("state", maxLength: 16)) else {
+            throw QRPayError("notice.state", "notice has an unknown state")
+        }
+        guard let at = Timestamp.parse(try r.string("at", maxLength: 40)) else {
+            throw QRPayError("notice.time", "notice: \"at\" is not a UTC time")
+        }
+        self.init(shop: try r.string("shop", maxLength: 200), payment: try r.string("payment", maxLength: 200),
+                  state: state, total: try r.int("total"), currency: try r.string("currency", maxLength: 16),
+                  user: try r.optionalString("user", maxLength: 200), reason: try r.optionalString("reason", maxLength: 2000),
+                  at: at)
+    }
+}

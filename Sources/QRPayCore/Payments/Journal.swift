@@ -1,0 +1,190 @@
+// The PG's append-only, hash-chained journal of state transitions.
+//
+// Files: ROOT/pg/journal/YYYY-MM-DD.jsonl, one JSON object a line:
+//   {"seq":N,"at":"…","shop":"…","payment":"…","from":"request"|null,"to":"accept",
+//    "evidence":"<base64url SHA-256 of the evidence>","prev":"<hash of the previous line>","hash":"<hash of this line>"}
+// `hash` is base64url SHA-256 over the line's JSON without the `hash` member (sorted keys, compact);
+// `prev` of the very first entry is 43 "A"s. An edited, removed or reordered line breaks the chain.
+//
+// Appends from several stages (register, approve, settle run as separate programs) are serialized by
+// flock(2) on ROOT/pg/journal/.lock. An entry is fsync'd before the record it describes changes; a
+// crash in between leaves an entry whose transition a rerun of the stage repeats, so `check` treats
+// an identical consecutive repeat as a benign retry.
+
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct JournalEntry: Equatable, Sendable {
+    public let seq: Int64
+    public let at: Date
+    public let shop: String
+    public let payment: String
+    public let from: PaymentState?
+    public let to: PaymentState
+    public let evidence: String
+    public let prev: String
+    public private(set) var hash: String
+
+    var unsignedJSON: JSONValue {
+        ["seq": .int(seq), "at": .string(Timestamp.format(at)), "shop": .string(shop), "payment": .string(payment),
+         "from": from.map { .string($0.rawValue) } ?? .null, "to": .string(to.rawValue),
+         "evidence": .string(evidence), "prev": .string(prev)]
+    }
+
+    static func computeHash(_ unsigned: JSONValue) -> String {
+        Base64URL.encode(Digest.sha256(unsigned.serialized()))
+    }
+
+    public var line: Data {
+        guard case .object(var o) = unsignedJSON else { fatalError() }
+        o["hash"] = .string(hash)
+        var data = JSONValue.object(o).serialized()
+        data.append(0x0A)
+        return data
+    }
+
+    public init(line: Data) throws {
+        let r = try JSONObjectReader(try JSONValue.parse(line, what: "journal entry"), what: "journal entry")
+        try r.requireOnly(["seq", "at", "shop", "payment", "from", "to", "evidence", "prev", "hash"])
+        guard let at = Timestamp.parse(try r.string("at")), let to = PaymentState(rawValue: try r.string("to")) else {
+            throw QRPayError("journal.malformed", "journal entry has a malformed time or state")
+        }
+        var from: PaymentState? = nil
+        if case .string(let f) = try r.value("from") {
+            guard let s = PaymentState(rawValue: f) else { throw QRPayError("journal.malformed", "journal entry has an unknown state") }
+            from = s
+        }
+        seq = try r.int("seq"); self.at = at; shop = try r.string("shop"); payment = try r.string("payment")
+        self.from = from; self.to = to; evidence = try r.string("evidence"); prev = try r.string("prev"); hash = try r.string("hash")
+    }
+
+    init(seq: Int64, at: Date, shop: String, payment: String, from: PaymentState?, to: PaymentState, evidence: String, prev: String) {
+        self.init(seq: seq, at: Date(timeIntervalSince1970: at.timeIntervalSince1970.rounded(.down)), shop: shop,
+                  payment: payment, from: from, to: to, evidence: evidence, prev: prev, hash: "")
+        self.hash = JournalEntry.computeHash(unsignedJSON)
+    }
+
+    private init(seq: Int64, at: Date, shop: String, payment: String, from: PaymentState?, to: PaymentState,
+                 evidence: String, prev: String, hash: String) {
+        self.seq = seq; self.at = at; self.shop = shop; self.payment = payment; self.from = from; self.to = to
+        self.evidence = evidence; self.prev = prev; self.hash = hash
+    }
+
+    /// Whether `hash` matches the entry's content.
+    public var isIntact: Bool { JournalEntry.computeHash(unsignedJSON) == hash }
+}
+
+public struct TransitionRequest: Sendable {
+    public let shop: String
+    public let payment: String
+    public let from: PaymentState?
+    public let to: PaymentState
+    public let evidence: Data
+    public let at: Date
+    public init(shop: String, payment: String, from: PaymentState?, to: PaymentState, evidence: Data, at: Date) {
+        self.shop = shop; self.payment = payment; self.from = from; self.to = to; self.evidence = evidence; self.at = at
+    }
+}
+
+public final class Journal: @unchecked Sendable {
+    public static let genesis = String(repeating: "A", count: 43)
+    public let directory: String
+
+    public init(pgDirectory: String) {
+        directory = pgDirectory + "/journal"
+    }
+
+    /// Appends entries for `transitions` in one locked, fsync'd write.
+    @discardableResult
+    public func append(_ transitions: [TransitionRequest]) throws -> [JournalEntry] {
+        guard !transitions.isEmpty else { return [] }
+        try FileIO.makeDirectory(directory, mode: 0o750)
+        let lockFD = open(directory + "/.lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o640)
+        guard lockFD >= 0 else { throw QRPayError.io("open journal lock", path: directory, errno: errno) }
+        defer { close(lockFD) }
+        while flock(lockFD, LOCK_EX) != 0 {
+            if errno != EINTR { throw QRPayError.io("lock journal", path: directory, errno: errno) }
+        }
+        defer { flock(lockFD, LOCK_UN) }
+        let head = try lastEntry()
+        var seq = head?.seq ?? 0
+        var prev = head?.hash ?? Journal.genesis
+        var entries: [JournalEntry] = []
+        var bytesByFile: [(String, Data)] = []
+        for t in transitions {
+            seq += 1
+            let e = JournalEntry(seq: seq, at: t.at, shop: t.shop, payment: t.payment, from: t.from, to: t.to,
+                                 evidence: Base64URL.encode(Digest.sha256(t.evidence)), prev: prev)
+            prev = e.hash
+            entries.append(e)
+            let file = directory + "/" + Timestamp.day(max(t.at, head?.at ?? t.at)) + ".jsonl"
+            if let last = bytesByFile.last, last.0 == file {
+                bytesByFile[bytesByFile.count - 1].1.append(e.line)
+            } else {
+                bytesByFile.append((file, e.line))
+            }
+        }
+        for (file, data) in bytesByFile {
+            let created = !FileIO.exists(file)
+            let fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o640)
+            guard fd >= 0 else { throw QRPayError.io("open journal", path: file, errno: errno) }
+            defer { close(fd) }
+            try FileIO.writeAll(fd: fd, data, path: file)
+            guard fsync(fd) == 0 else { throw QRPayError.io("fsync journal", path: file, errno: errno) }
+            if created { try FileIO.fsyncDirectory(directory) }
+        }
+        return entries
+    }
+
+    /// Journal files, oldest first.
+    public func files() throws -> [String] {
+        try FileIO.listDirectory(directory).filter { $0.hasSuffix(".jsonl") && !$0.hasPrefix(".") }.sorted()
+            .map { directory + "/" + $0 }
+    }
+
+    /// The newest entry; a torn last line left by a crash (no newline) is cut off first.
+    func lastEntry() throws -> JournalEntry? {
+        for file in try files().reversed() {
+            let fd = open(file, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
+            guard fd >= 0 else { throw QRPayError.io("open journal", path: file, errno: errno) }
+            defer { close(fd) }
+            var st = stat()
+            fstat(fd, &st)
+            let size = Int(st.st_size)
+            if size == 0 { continue }
+            let window = min(size, 64 * 1024)
+            var buffer = [UInt8](repeating: 0, count: window)
+            let n = pread(fd, &buffer, window, off_t(size - window))
+            guard n == window else { throw QRPayError.io("read journal", path: file, errno: errno) }
+            var end = window
+            if buffer[end - 1] != 0x0A {
+                // A torn write: the entry was never acknowledged (its fsync did not return). Cut it.
+                guard let nl = buffer.lastIndex(of: 0x0A) else {
+                    if window == size { ftruncate(fd, 0); fsync(fd); continue }
+                    throw QRPayError("journal.corrupt", "\(file): last line longer than 64 KiB")
+                }
+                ftruncate(fd, off_t(size - window + nl + 1)); fsync(fd)
+                end = nl + 1
+            }
+            let body = buffer[0..<(end - 1)]
+            let start = (body.lastIndex(of: 0x0A).map { $0 + 1 }) ?? 0
+            return try JournalEntry(line: Data(buffer[start..<(end - 1)]))
+        }
+        return nil
+    }
+
+    /// Every entry, oldest first, streaming file by file.
+    public func forEachEntry(_ body: (JournalEntry, String, Int) throws -> Void) throws {
+        for file in try files() {
+            let data = try FileIO.read(file, maxBytes: 1 << 34)
+            var lineNumber = 0
+            for line in data.split(separator: 0x0A, omittingEmptySubsequences: false) {
+                lineNumber += 1
+                if line.isEmpty { continue }
+                try body(try JournalEntry(line: Data(line)), file, lineNumber)
+            }
+        }
+    }
+}

@@ -1,0 +1,57 @@
+// Money: integer minor units with an ISO 4217 currency whose minor-unit exponent is known.
+//
+// Amounts are never floating point. A currency QR-Pay does not know is refused, because without its
+// exponent an amount cannot be shown to the user correctly (KRW 12000 is not USD 120.00).
+
+public struct Currency: Hashable, Sendable, CustomStringConvertible {
+    public let code: String
+    /// Digits after the decimal point (KRW 0, USD 2, BHD 3).
+    public let exponent: Int
+
+    /// ISO 4217 currencies and their minor-unit exponents.
+    public static let known: [String: Int] = [
+        "AED": 2, "ARS": 2, "AUD": 2, "BHD": 3, "BRL": 2, "CAD": 2, "CHF": 2, "CLP": 0, "CNY": 2,
+        "CZK": 2, "DKK": 2, "EUR": 2, "GBP": 2, "HKD": 2, "HUF": 2, "IDR": 2, "ILS": 2, "INR": 2,
+        "IQD": 3, "ISK": 0, "JOD": 3, "JPY": 0, "KRW": 0, "KWD": 3, "LYD": 3, "MXN": 2, "MYR": 2,
+        "NOK": 2, "NZD": 2, "OMR": 3, "PHP": 2, "PLN": 2, "RUB": 2, "SAR": 2, "SEK": 2, "SGD": 2,
+        "THB": 2, "TND": 3, "TRY": 2, "TWD": 2, "UGX": 0, "USD": 2, "VND": 0, "XAF": 0, "XOF": 0,
+        "ZAR": 2,
+    ]
+
+    public init(_ code: String) throws {
+        guard let exponent = Currency.known[code] else {
+            let shown = code.count > 12 ? String(code.prefix(12)) + "…" : code
+            throw QRPayError("payment.currency", "unknown currency \"\(shown)\": use an ISO 4217 code such as KRW, USD or EUR")
+        }
+        self.code = code
+        self.exponent = exponent
+    }
+
+    public var description: String { code }
+
+    /// `12000` KRW → `KRW 12,000`; `1234` USD → `USD 12.34`; negative amounts get a minus sign.
+    public func format(_ minor: Int64) -> String {
+        let negative = minor < 0
+        let magnitude = minor.magnitude
+        var divisor: UInt64 = 1
+        for _ in 0..<exponent { divisor *= 10 }
+        let whole = magnitude / divisor
+        let fraction = magnitude % divisor
+        var digits = String(whole)
+        var grouped = ""
+        while digits.count > 3 {
+            grouped = "," + digits.suffix(3) + grouped
+            digits.removeLast(3)
+        }
+        grouped = digits + grouped
+        var text = (negative ? "-" : "") + grouped
+        if exponent > 0 {
+            let f = String(fraction)
+            text += "." + String(repeating: "0", count: exponent - f.count) + f
+        }
+        return "\(code) \(text)"
+    }
+}
+
+/// The largest total QR-Pay accepts, in minor units (10^15: far above any real payment, far below overflow).
+public let maximumAmount: Int64 = 1_000_000_000_000_000

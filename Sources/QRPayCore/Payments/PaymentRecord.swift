@@ -1,0 +1,105 @@
+// The PG's record of one payment: the shop's signed document, the facts of its verification, its
+// state and its history, each transition with its time and evidence (the signed document that
+// caused it, or the rule that did).
+//
+// Records are JSON files an operator can read with `jq` (see PaymentStore for where they live).
+
+import Foundation
+
+public struct HistoryEntry: Equatable, Sendable {
+    public let state: PaymentState
+    public let at: Date
+    /// What caused the transition: {"type": "payment"|"approval"|"cancel"|"hold-elapsed"|"expired", ...}
+    public let evidence: JSONValue
+
+    public init(state: PaymentState, at: Date, evidence: JSONValue) {
+        self.state = state
+        self.at = Date(timeIntervalSince1970: at.timeIntervalSince1970.rounded(.down))
+        self.evidence = evidence
+    }
+
+    var json: JSONValue {
+        ["state": .string(state.rawValue), "at": .string(Timestamp.format(at)), "evidence": evidence]
+    }
+}
+
+public struct PaymentRecord: Equatable, Sendable {
+    public static let version: Int64 = 1
+    public var info: PaymentInfo
+    public var state: PaymentState
+    /// The shop's payment JWS exactly as received (flattened JSON serialization).
+    public var document: Data
+    /// base64url SHA-256 of the shop's JWS in compact form: what approvals bind to.
+    public var documentHash: String
+    /// base64url raw signature of the shop's JWS (what the QR code carries).
+    public var signature: String
+    public var signer: JSONValue
+    public var qrPath: String
+    public var user: String?
+    public var history: [HistoryEntry]
+
+    public init(info: PaymentInfo, state: PaymentState, document: Data, documentHash: String, signature: String,
+                signer: JSONValue, qrPath: String, user: String? = nil, history: [HistoryEntry]) {
+        self.info = info; self.state = state; self.document = document; self.documentHash = documentHash
+        self.signature = signature; self.signer = signer; self.qrPath = qrPath; self.user = user; self.history = history
+    }
+
+    public var json: JSONValue {
+        var o: [String: JSONValue] = [
+            "v": .int(PaymentRecord.version),
+            "shop": .string(info.shop),
+            "payment": .string(info.payment),
+            "state": .string(state.rawValue),
+            "currency": .string(info.currency.code),
+            "total": .int(info.total),
+            "items": info.json["items"]!,
+            "created": .string(Timestamp.format(info.created)),
+            "expires": .string(Timestamp.format(info.expires)),
+            "document": (try? JSONValue.parse(document)) ?? .string(String(decoding: document, as: UTF8.self)),
+            "documentHash": .string(documentHash),
+            "signature": .string(signature),
+            "signer": signer,
+            "qr": .string(qrPath),
+            "history": .array(history.map(\.json)),
+        ]
+        if let user { o["user"] = .string(user) }
+        return .object(o)
+    }
+
+    public func serialized() -> Data { json.serialized(pretty: true) }
+
+    public init(data: Data) throws {
+        let value = try JSONValue.parse(data, options: .init(maxBytes: 4 << 20), what: "payment record")
+        let r = try JSONObjectReader(value, what: "payment record")
+        try r.requireOnly(["v", "shop", "payment", "state", "currency", "total", "items", "created", "expires",
+                           "document", "documentHash", "signature", "signer", "qr", "history", "user"])
+        guard let state = PaymentState(rawValue: try r.string("state")) else {
+            throw QRPayError("record.state", "payment record has an unknown state")
+        }
+        let document = try r.value("document")
+        let documentData = document.serialized()
+        // The info is re-derived from the shop's signed payload, never from the record's copy.
+        guard let payloadText = document["payload"]?.stringValue, let payload = Base64URL.decode(payloadText) else {
+            throw QRPayError("record.document", "payment record's document is not a JWS")
+        }
+        let info = try PaymentInfo(payload: payload)
+        var history: [HistoryEntry] = []
+        for entry in try r.array("history", maxCount: 100) {
+            let h = try JSONObjectReader(entry, what: "history entry")
+            guard let s = PaymentState(rawValue: try h.string("state")), let at = Timestamp.parse(try h.string("at")) else {
+                throw QRPayError("record.history", "payment record has a malformed history entry")
+            }
+            history.append(HistoryEntry(state: s, at: at, evidence: (try? h.value("evidence")) ?? .null))
+        }
+        self.init(info: info, state: state, document: documentData, documentHash: try r.string("documentHash"),
+                  signature: try r.string("signature"), signer: try r.value("signer"), qrPath: try r.string("qr", maxLength: 4096),
+                  user: try r.optionalString("user"), history: history)
+        // The record's summary fields must agree with the signed document.
+        guard try r.string("shop") == info.shop, try r.string("payment") == info.payment,
+              try r.int("total") == info.total, try r.string("currency") == info.currency.code else {
+            throw QRPayError("record.mismatch", "payment record's summary disagrees with the shop's signed document")
+        }
+    }
+
+    public var lastTransition: HistoryEntry? { history.last }
+}

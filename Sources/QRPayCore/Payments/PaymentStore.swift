@@ -1,0 +1,166 @@
+// Where the PG keeps payments, and the one way a payment changes state.
+//
+//   ROOT/pg/payments/<shop>/<h2>/<payment>.json   the record (h2: first two hex digits of SHA-256(payment))
+//   ROOT/pg/states/<state>/<day>/<shop>~<payment> one marker per payment in its state, day = creation day;
+//                                                 holds {"shop","payment","currency","total"} for reports
+//   ROOT/pg/list/<t2>/<token>.json                the payment-information list (token: see QRPayload);
+//                                                 ROOT/pg/list is mode 0711: fetch by name, no listing
+//   ROOT/pg/journal/                              the hash-chained journal (Journal.swift)
+//
+// No operation scans every payment to handle one: a record is found from (shop, payment), a marker
+// from the record, and reports read the markers of one day.
+//
+// A transition is: journal entry (fsync) → marker of the new state → record (rename over) → old
+// marker removed. The record is the truth; `reindex` repairs markers a crash left behind.
+
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public final class PaymentStore: @unchecked Sendable {
+    public let root: String
+    public let pgDirectory: String
+    public let journal: Journal
+
+    public init(spoolRoot: String) {
+        root = spoolRoot
+        pgDirectory = spoolRoot + "/pg"
+        journal = Journal(pgDirectory: pgDirectory)
+    }
+
+    public var paymentsDirectory: String { pgDirectory + "/payments" }
+    public var statesDirectory: String { pgDirectory + "/states" }
+    public var listDirectory: String { pgDirectory + "/list" }
+
+    static func bucket(_ text: String) -> String { String(Digest.sha256Hex(Data(text.utf8)).prefix(2)) }
+
+    public func recordPath(shop: String, payment: String) -> String {
+        "\(paymentsDirectory)/\(shop)/\(PaymentStore.bucket(payment))/\(payment).json"
+    }
+
+    public func markerPath(state: PaymentState, info: PaymentInfo) -> String {
+        "\(statesDirectory)/\(state.rawValue)/\(Timestamp.day(info.created))/\(info.shop)~\(info.payment)"
+    }
+
+    public func listPath(token: String) -> String {
+        "\(listDirectory)/\(token.prefix(2))/\(token).json"
+    }
+
+    /// The record of (shop, payment), or nil when there is none.
+    public func load(shop: String, payment: String) throws -> PaymentRecord? {
+        try Identifier.validate(shop, what: "shop")
+        try Identifier.validate(payment, what: "payment")
+        let path = recordPath(shop: shop, payment: payment)
+        let data: Data
+        do {
+            data = try FileIO.read(path, maxBytes: 4 << 20)
+        } catch let e as QRPayError where e.exit == .noInput {
+            return nil
+        }
+        return try PaymentRecord(data: data)
+    }
+
+    /// Stores a new record (its first history entry describes how it began). Throws `io.exists` when
+    /// the payment already has a record.
+    public func create(_ record: PaymentRecord) throws {
+        let path = recordPath(shop: record.info.shop, payment: record.info.payment)
+        try FileIO.makeDirectory((path as NSString).deletingLastPathComponent, mode: 0o750)
+        try journal.append([TransitionRequest(shop: record.info.shop, payment: record.info.payment, from: nil,
+                                              to: record.state, evidence: record.document,
+                                              at: record.history.last?.at ?? Date())])
+        try writeMarker(record)
+        try FileIO.writeDurably(record.serialized(), to: path, mode: 0o640, replace: false)
+    }
+
+    /// Moves `record` to `next`, appending a history entry with its evidence; returns the new record.
+    @discardableResult
+    public func transition(_ record: PaymentRecord, to next: PaymentState, at: Date, evidence: JSONValue,
+                           evidenceDocument: Data, user: String? = nil) throws -> PaymentRecord {
+        guard record.state.canMove(to: next) else {
+            throw QRPayError("payment.state", "payment \(record.info.shop)/\(record.info.payment) is \(record.state.rawValue); it cannot become \(next.rawValue)")
+        }
+        var updated = record
+        updated.state = next
+        if let user { updated.user = user }
+        updated.history.append(HistoryEntry(state: next, at: at, evidence: evidence))
+        try journal.append([TransitionRequest(shop: record.info.shop, payment: record.info.payment, from: record.state,
+                                              to: next, evidence: evidenceDocument, at: at)])
+        try writeMarker(updated)
+        try FileIO.writeDurably(updated.serialized(), to: recordPath(shop: record.info.shop, payment: record.info.payment),
+                                mode: 0o640, replace: true)
+        try removeMarker(state: record.state, info: record.info)
+        return updated
+    }
+
+    func writeMarker(_ record: PaymentRecord) throws {
+        let path = markerPath(state: record.state, info: record.info)
+        try FileIO.makeDirectory((path as NSString).deletingLastPathComponent, mode: 0o750)
+        let summary: JSONValue = ["shop": .string(record.info.shop), "payment": .string(record.info.payment),
+                                  "currency": .string(record.info.currency.code), "total": .int(record.info.total)]
+        try FileIO.writeDurably(summary.serialized(), to: path, mode: 0o640, replace: true)
+    }
+
+    func removeMarker(state: PaymentState, info: PaymentInfo) throws {
+        let path = markerPath(state: state, info: info)
+        if unlink(path) != 0 && errno != ENOENT { throw QRPayError.io("remove", path: path, errno: errno) }
+        try? FileIO.fsyncDirectory((path as NSString).deletingLastPathComponent)
+    }
+
+    /// Makes the markers agree with the record: exactly one, in the record's state.
+    public func reindex(_ record: PaymentRecord) throws {
+        if !FileIO.exists(markerPath(state: record.state, info: record.info)) { try writeMarker(record) }
+        for state in PaymentState.allCases where state != record.state {
+            if FileIO.exists(markerPath(state: state, info: record.info)) { try removeMarker(state: state, info: record.info) }
+        }
+    }
+
+    /// (shop, payment) of every payment now in `state`, by scanning that state's markers.
+    public func payments(in state: PaymentState, day: String? = nil) throws -> [(shop: String, payment: String)] {
+        var out: [(String, String)] = []
+        let base = "\(statesDirectory)/\(state.rawValue)"
+        let days = try day.map { [$0] } ?? FileIO.listDirectory(base).sorted()
+        for d in days where !d.hasPrefix(".") {
+            for name in try FileIO.listDirectory(base + "/" + d) where !name.hasPrefix(".") {
+                guard let sep = name.firstIndex(of: "~") else { continue }
+                out.append((String(name[..<sep]), String(name[name.index(after: sep)...])))
+            }
+        }
+        return out
+    }
+
+    // MARK: the payment-information list
+
+    /// Publishes (or updates) the list entry a user's client fetches by the QR code's signature.
+    public func publish(_ record: PaymentRecord) throws {
+        guard let signature = Base64URL.decode(record.signature) else {
+            throw QRPayError("record.signature", "record has a malformed signature")
+        }
+        let token = QRPayload.listToken(signature: signature)
+        let path = listPath(token: token)
+        if !FileIO.isDirectory(listDirectory) { try FileIO.makeDirectory(listDirectory, mode: 0o711) }
+        try FileIO.makeDirectory((path as NSString).deletingLastPathComponent, mode: 0o711)
+        let entry: JSONValue = [
+            "shop": .string(record.info.shop), "payment": .string(record.info.payment),
+            "state": .string(record.state.rawValue),
+            "document": (try? JSONValue.parse(record.document)) ?? .null,
+            "updated": .string(Timestamp.format(record.history.last?.at ?? Date())),
+        ]
+        try FileIO.writeDurably(entry.serialized(pretty: true), to: path, mode: 0o644, replace: true)
+    }
+
+    /// The list entry for a scanned QR code, or nil.
+    public func listEntry(for qr: QRPayload) throws -> (state: PaymentState, document: Data)? {
+        let path = listPath(token: qr.listToken)
+        let data: Data
+        do { data = try FileIO.read(path, maxBytes: 256 * 1024) } catch let e as QRPayError where e.exit == .noInput { return nil }
+        let r = try JSONObjectReader(try JSONValue.parse(data, options: .init(maxBytes: 256 * 1024), what: "list entry"), what: "list entry")
+        guard let state = PaymentState(rawValue: try r.string("state")) else {
+            throw QRPayError("list.malformed", "payment-information list entry has an unknown state")
+        }
+        guard try r.string("shop") == qr.shop, try r.string("payment") == qr.payment else {
+            throw QRPayError("list.mismatch", "payment-information list entry is for another payment than the QR code")
+        }
+        return (state, try r.value("document").serialized())
+    }
+}
