@@ -1,0 +1,96 @@
+// The PG's register stage (paper, phase B): signed payment information in, a verified `request`,
+// its entry on the payment-information list, the QR PNG for the shop's display and a notice out.
+//
+// Input:  ROOT/pg/inbox/new/*  flattened JWS `qrpay-payment+jws` from shops.
+// Output: ROOT/pg/payments/…/<payment>.json (state request), ROOT/pg/list/…, ROOT/shops/<shop>/qr/<payment>.png,
+//         ROOT/shops/<shop>/notices/new/<payment>.request.json; journal entry.
+// Refused (quarantined with the reason): malformed or oversized JSON, a bad or role-confused
+// signature, an uncertified/revoked/expired shop, a total that is not the sum of its items, unknown
+// currency, unsafe ids, a past expiry, and a payment number the shop already used for other content.
+// Deferred: a missing or stale CRL, a full disk.
+
+import Foundation
+
+public final class RegisterStage: SpoolStage, @unchecked Sendable {
+    public let name = "register"
+    public let queues: [Queue]
+    public let spoolRoot: String
+    let trust: TrustStore
+    let store: PaymentStore
+    let notifier: Notifier
+    let clock: @Sendable () -> Date
+    /// The largest payment document accepted.
+    public static let maxDocumentBytes = 64 * 1024
+    /// How far a shop's clock may run ahead of the PG's.
+    public static let allowedClockSkew: TimeInterval = 300
+
+    public init(spoolRoot: String, pg: Credentials, clock: @escaping @Sendable () -> Date = { Date() }) throws {
+        self.spoolRoot = spoolRoot
+        self.trust = try TrustStore(spoolRoot: spoolRoot)
+        self.store = PaymentStore(spoolRoot: spoolRoot)
+        self.notifier = Notifier(spoolRoot: spoolRoot, pg: pg)
+        self.clock = clock
+        self.queues = [SpoolLayout.inbox(spoolRoot)]
+    }
+
+    public func process(_ file: ClaimedFile) throws -> StageOutcome {
+        let data = try file.read(maxBytes: RegisterStage.maxDocumentBytes)
+        let now = clock()
+        let jws = try JWS(parsing: data)
+        let info = try PaymentInfo(payload: jws.payload)
+        _ = try trust.verify(jws, type: .payment, role: .shop, id: info.shop, at: now)
+        guard info.created <= now + RegisterStage.allowedClockSkew else {
+            throw QRPayError("payment.future", "payment \(info.shop)/\(info.payment) is created \(Timestamp.format(info.created)), in the future")
+        }
+
+        if let existing = try store.load(shop: info.shop, payment: info.payment) {
+            guard existing.info == info else {
+                throw QRPayError("payment.replay",
+                                 "payment number \(info.payment) of shop \(info.shop) is already registered with other content (replay)")
+            }
+            // The same payment again: finish whatever a crash may have left undone, change nothing.
+            try completeOutputs(existing)
+            return .done("\(info.shop)/\(info.payment) already registered (\(existing.state.rawValue)); nothing changed")
+        }
+        guard info.expires > now else {
+            throw QRPayError("payment.expired", "payment \(info.shop)/\(info.payment) expired at \(Timestamp.format(info.expires))")
+        }
+
+        let qr = try QRPayload(shop: info.shop, payment: info.payment, signature: jws.signature)
+        let qrPath = try writeQR(qr)
+        let signer = try trust.certificate(fingerprint: jws.fingerprint)
+        let record = PaymentRecord(
+            info: info, state: .request, document: data, documentHash: jws.documentHash,
+            signature: Base64URL.encode(jws.signature),
+            signer: ["fingerprint": .string(signer.fingerprint), "serial": .string(signer.serialHex),
+                     "name": .string(signer.displayName), "notAfter": .string(Timestamp.format(signer.notAfter))],
+            qrPath: qrPath,
+            history: [HistoryEntry(state: .request, at: now,
+                                   evidence: ["type": "payment", "documentHash": .string(jws.documentHash),
+                                              "verifiedAt": .string(Timestamp.format(now))])])
+        do {
+            try store.create(record)
+        } catch let e as QRPayError where e.code == "io.exists" {
+            return try process(file)  // raced with ourselves after a crash: take the idempotent path
+        }
+        try completeOutputs(record)
+        return .done("\(info.shop)/\(info.payment) request \(info.currency.format(info.total))")
+    }
+
+    func writeQR(_ qr: QRPayload) throws -> String {
+        let dir = SpoolLayout.shopDirectory(spoolRoot, shop: qr.shop) + "/qr"
+        try FileIO.makeDirectory(dir, mode: 0o750)
+        let path = "\(dir)/\(qr.payment).png"
+        try FileIO.writeDurably(try QRCodeImage.png(text: qr.text), to: path, mode: 0o644, replace: true)
+        return path
+    }
+
+    func completeOutputs(_ record: PaymentRecord) throws {
+        if !FileIO.exists(record.qrPath), let sig = Base64URL.decode(record.signature) {
+            _ = try writeQR(try QRPayload(shop: record.info.shop, payment: record.info.payment, signature: sig))
+        }
+        try store.reindex(record)
+        try store.publish(record)
+        try notifier.notifyShop(record)
+    }
+}

@@ -1,0 +1,104 @@
+// The shop's side (paper, phase B and cancel in phase E): sign payment information or a cancel with
+// the shop's key and drop it atomically into the PG's inbox (or into an outbox for an offline shop,
+// carried over later), keeping the shop's own journal for reconciliation.
+//
+//   ROOT/shops/<shop>/journal.jsonl   one line per document the shop sent:
+//                                     {"at","event":"created"|"cancel","payment","currency","total","documentHash"}
+
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct ShopClient: Sendable {
+    public let spoolRoot: String
+    public let shop: String
+    public let credentials: Credentials
+
+    public init(spoolRoot: String, shop: String, password: String) throws {
+        try Identifier.validate(shop, what: "shop")
+        self.spoolRoot = spoolRoot
+        self.shop = shop
+        self.credentials = try Credentials.load(spoolRoot: spoolRoot, role: .shop, id: shop, password: password)
+    }
+
+    /// A payment number unique for the shop: UTC time to the second plus 40 random bits.
+    public static func newPaymentNumber(now: Date = Date()) -> String {
+        let stamp = Timestamp.format(now).filter(\.isNumber)
+        let random = (0..<5).map { _ in UInt8.random(in: 0...255) }
+        return "P\(stamp)-\(Hex.encode(random))"
+    }
+
+    public var journalPath: String { SpoolLayout.shopDirectory(spoolRoot, shop: shop) + "/journal.jsonl" }
+
+    /// Signs `info` and drops it into the PG inbox (or `outbox`). Returns the signed document.
+    @discardableResult
+    public func submit(_ info: PaymentInfo, outbox: String? = nil) throws -> Data {
+        guard info.shop == shop else { throw QRPayError("payment.shop", "payment is for shop \(info.shop), not \(shop)") }
+        let signed = try JWS.sign(payload: info.json.serialized(), type: .payment, key: credentials.key,
+                                  certificate: credentials.certificate)
+        let jws = try JWS(parsing: signed)
+        try deliver(signed, outbox: outbox)
+        try appendJournal(["at": .string(Timestamp.format(Date())), "event": "created", "payment": .string(info.payment),
+                           "currency": .string(info.currency.code), "total": .int(info.total),
+                           "created": .string(Timestamp.format(info.created)),
+                           "documentHash": .string(jws.documentHash)])
+        return signed
+    }
+
+    /// Signs a cancel request for `payment` and drops it into the PG's cancels queue (or `outbox`).
+    @discardableResult
+    public func cancel(payment: String, reason: String, outbox: String? = nil, now: Date = Date()) throws -> Data {
+        let cancel = try Cancel(shop: shop, payment: payment, reason: reason, at: now)
+        let signed = try JWS.sign(payload: cancel.json.serialized(), type: .cancel, key: credentials.key,
+                                  certificate: credentials.certificate)
+        if let outbox {
+            let queue = Queue(path: outbox)
+            try queue.create()
+            try queue.deliver(signed)
+        } else {
+            let queue = SpoolLayout.cancels(spoolRoot)
+            try queue.create()
+            try queue.deliver(signed)
+        }
+        try appendJournal(["at": .string(Timestamp.format(now)), "event": "cancel", "payment": .string(payment),
+                           "reason": .string(reason)])
+        return signed
+    }
+
+    func deliver(_ signed: Data, outbox: String?) throws {
+        let queue = outbox.map { Queue(path: $0) } ?? SpoolLayout.inbox(spoolRoot)
+        try queue.create()
+        try queue.deliver(signed)
+    }
+
+    func appendJournal(_ entry: JSONValue) throws {
+        let path = journalPath
+        try FileIO.makeDirectory((path as NSString).deletingLastPathComponent, mode: 0o700)
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw QRPayError.io("open", path: path, errno: errno) }
+        defer { close(fd) }
+        var line = entry.serialized()
+        line.append(0x0A)
+        try FileIO.writeAll(fd: fd, line, path: path)
+        guard fsync(fd) == 0 else { throw QRPayError.io("fsync", path: path, errno: errno) }
+    }
+
+    /// Moves every document an offline shop left in `outbox` (a queue: tmp/, new/) into the PG's
+    /// queues (payments into the inbox, cancels into cancels), each atomically. Returns how many.
+    public static func carryOver(outbox: String, spoolRoot: String) throws -> Int {
+        let source = Queue(path: outbox)
+        var moved = 0
+        for name in try source.pending() {
+            guard let claimed = try source.claim(name) else { continue }
+            let data = try claimed.read(maxBytes: RegisterStage.maxDocumentBytes)
+            let jws = try JWS(parsing: data)
+            let target = jws.type == DocumentType.cancel.rawValue ? SpoolLayout.cancels(spoolRoot) : SpoolLayout.inbox(spoolRoot)
+            try target.create()
+            try target.deliver(data)
+            try source.complete(claimed)
+            moved += 1
+        }
+        return moved
+    }
+}
