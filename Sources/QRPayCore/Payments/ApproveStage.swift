@@ -1,0 +1,78 @@
+// The PG's approve stage (paper, phases D and E): a user's signed approval moves a payment from
+// `request` to `accept`, with a notice for the shop and a receipt for the user.
+//
+// Input:  ROOT/pg/approvals/new/*  flattened JWS `qrpay-approval+jws` from users.
+// Checks: the user's certificate (role user, id = the approval's user, chain, CRL); the PG is the
+//         audience; the payment exists, is `request` and unexpired; total, currency and the hash of
+//         the shop's signed document match; one approval per payment (another, or a copy after the
+//         payment moved on, is refused as a replay; the very same approval again is a no-op).
+
+import Foundation
+
+public final class ApproveStage: SpoolStage, @unchecked Sendable {
+    public let name = "approve"
+    public let queues: [Queue]
+    let trust: TrustStore
+    let store: PaymentStore
+    let notifier: Notifier
+    let pgID: String
+    let clock: @Sendable () -> Date
+
+    public init(spoolRoot: String, pg: Credentials, clock: @escaping @Sendable () -> Date = { Date() }) throws {
+        trust = try TrustStore(spoolRoot: spoolRoot)
+        store = PaymentStore(spoolRoot: spoolRoot)
+        notifier = Notifier(spoolRoot: spoolRoot, pg: pg)
+        guard let id = pg.certificate.id else { throw QRPayError("pki.pg", "the PG certificate has no id", exit: .config) }
+        pgID = id
+        self.clock = clock
+        queues = [SpoolLayout.approvals(spoolRoot)]
+    }
+
+    public func process(_ file: ClaimedFile) throws -> StageOutcome {
+        let data = try file.read(maxBytes: 64 * 1024)
+        let now = clock()
+        let jws = try JWS(parsing: data)
+        let approval = try Approval(payload: jws.payload)
+        _ = try trust.verify(jws, type: .approval, role: .user, id: approval.user, at: now)
+        guard approval.audience == pgID else {
+            throw QRPayError("approval.audience", "the approval is addressed to PG \(approval.audience), not to this PG (\(pgID))")
+        }
+        guard let record = try store.load(shop: approval.shop, payment: approval.payment) else {
+            throw QRPayError("approval.unknown-payment", "payment \(approval.shop)/\(approval.payment) is not registered")
+        }
+        let approvalHash = jws.documentHash
+        if record.state != .request {
+            if let entry = record.history.first(where: { $0.state == .accept }),
+               entry.evidence["documentHash"]?.stringValue == approvalHash {
+                try store.reindex(record)
+                try finishOutputs(record, user: approval.user)
+                return .done("\(approval.shop)/\(approval.payment) already accepted with this approval; nothing changed")
+            }
+            throw QRPayError("approval.replay",
+                             "payment \(approval.shop)/\(approval.payment) is already \(record.state.rawValue); one approval per payment (replay refused)")
+        }
+        guard record.info.expires > now else {
+            throw QRPayError("approval.expired", "payment \(approval.shop)/\(approval.payment) expired at \(Timestamp.format(record.info.expires))")
+        }
+        guard approval.currency == record.info.currency.code, approval.total == record.info.total else {
+            throw QRPayError("approval.total-mismatch",
+                             "the approval is for \(approval.currency) \(approval.total) but the payment is \(record.info.currency.code) \(record.info.total)")
+        }
+        guard approval.document == record.documentHash else {
+            throw QRPayError("approval.document-mismatch", "the approval was made for another version of the shop's payment document")
+        }
+        let accepted = try store.transition(
+            record, to: .accept, at: now,
+            evidence: ["type": "approval", "user": .string(approval.user), "documentHash": .string(approvalHash),
+                       "document": (try? JSONValue.parse(data)) ?? .null],
+            evidenceDocument: data, user: approval.user)
+        try finishOutputs(accepted, user: approval.user)
+        return .done("\(approval.shop)/\(approval.payment) accept by user \(approval.user) \(record.info.currency.format(record.info.total))")
+    }
+
+    func finishOutputs(_ record: PaymentRecord, user: String) throws {
+        try store.publish(record)
+        try notifier.notifyShop(record)
+        try notifier.receipt(for: record, user: user)
+    }
+}
