@@ -1,12 +1,16 @@
 #include "qrpay_shims.h"
 #include <openssl/crypto.h>
 #include <openssl/bio.h>
+#include <openssl/evp.h>
 
 void qrpay_openssl_free(void *ptr) { OPENSSL_free(ptr); }
 
 long qrpay_bio_get_mem_data(void *bio, char **data) {
     return BIO_get_mem_data((BIO *)bio, data);
 }
+
+/* EVP_PKEY_PUBLIC_KEY is a macro of OSSL_KEYMGMT_SELECT_* bits (see qrpay_shims.h). */
+int qrpay_evp_pkey_public_key_selection(void) { return EVP_PKEY_PUBLIC_KEY; }
 
 #include <jansson.h>
 

@@ -18,4 +18,8 @@ long qrpay_bio_get_mem_data(void *bio, char **data);
  * sorted keys, 17 significant digits for reals, compact or indented by two spaces. */
 size_t qrpay_json_dump_flags(int pretty);
 
+/* EVP_PKEY_PUBLIC_KEY is a macro combining OSSL_KEYMGMT_SELECT_* bits that Swift does not import;
+ * the selection for EVP_PKEY_fromdata of a public key (PKI: P-256 keys from raw points). */
+int qrpay_evp_pkey_public_key_selection(void);
+
 #endif

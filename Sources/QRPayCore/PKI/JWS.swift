@@ -1,0 +1,141 @@
+// Signed documents: JWS (RFC 7515) in the flattened JSON serialization, ES256 only.
+//
+//   {"payload":"<b64url>","protected":"<b64url>","signature":"<b64url r||s>"}
+//   protected header: {"alg":"ES256","typ":"qrpay-<kind>+jws","x5t#S256":"<b64url SHA-256 of the signer's DER>"}
+//
+// Parsing is strict: exactly these members (no unprotected "header"), canonical unpadded base64url,
+// strict JSON (no duplicate keys) in the header, alg exactly "ES256" (never "none", HMAC or any
+// other), no "crit", a 64-byte signature. The `typ` names the document kind, so a signature made
+// for one kind never verifies as another (TrustStore.verify checks it).
+
+import Foundation
+
+/// JWS "typ" values, one per document kind.
+public enum DocumentType: String, Sendable, CaseIterable {
+    case payment = "qrpay-payment+jws"
+    case approval = "qrpay-approval+jws"
+    case cancel = "qrpay-cancel+jws"
+    case notice = "qrpay-notice+jws"
+    case receipt = "qrpay-receipt+jws"
+    case checkpoint = "qrpay-checkpoint+jws"
+    case report = "qrpay-report+jws"
+}
+
+public struct JWS: Sendable {
+    public let payload: Data
+    /// Raw r||s, 64 bytes.
+    public let signature: Data
+    /// The protected header's `typ`.
+    public let type: String
+    /// The protected header's `x5t#S256`: the signer certificate's fingerprint.
+    public let fingerprint: String
+    /// ASCII(BASE64URL(protected) "." BASE64URL(payload)): what the signature covers.
+    public let signingInput: Data
+
+    /// The largest signed document QR-Pay reads.
+    public static let maxBytes = 1 << 20
+
+    /// Signs `payload` as a document of kind `type` with `key`, naming `certificate` in the header.
+    public static func sign(payload: Data, type: DocumentType, key: PrivateKey, certificate: Certificate) throws -> Data {
+        guard key.matches(certificate) else {
+            throw QRPayError("pki.key-mismatch", "The signing key does not belong to the certificate \(certificate).", exit: .config)
+        }
+        let header: JSONValue = ["alg": "ES256", "typ": .string(type.rawValue), "x5t#S256": .string(certificate.fingerprint)]
+        let protected = Base64URL.encode(header.serialized())
+        let encodedPayload = Base64URL.encode(payload)
+        let signature = try key.sign(Data((protected + "." + encodedPayload).utf8))
+        let document: JSONValue = [
+            "payload": .string(encodedPayload), "protected": .string(protected), "signature": .string(Base64URL.encode(signature)),
+        ]
+        return document.serialized()
+    }
+
+    /// Parses a QR-Pay JWS strictly (see the top of this file). Errors: `jws.malformed`, `jws.alg`, `jws.type`.
+    public init(parsing data: Data) throws {
+        try self.init(parsing: data, profile: .qrpay)
+    }
+
+    enum Profile {
+        /// Exactly alg, typ, x5t#S256.
+        case qrpay
+        /// alg required; typ and kid optional (for interoperability tests with foreign JWS such as Wycheproof's).
+        case generic
+    }
+
+    init(parsing data: Data, profile: Profile) throws {
+        func malformed(_ why: String) -> QRPayError {
+            QRPayError("jws.malformed", "The signed document is malformed: \(why).")
+        }
+        let value: JSONValue
+        do {
+            value = try JSONValue.parse(data, options: .init(maxBytes: JWS.maxBytes), what: "signed document")
+        } catch let error as QRPayError {
+            throw QRPayError("jws.malformed", "The signed document is not strict JSON: \(error.message)")
+        }
+        guard case .object(let members) = value else { throw malformed("it is not a JSON object") }
+        let unknown = Set(members.keys).subtracting(["payload", "protected", "signature"])
+        guard unknown.isEmpty else { throw malformed("unexpected member(s) \(unknown.sorted().joined(separator: ", "))") }
+        func part(_ key: String) throws -> (text: String, bytes: Data) {
+            guard let member = members[key] else { throw malformed("\"\(key)\" is missing") }
+            guard case .string(let text) = member else { throw malformed("\"\(key)\" is not a string") }
+            guard let bytes = Base64URL.decode(text) else { throw malformed("\"\(key)\" is not canonical unpadded base64url") }
+            return (text, bytes)
+        }
+        let protected = try part("protected")
+        let payload = try part("payload")
+        let signature = try part("signature")
+
+        let header: [String: JSONValue]
+        do {
+            guard case .object(let h) = try JSONValue.parse(protected.bytes, what: "JWS header") else {
+                throw malformed("the protected header is not a JSON object")
+            }
+            header = h
+        } catch let error as QRPayError where error.code != "jws.malformed" {
+            throw malformed("the protected header is not strict JSON (\(error.message))")
+        }
+        guard let alg = header["alg"] else { throw QRPayError("jws.alg", "The signed document names no algorithm; only ES256 is accepted.") }
+        guard alg == .string("ES256") else {
+            let shown = alg.stringValue.map { "\"\($0.prefix(20))\"" } ?? "a non-string"
+            throw QRPayError("jws.alg", "The signed document uses the algorithm \(shown); only ES256 is accepted.")
+        }
+        guard header["crit"] == nil else { throw malformed("the header has \"crit\" extensions, which QR-Pay does not support") }
+        let allowed: Set<String> = profile == .qrpay ? ["alg", "typ", "x5t#S256"] : ["alg", "typ", "kid"]
+        let extra = Set(header.keys).subtracting(allowed)
+        guard extra.isEmpty else { throw malformed("the header has unexpected member(s) \(extra.sorted().joined(separator: ", "))") }
+
+        switch header["typ"] {
+        case .string(let typ): type = typ
+        case nil where profile == .generic: type = ""
+        default: throw QRPayError("jws.type", "The signed document does not name its kind (typ).")
+        }
+        switch header["x5t#S256"] {
+        case .string(let fp):
+            guard fp.utf8.count == 43, Base64URL.decode(fp)?.count == 32 else {
+                throw malformed("x5t#S256 is not a base64url SHA-256 fingerprint")
+            }
+            fingerprint = fp
+        case nil where profile == .generic: fingerprint = ""
+        default: throw malformed("the header does not name the signer's certificate (x5t#S256)")
+        }
+        guard signature.bytes.count == 64 else {
+            throw malformed("an ES256 signature is 64 bytes, this one is \(signature.bytes.count)")
+        }
+        self.payload = payload.bytes
+        self.signature = signature.bytes
+        self.signingInput = Data((protected.text + "." + payload.text).utf8)
+    }
+
+    /// True when the signature verifies with `key` (no certificate checks: use TrustStore.verify).
+    public func verifySignature(with key: PublicKey) -> Bool {
+        key.verify(signature: signature, message: signingInput)
+    }
+}
+
+/// A document whose signature, certificate and signer binding have been verified.
+public struct VerifiedDocument: Sendable {
+    public let payload: Data
+    public let signer: Certificate
+    public let role: Role
+    public let id: String
+}

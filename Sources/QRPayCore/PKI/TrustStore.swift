@@ -1,0 +1,211 @@
+// Verifying certificates and signed documents against the spool's CA.
+//
+// A TrustStore trusts exactly one root, ROOT/ca/ca.pem. Verifying a leaf for a claimed role and id
+// checks: the chain to the root (OpenSSL X509_verify_cert), validity at the given time (leaf and
+// root), keyUsage digitalSignature and not a CA, the SAN binding qrpay:<role>:<id>, and revocation
+// against ROOT/ca/crl.pem, which must be present, signed by the root and not past its nextUpdate
+// (fail closed: a missing or stale CRL is a temporary failure, exit 75, so stages defer the work).
+//
+// The chain is built once per certificate: positive results are cached by fingerprint. Time and
+// binding are re-checked on every call (they are cheap comparisons), and revocation is looked up in
+// the current CRL, which is re-read whenever its inode, size or mtime changes; so the cache honours
+// expiry and revocation. The store is thread-safe.
+
+internal import COpenSSL
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Owns one X509_STORE holding the root.
+final class X509StoreHandle: @unchecked Sendable {
+    let pointer: OpaquePointer
+    init(root: Certificate) throws {
+        guard let store = X509_STORE_new() else { throw OpenSSL.internalError("allocate a trust store") }
+        pointer = store
+        guard X509_STORE_add_cert(store, root.handle.pointer) == 1 else { throw OpenSSL.internalError("add the root") }
+    }
+    deinit { X509_STORE_free(pointer) }
+}
+
+public final class TrustStore: @unchecked Sendable {
+    public let spoolRoot: String
+    public let root: Certificate
+    private let store: X509StoreHandle
+    private let lock = NSLock()
+
+    private struct CRLState {
+        var inode: UInt64, size: Int64, mtime: timespec
+        var nextUpdate: Date
+        var revoked: Set<String>
+    }
+    private var crl: CRLState?
+    /// Fingerprints whose chain and key usage verified.
+    private var chainVerified: Set<String> = []
+    /// Certificates read from the CA repository, by fingerprint.
+    private var certificates: [String: Certificate] = [:]
+
+    /// Loads ROOT/ca/ca.pem (`ca.missing` when there is none). The CRL is read lazily.
+    public init(spoolRoot: String) throws {
+        self.spoolRoot = spoolRoot
+        let path = CertificateAuthority.certificatePath(spoolRoot)
+        guard FileIO.exists(path) else {
+            throw QRPayError("ca.missing", "There is no CA certificate at \(path); create the CA with `qrpay-ca init`.", exit: .config)
+        }
+        root = try Certificate(pem: try FileIO.read(path))
+        guard root.isCA else { throw QRPayError("pki.untrusted", "\(path) is not a CA certificate.", exit: .config) }
+        store = try X509StoreHandle(root: root)
+    }
+
+    /// A certificate the CA issued, by its fingerprint (`pki.unknown-certificate` when there is none).
+    public func certificate(fingerprint: String) throws -> Certificate {
+        guard fingerprint.utf8.count == 43, Base64URL.decode(fingerprint)?.count == 32 else {
+            throw QRPayError("pki.unknown-certificate", "\"\(fingerprint.prefix(64))\" is not a certificate fingerprint.")
+        }
+        if let cached = lock.withLock({ certificates[fingerprint] }) { return cached }
+        let path = CertificateAuthority.issuedPath(spoolRoot, fingerprint: fingerprint)
+        guard FileIO.exists(path) else {
+            throw QRPayError("pki.unknown-certificate", "The CA has not issued a certificate with fingerprint \(fingerprint).")
+        }
+        let cert = try Certificate(pem: try FileIO.read(path))
+        guard cert.fingerprint == fingerprint else {
+            throw QRPayError("pki.unknown-certificate", "The CA repository file for \(fingerprint) holds another certificate.", exit: .config)
+        }
+        lock.withLock { certificates[fingerprint] = cert }
+        return cert
+    }
+
+    /// The current certificate of `role`/`id` in the CA repository.
+    public func currentCertificate(role: Role, id: String) throws -> Certificate {
+        try Identifier.validate(id, what: "\(role.rawValue) id")
+        let path = CertificateAuthority.currentPath(spoolRoot, role: role, id: id)
+        guard FileIO.exists(path) else {
+            throw QRPayError("pki.unknown-certificate", "The CA has no current certificate for \(role.rawValue) \(id).")
+        }
+        return try Certificate(pem: try FileIO.read(path))
+    }
+
+    /// Verifies `certificate` for `role` and `id` (nil: any id of that role) at time `at`.
+    public func verify(_ certificate: Certificate, role: Role, id: String?, at: Date) throws {
+        // 1. Chain to our root and key usage: once per certificate.
+        let known = lock.withLock { chainVerified.contains(certificate.fingerprint) }
+        if !known {
+            try verifyChain(certificate)
+            lock.withLock { _ = chainVerified.insert(certificate.fingerprint) }
+        }
+        // 2. Validity at `at`, of the leaf and of the root.
+        for cert in [certificate, root] {
+            if at < cert.notBefore {
+                throw QRPayError("pki.not-yet-valid", "The certificate \(cert) is not valid before \(Timestamp.format(cert.notBefore)) (checked at \(Timestamp.format(at))).")
+            }
+            if at > cert.notAfter {
+                throw QRPayError("pki.expired", "The certificate \(cert) expired at \(Timestamp.format(cert.notAfter)) (checked at \(Timestamp.format(at))).")
+            }
+        }
+        // 3. Role and id binding.
+        guard let certRole = certificate.role, let certId = certificate.id else {
+            throw QRPayError("pki.wrong-role", "The certificate \(certificate) binds no QR-Pay role and id.")
+        }
+        guard certRole == role else {
+            throw QRPayError("pki.wrong-role", "The certificate belongs to \(certRole.rawValue) \(certId), not to a \(role.rawValue).")
+        }
+        if let id, certId != id {
+            throw QRPayError("pki.wrong-id", "The certificate belongs to \(role.rawValue) \(certId), not to \(role.rawValue) \(id).")
+        }
+        // 4. Revocation, against a present and fresh CRL.
+        let state = try currentCRL()
+        let now = Date()
+        if state.nextUpdate < max(at, now) {
+            throw QRPayError("pki.crl-stale", "The CRL's nextUpdate \(Timestamp.format(state.nextUpdate)) has passed; run `qrpay-ca crl` to issue a fresh one.", exit: .tempFail)
+        }
+        if state.revoked.contains(certificate.serialHex) {
+            throw QRPayError("pki.revoked", "The certificate of \(certRole.rawValue) \(certId) (serial \(certificate.serialHex)) has been revoked.")
+        }
+    }
+
+    /// Verifies a signed document: its kind, its signer's certificate for `role`/`id` at `at`, its signature.
+    public func verify(_ jws: JWS, type: DocumentType, role: Role, id: String?, at: Date) throws -> VerifiedDocument {
+        guard jws.type == type.rawValue else {
+            throw QRPayError("jws.type", "The signed document is a \"\(jws.type.prefix(40))\", not a \"\(type.rawValue)\".")
+        }
+        let signer = try certificate(fingerprint: jws.fingerprint)
+        try verify(signer, role: role, id: id, at: at)
+        guard jws.verifySignature(with: signer.publicKey) else {
+            throw QRPayError("jws.bad-signature", "The signature of the \(type.rawValue) document does not verify with the certificate of \(signer.role?.rawValue ?? "?") \(signer.id ?? "?").")
+        }
+        return VerifiedDocument(payload: jws.payload, signer: signer, role: role, id: signer.id ?? "")
+    }
+
+    // MARK: internals
+
+    private func verifyChain(_ certificate: Certificate) throws {
+        guard let ctx = X509_STORE_CTX_new() else { throw OpenSSL.internalError("allocate a verification context") }
+        defer {
+            X509_STORE_CTX_free(ctx)
+            OpenSSL.clearErrors()
+        }
+        guard X509_STORE_CTX_init(ctx, store.pointer, certificate.handle.pointer, nil) == 1 else {
+            throw OpenSSL.internalError("start verification")
+        }
+        // Times are checked per call (step 2) against the caller's `at`, so the cached result is time-free.
+        X509_STORE_CTX_set_flags(ctx, UInt(X509_V_FLAG_NO_CHECK_TIME | X509_V_FLAG_X509_STRICT))
+        if X509_verify_cert(ctx) != 1 {
+            let code = X509_STORE_CTX_get_error(ctx)
+            let reason = String(cString: X509_verify_cert_error_string(Int(code)))
+            throw QRPayError("pki.untrusted", "The certificate \(certificate) does not chain to this spool's CA: \(reason).")
+        }
+        guard !certificate.isCA else {
+            throw QRPayError("pki.key-usage", "The certificate \(certificate) is a CA certificate, which never signs documents.")
+        }
+        guard certificate.allowsDigitalSignature else {
+            throw QRPayError("pki.key-usage", "The certificate \(certificate) is not allowed to make digital signatures (keyUsage).")
+        }
+    }
+
+    private func currentCRL() throws -> CRLState {
+        let path = CertificateAuthority.crlPath(spoolRoot)
+        var st = stat()
+        guard lstat(path, &st) == 0 else {
+            lock.withLock { crl = nil }
+            throw QRPayError("pki.crl-missing", "There is no CRL at \(path); certificates cannot be checked for revocation (run `qrpay-ca crl`).", exit: .tempFail)
+        }
+        return try lock.withLock {
+            if let crl, crl.inode == UInt64(st.st_ino), crl.size == Int64(st.st_size),
+               crl.mtime.tv_sec == st.st_mtim.tv_sec, crl.mtime.tv_nsec == st.st_mtim.tv_nsec {
+                return crl
+            }
+            let state = try loadCRL(path, stat: st)
+            crl = state
+            return state
+        }
+    }
+
+    private func loadCRL(_ path: String, stat st: stat) throws -> CRLState {
+        let data: Data
+        do { data = try FileIO.read(path, maxBytes: 64 << 20) } catch let error as QRPayError {
+            throw QRPayError("pki.crl-missing", "The CRL \(path) cannot be read: \(error.message)", exit: .tempFail)
+        }
+        let parsed = try OpenSSL.withReadBIO(data) { PEM_read_bio_X509_CRL($0, nil, nil, nil) }
+        guard let handle = parsed else {
+            throw OpenSSL.error("pki.crl-invalid", "The CRL \(path) is not a PEM CRL.", exit: .tempFail)
+        }
+        defer { X509_CRL_free(handle) }
+        guard X509_NAME_cmp(X509_CRL_get_issuer(handle), X509_get_subject_name(root.handle.pointer)) == 0,
+              let rootKey = X509_get0_pubkey(root.handle.pointer), X509_CRL_verify(handle, rootKey) == 1 else {
+            throw OpenSSL.error("pki.crl-invalid", "The CRL \(path) is not signed by this spool's CA.", exit: .tempFail)
+        }
+        guard let next = X509_CRL_get0_nextUpdate(handle) else {
+            throw QRPayError("pki.crl-invalid", "The CRL \(path) has no nextUpdate.", exit: .tempFail)
+        }
+        var revoked: Set<String> = []
+        if let entries = X509_CRL_get_REVOKED(handle) {
+            for i in 0..<OPENSSL_sk_num(entries) {
+                guard let entry = OPENSSL_sk_value(entries, i) else { continue }
+                revoked.insert(OpenSSL.hex(ofASN1Integer: X509_REVOKED_get0_serialNumber(OpaquePointer(entry))))
+            }
+        }
+        OpenSSL.clearErrors()
+        return CRLState(inode: UInt64(st.st_ino), size: Int64(st.st_size), mtime: st.st_mtim,
+                        nextUpdate: OpenSSL.date(next), revoked: revoked)
+    }
+}
