@@ -1,0 +1,110 @@
+// An 8-bit grayscale raster and the cheap pixel operations the QR front end needs: box
+// downscaling, quiet-zone padding, inversion, horizontal flip and a local-mean threshold.
+
+import Foundation
+
+/// 8-bit grayscale pixels, row-major, no padding (0 black, 255 white).
+public struct GrayImage: Sendable, Equatable {
+    public let width: Int
+    public let height: Int
+    public var pixels: [UInt8]
+
+    public init(width: Int, height: Int, pixels: [UInt8]) {
+        precondition(width >= 0 && height >= 0 && pixels.count == width * height)
+        self.width = width
+        self.height = height
+        self.pixels = pixels
+    }
+
+    public init(width: Int, height: Int, fill: UInt8 = 255) {
+        self.init(width: width, height: height, pixels: [UInt8](repeating: fill, count: width * height))
+    }
+
+    /// Half size, each pixel the mean of a 2x2 block (odd last row/column dropped).
+    public func halved() -> GrayImage {
+        let w = width / 2, h = height / 2
+        guard w > 0, h > 0 else { return self }
+        var out = [UInt8](repeating: 0, count: w * h)
+        pixels.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                for y in 0..<h {
+                    let r0 = 2 * y * width, r1 = r0 + width, o = y * w
+                    for x in 0..<w {
+                        let s = Int(src[r0 + 2 * x]) + Int(src[r0 + 2 * x + 1]) + Int(src[r1 + 2 * x]) + Int(src[r1 + 2 * x + 1])
+                        dst[o + x] = UInt8((s + 2) >> 2)
+                    }
+                }
+            }
+        }
+        return GrayImage(width: w, height: h, pixels: out)
+    }
+
+    /// The image centred in a border of `border` pixels of `value` (a quiet zone for the scanner).
+    public func padded(_ border: Int, value: UInt8 = 255) -> GrayImage {
+        let w = width + 2 * border, h = height + 2 * border
+        var out = [UInt8](repeating: value, count: w * h)
+        pixels.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                for y in 0..<height {
+                    let d = dst.baseAddress! + (y + border) * w + border
+                    d.update(from: src.baseAddress! + y * width, count: width)
+                }
+            }
+        }
+        return GrayImage(width: w, height: h, pixels: out)
+    }
+
+    public func inverted() -> GrayImage {
+        var copy = self
+        copy.pixels.withUnsafeMutableBufferPointer { p in
+            for i in 0..<p.count { p[i] = 255 &- p[i] }
+        }
+        return copy
+    }
+
+    public func flippedHorizontally() -> GrayImage {
+        var copy = self
+        copy.pixels.withUnsafeMutableBufferPointer { p in
+            for y in 0..<height {
+                var a = y * width, b = a + width - 1
+                while a < b { p.swapAt(a, b); a += 1; b -= 1 }
+            }
+        }
+        return copy
+    }
+
+    /// Black where a pixel is darker than the mean of its (2r+1)^2 neighbourhood minus `bias`,
+    /// white elsewhere: evens out shadows and gradient light before the scanner sees the image.
+    public func thresholded(radius r: Int, bias: Int = 4) -> GrayImage {
+        guard width > 0, height > 0 else { return self }
+        let w = width, h = height, iw = w + 1
+        var integral = [UInt32](repeating: 0, count: iw * (h + 1))
+        var out = [UInt8](repeating: 255, count: w * h)
+        pixels.withUnsafeBufferPointer { src in
+            integral.withUnsafeMutableBufferPointer { sum in
+                for y in 0..<h {
+                    var row: UInt32 = 0
+                    let s = y * w, o = (y + 1) * iw, p = y * iw
+                    for x in 0..<w {
+                        row &+= UInt32(src[s + x])
+                        sum[o + x + 1] = sum[p + x + 1] &+ row
+                    }
+                }
+            }
+            integral.withUnsafeBufferPointer { sum in
+                out.withUnsafeMutableBufferPointer { dst in
+                    for y in 0..<h {
+                        let y0 = max(0, y - r), y1 = min(h, y + r + 1)
+                        for x in 0..<w {
+                            let x0 = max(0, x - r), x1 = min(w, x + r + 1)
+                            let total = Int(sum[y1 * iw + x1] &- sum[y0 * iw + x1] &- sum[y1 * iw + x0] &+ sum[y0 * iw + x0])
+                            let count = (y1 - y0) * (x1 - x0)
+                            if Int(src[y * w + x]) * count < total - bias * count { dst[y * w + x] = 0 }
+                        }
+                    }
+                }
+            }
+        }
+        return GrayImage(width: w, height: h, pixels: out)
+    }
+}

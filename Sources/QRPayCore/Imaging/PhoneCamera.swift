@@ -1,0 +1,240 @@
+// Photo-like test images: a QR code PNG printed on paper, lying on a table, photographed by a phone.
+//
+// The code is warped by a perspective transform (rotation, tilt), lit by a gradient, blurred
+// (defocus), given sensor noise and a warm colour cast, and saved as a colour JPEG. Used by the
+// tests, by `make demo` (qrpay-bench photo) and by the bench. Deterministic for a given seed.
+
+import Foundation
+
+public enum PhoneCamera {
+    public struct Shot: Sendable, Equatable {
+        /// In-plane rotation of the code, degrees (any value; wraps).
+        public var rotationDegrees: Double
+        /// Tilt: how far the code's corners move off the square, as a fraction of its side (0...0.3).
+        public var perspective: Double
+        /// Defocus blur radius in frame pixels (0 = sharp).
+        public var blur: Double
+        /// Sensor noise, standard deviation in gray levels.
+        public var noise: Double
+        /// Light falloff across the frame: 0 even light, 0.6 = the dark side gets 40% of the light.
+        public var gradient: Double
+        public var jpegQuality: Int
+        public var frameWidth: Int
+        public var frameHeight: Int
+        /// The code's side (with its quiet zone) as a fraction of the frame's short side.
+        public var codeFraction: Double
+        public var seed: UInt64
+
+        public init(rotationDegrees: Double = 15, perspective: Double = 0.06, blur: Double = 1.5, noise: Double = 4,
+                    gradient: Double = 0.3, jpegQuality: Int = 80, frameWidth: Int = 4032, frameHeight: Int = 3024,
+                    codeFraction: Double = 0.25, seed: UInt64 = 1) {
+            self.rotationDegrees = rotationDegrees
+            self.perspective = perspective
+            self.blur = blur
+            self.noise = noise
+            self.gradient = gradient
+            self.jpegQuality = jpegQuality
+            self.frameWidth = frameWidth
+            self.frameHeight = frameHeight
+            self.codeFraction = codeFraction
+            self.seed = seed
+        }
+    }
+
+    /// Photographs the code in `png` (any PNG QR-Pay reads) and returns colour JPEG bytes.
+    public static func photograph(png: Data, shot: Shot) throws -> Data {
+        let code = try PNGReader.gray(png, maxPixels: 16_000_000)
+        guard (16...20_000).contains(shot.frameWidth), (16...20_000).contains(shot.frameHeight),
+              shot.frameWidth * shot.frameHeight <= 100_000_000 else {
+            throw QRPayError("image.too-large", "the photo frame must be 16...20000 pixels a side and at most 100 MP")
+        }
+        let scene = render(code: code, shot: shot)
+        let rgb = colourise(scene, shot: shot)
+        return try JPEGWriter.encode(rgb, width: shot.frameWidth, height: shot.frameHeight, components: 3,
+                                     quality: shot.jpegQuality)
+    }
+
+    /// Grayscale scene: table, paper sheet, code; defocus blur around the code.
+    static func render(code: GrayImage, shot: Shot) -> GrayImage {
+        var rng = SplitMix(seed: shot.seed)
+        let W = shot.frameWidth, H = shot.frameHeight
+        let side = max(8, Double(min(W, H)) * max(0.02, min(0.95, shot.codeFraction)))
+        // Centre: somewhere the whole code fits.
+        let reach = side * 0.75
+        let cx = Double(W) / 2 + (rng.unit() - 0.5) * max(0, Double(W) - 2 * reach)
+        let cy = Double(H) / 2 + (rng.unit() - 0.5) * max(0, Double(H) - 2 * reach)
+        let angle = shot.rotationDegrees * .pi / 180
+        let (ca, sa) = (cos(angle), sin(angle))
+        // Unit-square corners (0,0) (1,0) (1,1) (0,1) -> rotated square, each corner nudged by the tilt.
+        let corners: [(Double, Double)] = [(-0.5, -0.5), (0.5, -0.5), (0.5, 0.5), (-0.5, 0.5)].map { (u, v) in
+            let du = u + (rng.unit() - 0.5) * 2 * shot.perspective
+            let dv = v + (rng.unit() - 0.5) * 2 * shot.perspective
+            return (cx + side * (du * ca - dv * sa), cy + side * (du * sa + dv * ca))
+        }
+        let inverse = Homography.squareToQuad(corners).inverse()
+        // Paper: a sheet a little larger than the code (in code units), on a darker textured table.
+        let paperMargin = 0.35
+        let paper = 232.0, table = 96.0
+        var out = [UInt8](repeating: 0, count: W * H)
+        let cw = code.width, ch = code.height
+        var minX = W, maxX = 0, minY = H, maxY = 0
+        code.pixels.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                for y in 0..<H {
+                    let fy = Double(y) + 0.5
+                    for x in 0..<W {
+                        let fx = Double(x) + 0.5
+                        let (u, v) = inverse.apply(fx, fy)
+                        var value: Double
+                        if u >= 0, u < 1, v >= 0, v < 1 {
+                            // Bilinear sample of the code image, ink 28 on paper.
+                            let sx = u * Double(cw) - 0.5, sy = v * Double(ch) - 0.5
+                            let x0 = max(0, min(cw - 1, Int(sx.rounded(.down)))), y0 = max(0, min(ch - 1, Int(sy.rounded(.down))))
+                            let x1 = min(cw - 1, x0 + 1), y1 = min(ch - 1, y0 + 1)
+                            let ax = max(0, min(1, sx - Double(x0))), ay = max(0, min(1, sy - Double(y0)))
+                            let top = Double(src[y0 * cw + x0]) * (1 - ax) + Double(src[y0 * cw + x1]) * ax
+                            let bottom = Double(src[y1 * cw + x0]) * (1 - ax) + Double(src[y1 * cw + x1]) * ax
+                            let t = (top * (1 - ay) + bottom * ay) / 255
+                            value = 28 + (paper - 28) * t
+                            if x < minX { minX = x }; if x > maxX { maxX = x }
+                            if y < minY { minY = y }; if y > maxY { maxY = y }
+                        } else if u > -paperMargin, u < 1 + paperMargin, v > -paperMargin * 1.4, v < 1 + paperMargin * 1.4 {
+                            value = paper
+                        } else {
+                            // Wood-ish table: slow stripes.
+                            value = table + 14 * sin(Double(x) * 0.013 + sin(Double(y) * 0.004) * 3)
+                        }
+                        dst[y * W + x] = UInt8(max(0, min(255, value)))
+                    }
+                }
+            }
+        }
+        var scene = GrayImage(width: W, height: H, pixels: out)
+        if shot.blur > 0.3, minX <= maxX {
+            let r = Int(shot.blur.rounded())
+            let pad = 4 * r + 8
+            scene.boxBlur(radius: max(1, r), passes: 2, x0: max(0, minX - pad), y0: max(0, minY - pad),
+                          x1: min(W, maxX + pad + 1), y1: min(H, maxY + pad + 1))
+        }
+        return scene
+    }
+
+    /// Gradient light, warm colour cast and sensor noise -> interleaved RGB.
+    static func colourise(_ scene: GrayImage, shot: Shot) -> [UInt8] {
+        var rng = SplitMix(seed: shot.seed &+ 0x9E37_79B9)
+        let W = scene.width, H = scene.height
+        let direction = rng.unit() * 2 * .pi
+        let (dx, dy) = (cos(direction), sin(direction))
+        let span = abs(dx) * Double(W) + abs(dy) * Double(H)
+        let g = max(0, min(0.95, shot.gradient))
+        let tint: [Double] = [1.0, 0.96, 0.88]
+        var rgb = [UInt8](repeating: 0, count: W * H * 3)
+        let sigma = max(0, shot.noise)
+        scene.pixels.withUnsafeBufferPointer { src in
+            rgb.withUnsafeMutableBufferPointer { dst in
+                for y in 0..<H {
+                    for x in 0..<W {
+                        // Light: 1 on the bright side, 1-g on the dark side.
+                        let t = ((Double(x) - Double(W) / 2) * dx + (Double(y) - Double(H) / 2) * dy) / span + 0.5
+                        let light = 1 - g * t
+                        let base = Double(src[y * W + x]) * light
+                        let o = (y * W + x) * 3
+                        for c in 0..<3 {
+                            let n = sigma > 0 ? rng.gaussianish() * sigma : 0
+                            dst[o + c] = UInt8(max(0, min(255, base * tint[c] + n)))
+                        }
+                    }
+                }
+            }
+        }
+        return rgb
+    }
+}
+
+extension GrayImage {
+    /// In-place box blur (`passes` times, horizontal then vertical) of the rectangle [x0,x1)x[y0,y1).
+    mutating func boxBlur(radius r: Int, passes: Int, x0: Int, y0: Int, x1: Int, y1: Int) {
+        let w = width
+        guard x1 - x0 > 2 * r + 1, y1 - y0 > 2 * r + 1 else { return }
+        let span = 2 * r + 1
+        var line = [Int](repeating: 0, count: max(x1 - x0, y1 - y0))
+        pixels.withUnsafeMutableBufferPointer { p in
+            line.withUnsafeMutableBufferPointer { l in
+                for _ in 0..<passes {
+                    for y in y0..<y1 {
+                        let n = x1 - x0
+                        for i in 0..<n { l[i] = Int(p[y * w + x0 + i]) }
+                        var sum = 0
+                        for i in -r...r { sum += l[max(0, min(n - 1, i))] }
+                        for i in 0..<n {
+                            p[y * w + x0 + i] = UInt8(sum / span)
+                            sum += l[min(n - 1, i + r + 1)] - l[max(0, i - r)]
+                        }
+                    }
+                    for x in x0..<x1 {
+                        let n = y1 - y0
+                        for i in 0..<n { l[i] = Int(p[(y0 + i) * w + x]) }
+                        var sum = 0
+                        for i in -r...r { sum += l[max(0, min(n - 1, i))] }
+                        for i in 0..<n {
+                            p[(y0 + i) * w + x] = UInt8(sum / span)
+                            sum += l[min(n - 1, i + r + 1)] - l[max(0, i - r)]
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A projective map of the plane.
+struct Homography {
+    var m: [Double]  // row-major 3x3
+
+    func apply(_ x: Double, _ y: Double) -> (Double, Double) {
+        let w = m[6] * x + m[7] * y + m[8]
+        return ((m[0] * x + m[1] * y + m[2]) / w, (m[3] * x + m[4] * y + m[5]) / w)
+    }
+
+    /// The map taking the unit square's corners (0,0) (1,0) (1,1) (0,1) to `q` (Heckbert).
+    static func squareToQuad(_ q: [(Double, Double)]) -> Homography {
+        let (x0, y0) = q[0], (x1, y1) = q[1], (x2, y2) = q[2], (x3, y3) = q[3]
+        let dx1 = x1 - x2, dx2 = x3 - x2, dx3 = x0 - x1 + x2 - x3
+        let dy1 = y1 - y2, dy2 = y3 - y2, dy3 = y0 - y1 + y2 - y3
+        let den = dx1 * dy2 - dx2 * dy1
+        let g = den == 0 ? 0 : (dx3 * dy2 - dx2 * dy3) / den
+        let h = den == 0 ? 0 : (dx1 * dy3 - dx3 * dy1) / den
+        return Homography(m: [x1 - x0 + g * x1, x3 - x0 + h * x3, x0,
+                              y1 - y0 + g * y1, y3 - y0 + h * y3, y0,
+                              g, h, 1])
+    }
+
+    func inverse() -> Homography {
+        let a = m
+        let c00 = a[4] * a[8] - a[5] * a[7], c01 = a[2] * a[7] - a[1] * a[8], c02 = a[1] * a[5] - a[2] * a[4]
+        let c10 = a[5] * a[6] - a[3] * a[8], c11 = a[0] * a[8] - a[2] * a[6], c12 = a[2] * a[3] - a[0] * a[5]
+        let c20 = a[3] * a[7] - a[4] * a[6], c21 = a[1] * a[6] - a[0] * a[7], c22 = a[0] * a[4] - a[1] * a[3]
+        return Homography(m: [c00, c01, c02, c10, c11, c12, c20, c21, c22])  // up to scale: fine for a projective map
+    }
+}
+
+/// SplitMix64: small, fast, deterministic.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
+    /// Roughly normal (sum of four 16-bit uniforms from one draw), mean 0, sd 1.
+    mutating func gaussianish() -> Double {
+        let r = next()
+        let s = Double(r & 0xFFFF) + Double((r >> 16) & 0xFFFF) + Double((r >> 32) & 0xFFFF) + Double(r >> 48)
+        return (s / 65536 - 2) * 1.732
+    }
+}

@@ -1,0 +1,109 @@
+// Text -> QR code PNG, through libqrencode (8-bit byte mode, the text's UTF-8 bytes) and a 1-bit
+// grayscale PNG written by libpng (in a C shim, because libpng's full writer longjmps on error).
+
+internal import CQRencode
+internal import CQRPayShims
+import Foundation
+
+/// QR error-correction level (ISO/IEC 18004): about 7, 15, 25 and 30 percent of codewords recoverable.
+public enum QRErrorCorrection: String, Sendable, CaseIterable {
+    case low = "L", medium = "M", quartile = "Q", high = "H"
+
+    var level: QRecLevel {
+        switch self {
+        case .low: return QR_ECLEVEL_L
+        case .medium: return QR_ECLEVEL_M
+        case .quartile: return QR_ECLEVEL_Q
+        case .high: return QR_ECLEVEL_H
+        }
+    }
+}
+
+/// A QR symbol as a module matrix (true = dark), without quiet zone.
+public struct QRModules: Sendable, Equatable {
+    public let size: Int
+    public let version: Int
+    public let dark: [Bool]
+    public subscript(x: Int, y: Int) -> Bool { dark[y * size + x] }
+}
+
+public enum QRCodeImage {
+    /// The largest module size `png` accepts.
+    public static let maxModuleSize = 64
+
+    /// Encodes `text` (its UTF-8 bytes, 8-bit byte mode) as a QR module matrix.
+    public static func modules(text: String, correction: QRErrorCorrection = .medium) throws -> QRModules {
+        let bytes = Array(text.utf8)
+        guard !bytes.isEmpty else { throw QRPayError("qr.empty", "cannot encode an empty text as a QR code") }
+        let code: UnsafeMutablePointer<QRcode>? = bytes.withUnsafeBufferPointer { buffer in
+            QRcode_encodeData(Int32(buffer.count), buffer.baseAddress, 0, correction.level)
+        }
+        guard let code else {
+            if errno == ERANGE {
+                throw QRPayError("qr.too-long", "\(bytes.count) bytes do not fit in a QR code at error correction \(correction.rawValue)")
+            }
+            throw QRPayError("qr.encode", "libqrencode could not encode the text: \(String(cString: strerror(errno)))", exit: .software)
+        }
+        defer { QRcode_free(code) }
+        let size = Int(code.pointee.width)
+        let data = UnsafeBufferPointer(start: code.pointee.data, count: size * size)
+        return QRModules(size: size, version: Int(code.pointee.version), dark: data.map { $0 & 1 == 1 })
+    }
+
+    /// The module size `png` picks when none is given: the image is about 300-400 pixels wide.
+    public static func defaultModuleSize(modules: Int) -> Int {
+        var best = 1
+        for candidate in 1...maxModuleSize where abs(candidate * modules - 350) < abs(best * modules - 350) {
+            best = candidate
+        }
+        return best
+    }
+
+    /// Text -> PNG bytes: 1-bit grayscale, quiet zone of `margin` modules (4 is the standard's
+    /// minimum; smaller values exist for tests), byte-mode UTF-8 data. `moduleSize` nil picks one so
+    /// that the image is about 300-400 pixels wide.
+    public static func png(text: String, correction: QRErrorCorrection = .medium, moduleSize: Int? = nil, margin: Int = 4) throws -> Data {
+        guard (0...64).contains(margin) else { throw QRPayError("qr.margin", "the quiet zone must be 0...64 modules, not \(margin)") }
+        if let moduleSize, !(1...maxModuleSize).contains(moduleSize) {
+            throw QRPayError("qr.module-size", "the module size must be 1...\(maxModuleSize) pixels, not \(moduleSize)")
+        }
+        let qr = try modules(text: text, correction: correction)
+        let total = qr.size + 2 * margin
+        let scale = moduleSize ?? defaultModuleSize(modules: total)
+        let side = total * scale
+        let stride = (side + 7) / 8
+        // 1-bit gray: 1 is white. Start all white, clear the bits of dark modules.
+        var rows = [UInt8](repeating: 0xFF, count: stride * side)
+        rows.withUnsafeMutableBufferPointer { out in
+            for my in 0..<qr.size {
+                for mx in 0..<qr.size where qr[mx, my] {
+                    let x0 = (mx + margin) * scale, y0 = (my + margin) * scale
+                    for y in y0..<(y0 + scale) {
+                        for x in x0..<(x0 + scale) {
+                            out[y * stride + x >> 3] &= ~(0x80 >> UInt8(x & 7))
+                        }
+                    }
+                }
+            }
+        }
+        return try PNGWriter.gray(rows: rows, width: side, height: side, bitDepth: 1)
+    }
+}
+
+enum PNGWriter {
+    /// Packed rows ((width*bitDepth+7)/8 bytes each) -> grayscale PNG bytes.
+    static func gray(rows: [UInt8], width: Int, height: Int, bitDepth: Int) throws -> Data {
+        var out: UnsafeMutablePointer<UInt8>? = nil
+        var length = 0
+        var message = [CChar](repeating: 0, count: 256)
+        let status = rows.withUnsafeBufferPointer { buffer in
+            qrpay_png_write_gray(buffer.baseAddress, Int32(width), Int32(height), Int32(bitDepth), &out, &length, &message, message.count)
+        }
+        defer { qrpay_free(out) }
+        guard status == Int32(QRPAY_IMG_OK), let out else {
+            let text = String(decoding: message.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            throw QRPayError("image.write", "cannot write PNG: \(text)", exit: .software)
+        }
+        return Data(bytes: out, count: length)
+    }
+}

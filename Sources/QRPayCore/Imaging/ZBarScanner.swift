@@ -1,0 +1,59 @@
+// zbar, QR symbols only, binary mode (raw bytes; QR-Pay decodes the text itself, as UTF-8 when the
+// bytes are valid UTF-8, else ISO 8859-1 as the QR standard's default).
+
+internal import CZbar
+import Foundation
+
+/// Owns one zbar image scanner; not shared between threads (a decode makes its own).
+final class ZBarScanner {
+    private let scanner: OpaquePointer
+
+    init() throws {
+        guard let scanner = zbar_image_scanner_create() else {
+            throw QRPayError("image.memory", "cannot create a zbar scanner", exit: .tempFail)
+        }
+        self.scanner = scanner
+        zbar_image_scanner_set_config(scanner, ZBAR_NONE, ZBAR_CFG_ENABLE, 0)
+        zbar_image_scanner_set_config(scanner, ZBAR_QRCODE, ZBAR_CFG_ENABLE, 1)
+        zbar_image_scanner_set_config(scanner, ZBAR_QRCODE, ZBAR_CFG_BINARY, 1)
+    }
+
+    deinit { zbar_image_scanner_destroy(scanner) }
+
+    /// Scan density: 1 looks at every row and column, 2 at every other one (twice as fast).
+    func setDensity(_ density: Int) {
+        zbar_image_scanner_set_config(scanner, ZBAR_NONE, ZBAR_CFG_X_DENSITY, Int32(density))
+        zbar_image_scanner_set_config(scanner, ZBAR_NONE, ZBAR_CFG_Y_DENSITY, Int32(density))
+    }
+
+    /// The raw bytes of every QR symbol in `image`.
+    func scan(_ image: GrayImage) -> [[UInt8]] {
+        guard image.width > 0, image.height > 0 else { return [] }
+        // The pixel buffer stays alive (and unmoved) inside withUnsafeBufferPointer until the zbar
+        // image that points at it is destroyed; zbar gets no cleanup handler, it never frees it.
+        return image.pixels.withUnsafeBufferPointer { buffer -> [[UInt8]] in
+            guard let zimage = zbar_image_create() else { return [] }
+            defer { zbar_image_destroy(zimage) }
+            zbar_image_set_format(zimage, 0x3030_3859)  // fourcc "Y800": 8-bit gray
+            zbar_image_set_size(zimage, UInt32(image.width), UInt32(image.height))
+            zbar_image_set_data(zimage, UnsafeRawPointer(buffer.baseAddress), UInt(buffer.count), nil)
+            guard zbar_scan_image(scanner, zimage) > 0 else { return [] }
+            var results: [[UInt8]] = []
+            var symbol = zbar_image_first_symbol(zimage)
+            while let current = symbol {
+                if zbar_symbol_get_type(current) == ZBAR_QRCODE, let data = zbar_symbol_get_data(current) {
+                    let length = Int(zbar_symbol_get_data_length(current))
+                    results.append(data.withMemoryRebound(to: UInt8.self, capacity: length) { Array(UnsafeBufferPointer(start: $0, count: length)) })
+                }
+                symbol = zbar_symbol_next(current)
+            }
+            return results
+        }
+    }
+
+    /// QR text from raw bytes: UTF-8 when valid (ECI 26 or plain ASCII/UTF-8), else ISO 8859-1.
+    static func text(_ bytes: [UInt8]) -> String {
+        if let utf8 = String(validating: bytes, as: UTF8.self) { return utf8 }
+        return String(bytes.map { Character(Unicode.Scalar($0)) })
+    }
+}

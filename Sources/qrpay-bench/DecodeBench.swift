@@ -1,0 +1,133 @@
+// qrpay-bench decode - QR-Pay's decoder against zbarimg on photo-like images (see QRPayBench.swift).
+
+import ArgumentParser
+import Foundation
+import QRPayCommand
+import QRPayCore
+
+extension QRPayBench {
+    struct DecodeBench: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "decode",
+            abstract: "Decode rate and latency of QR-Pay's decoder and of zbarimg on the same images.")
+
+        @Option(help: "How many photo-like 12 MP images to make.") var count = 20
+        @Option(help: ArgumentHelp("Also decode every .png/.jpg/.jpeg in this folder.", valueName: "dir")) var dir: String?
+        @Option(help: ArgumentHelp("The zbarimg to compare with ('' to skip).", valueName: "path")) var zbarimg = "/usr/bin/zbarimg"
+        @Option(help: ArgumentHelp("Keep the generated images in this folder.", valueName: "dir")) var keep: String?
+        @Option(help: "First seed of the generated shots.") var seed: UInt64 = 1
+
+        func run() throws {
+            try runReportingErrors("qrpay-bench") {
+                guard count >= 0 else { throw QRPayError.usage("--count must be >= 0") }
+                let work = keep ?? NSTemporaryDirectory() + "qrpay-bench." + FileIO.uniqueName()
+                try FileIO.makeDirectory(work, mode: 0o700)
+                defer { if keep == nil { try? FileManager.default.removeItem(atPath: work) } }
+
+                // 1. The images: (path, expected text or nil when unknown).
+                var items: [(path: String, expected: String?)] = []
+                let started = BenchTable.now()
+                for i in 0..<count {
+                    let (text, shot) = BenchShots.make(index: i, seed: seed &+ UInt64(i))
+                    let png = try QRCodeImage.png(text: text)
+                    let jpeg = try PhoneCamera.photograph(png: png, shot: shot)
+                    let path = "\(work)/shot-\(i).jpg"
+                    try FileIO.writeDurably(jpeg, to: path, replace: true, syncDirectory: false)
+                    items.append((path, text))
+                }
+                if let dir {
+                    for name in try FileIO.listDirectory(dir).sorted()
+                    where [".png", ".jpg", ".jpeg"].contains(where: { name.lowercased().hasSuffix($0) }) {
+                        items.append(("\(dir)/\(name)", nil))
+                    }
+                }
+                Diagnostics.info("qrpay-bench", String(format: "%d images ready in %.1f s (%@)", items.count, BenchTable.now() - started, work))
+
+                // 2. QR-Pay's decoder, in process; peak RSS measured from here.
+                BenchShots.resetPeakRSS()
+                let decoder = QRImageDecoder()
+                var ours = BenchRow(name: "qrpay", succeeded: 0, total: items.count, milliseconds: [])
+                var failures: [String] = []
+                for item in items {
+                    let t0 = BenchTable.now()
+                    let symbols = (try? decoder.decode(file: item.path).symbols) ?? []
+                    ours.milliseconds.append((BenchTable.now() - t0) * 1000)
+                    if BenchShots.matches(symbols, item.expected) { ours.succeeded += 1 }
+                    else { failures.append((item.path as NSString).lastPathComponent) }
+                }
+                ours.note = String(format: "peak RSS %.0f MiB", BenchTable.peakRSSMiB())
+                var rows = [ours]
+
+                // 3. zbarimg, one subprocess per image, wall time.
+                if !zbarimg.isEmpty {
+                    var zbar = BenchRow(name: "zbarimg", succeeded: 0, total: items.count, milliseconds: [], note: "subprocess per image")
+                    for item in items {
+                        let t0 = BenchTable.now()
+                        let output = BenchShots.run(zbarimg, ["--raw", "-q", item.path])
+                        zbar.milliseconds.append((BenchTable.now() - t0) * 1000)
+                        let lines = output.split(separator: "\n").map(String.init)
+                        if BenchShots.matches(lines, item.expected) { zbar.succeeded += 1 }
+                    }
+                    rows.append(zbar)
+                }
+                print(BenchTable.render(rows, title: "decode: \(items.count) images (\(count) generated 12 MP phone-like JPEGs\(dir.map { " + \($0)" } ?? ""))"), terminator: "")
+                if !failures.isEmpty { print("qrpay missed: " + failures.joined(separator: " ")) }
+            }
+        }
+    }
+}
+
+enum BenchShots {
+    /// Shot `index`: a payment-like payload and a varied phone shot (some easy, some hard).
+    static func make(index: Int, seed: UInt64) -> (String, PhoneCamera.Shot) {
+        var state = seed &* 0x9E37_79B9_7F4A_7C15 &+ 0x1234_5678
+        func unit() -> Double {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return Double((z ^ (z >> 31)) >> 11) / Double(1 << 53)
+        }
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+        func word(_ n: Int) -> String { String((0..<n).map { _ in alphabet[Int(unit() * Double(alphabet.count))] }) }
+        let text = "QRP1.shop-\(word(1 + Int(unit() * 40))).pay-\(word(1 + Int(unit() * 40))).\(word(86))"
+        let shot = PhoneCamera.Shot(
+            rotationDegrees: unit() * 360,
+            perspective: unit() * 0.12,
+            blur: unit() * 3,
+            noise: 2 + unit() * 8,
+            gradient: unit() * 0.7,
+            jpegQuality: 60 + Int(unit() * 31),
+            codeFraction: 0.10 + unit() * 0.30,
+            seed: seed)
+        return (text, shot)
+    }
+
+    /// The expected text was read (any symbol, when the expected text is unknown).
+    static func matches(_ symbols: [String], _ expected: String?) -> Bool {
+        guard let expected else { return !symbols.isEmpty }
+        return symbols.contains(expected)
+    }
+
+    /// Resets this process's peak RSS (VmHWM) on Linux.
+    static func resetPeakRSS() {
+        if let handle = FileHandle(forWritingAtPath: "/proc/self/clear_refs") {
+            handle.write(Data("5".utf8))
+            try? handle.close()
+        }
+    }
+
+    /// Runs a program, returns its stdout (stderr discarded).
+    static func run(_ program: String, _ arguments: [String]) -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: program)
+        process.arguments = arguments
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        do { try process.run() } catch { return "" }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+}

@@ -1,0 +1,38 @@
+// qrpay-bench photo - a QR code PNG -> a phone-like JPEG photo (see QRPayBench.swift).
+
+import ArgumentParser
+import Foundation
+import QRPayCommand
+import QRPayCore
+
+extension QRPayBench {
+    struct Photo: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "photo",
+            abstract: "Turn a QR code PNG into a phone-like photo (JPEG).")
+
+        @Option(name: .customLong("in"), help: ArgumentHelp("The QR code PNG.", valueName: "png")) var input: String
+        @Option(name: .customLong("out"), help: ArgumentHelp("The JPEG to write (must not exist).", valueName: "jpg")) var output: String
+        @Option(help: "Random seed (placement, tilt, noise).") var seed: UInt64 = 1
+        @Option(help: "In-plane rotation, degrees.") var rotation: Double = 15
+        @Option(help: "Tilt: corner displacement as a fraction of the code's side.") var perspective: Double = 0.06
+        @Option(help: "Defocus blur radius, pixels.") var blur: Double = 1.5
+        @Option(help: "Sensor noise, gray levels (standard deviation).") var noise: Double = 4
+        @Option(help: "Light falloff across the frame, 0...0.95.") var gradient: Double = 0.3
+        @Option(help: "JPEG quality, 1...100.") var quality: Int = 80
+        @Option(help: "The code's side as a fraction of the frame's short side.") var codeFraction: Double = 0.25
+        @Option(help: "Frame width, pixels.") var width: Int = 4032
+        @Option(help: "Frame height, pixels.") var height: Int = 3024
+
+        func run() throws {
+            try runReportingErrors("qrpay-bench") {
+                let png = try FileIO.read(input, maxBytes: 64 << 20)
+                let shot = PhoneCamera.Shot(rotationDegrees: rotation, perspective: perspective, blur: blur, noise: noise,
+                                            gradient: gradient, jpegQuality: quality, frameWidth: width, frameHeight: height,
+                                            codeFraction: codeFraction, seed: seed)
+                let jpeg = try PhoneCamera.photograph(png: png, shot: shot)
+                try FileIO.writeDurably(jpeg, to: output)
+            }
+        }
+    }
+}

@@ -1,0 +1,36 @@
+// qrpay-bench - benchmarks and phone-like test photos (not an operator's program).
+//
+// SYNOPSIS
+//      qrpay-bench photo --in PNG --out JPG [--seed N] [--rotation D] [--perspective F] [--blur PX]
+//                  [--noise SD] [--gradient F] [--quality Q] [--code-fraction F] [--width W] [--height H]
+//      qrpay-bench decode [--count N] [--dir DIR] [--zbarimg PATH] [--keep DIR]
+//
+// DESCRIPTION
+//      photo turns a QR code PNG into a photo-like JPEG (perspective, rotation, blur, noise,
+//      gradient light; 12 MP by default); `make demo` uses it on the payment QR.
+//      decode makes N photo-like 12 MP images with varied shots (plus every .png/.jpg/.jpeg in
+//      DIR, whose expected text is unknown: any symbol counts as read) and prints a table: decode
+//      rate, median and p95 milliseconds per image for QR-Pay's decoder and for zbarimg (one
+//      subprocess per image, wall time), and this process's peak RSS.
+//
+// INPUTS
+//      PNG files (photo); DIR of images (decode).
+//
+// OUTPUTS
+//      photo: the JPEG at --out (never overwritten). decode: the table on stdout.
+//
+// EXIT STATUS
+//      0 success; 64 usage; 65 bad input image; 73 output exists.
+
+import ArgumentParser
+import Foundation
+import QRPayCommand
+import QRPayCore
+
+@main
+struct QRPayBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "qrpay-bench",
+        abstract: "Benchmarks and phone-like test photos for QR-Pay.",
+        subcommands: [Photo.self, DecodeBench.self])
+}

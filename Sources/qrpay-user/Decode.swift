@@ -1,0 +1,77 @@
+// qrpay-user decode - print the text of every QR code in images.
+//
+// SYNOPSIS
+//      qrpay-user decode [--json] [--max-pixels N] IMAGE...
+//
+// INPUTS
+//      PNG (every colour type and bit depth) or JPEG (baseline, progressive, EXIF orientation)
+//      files, typically phone photos. Symlinks are refused. Images over --max-pixels (default 100
+//      MP, checked from the header) or 64 MiB are refused.
+//
+// OUTPUTS
+//      Without --json: the text of each QR symbol on its own line, files in command-line order;
+//      errors on stderr as `qrpay-user: error: FILE: message`.
+//      With --json: a JSON array, one object per file: file, symbols, width, height, milliseconds,
+//      and error {code, message} when the file could not be read.
+//
+// EXIT STATUS
+//      0 every image gave at least one symbol; 1 some image gave none; 65 some file was unreadable
+//      (missing, not an image, truncated, corrupt, too large); 64 usage.
+
+import ArgumentParser
+import Foundation
+import QRPayCommand
+import QRPayCore
+
+extension QRPayUser {
+    struct Decode: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the text of every QR code in the images.")
+
+        @OptionGroup var spool: SpoolOptions
+
+        @Flag(name: .long, help: "Print per-file results as JSON.")
+        var json = false
+
+        @Option(name: .long, help: ArgumentHelp("Refuse images with more pixels than this.", valueName: "pixels"))
+        var maxPixels = 100_000_000
+
+        @Argument(help: ArgumentHelp("PNG or JPEG images.", valueName: "image"))
+        var images: [String]
+
+        func validate() throws {
+            guard !images.isEmpty else { throw ValidationError("give at least one image") }
+            guard maxPixels > 0 else { throw ValidationError("--max-pixels must be positive") }
+        }
+
+        func run() throws {
+            let decoder = QRImageDecoder(maxPixels: maxPixels)
+            var results: [JSONValue] = []
+            var unreadable = false, empty = false
+            for path in images {
+                var entry: [String: JSONValue] = ["file": .string(path)]
+                do {
+                    let decoded = try decoder.decode(file: path)
+                    entry["symbols"] = .array(decoded.symbols.map { .string($0) })
+                    entry["width"] = .int(Int64(decoded.width))
+                    entry["height"] = .int(Int64(decoded.height))
+                    entry["milliseconds"] = .double((decoded.milliseconds * 1000).rounded() / 1000)
+                    if decoded.symbols.isEmpty {
+                        empty = true
+                        if !json { Diagnostics.info("qrpay-user", "\(path): no QR code found") }
+                    }
+                    if !json { for text in decoded.symbols { print(text) } }
+                } catch let error as QRPayError {
+                    unreadable = true
+                    entry["symbols"] = .array([])
+                    entry["error"] = ["code": .string(error.code), "message": .string(error.message)]
+                    if !json { Diagnostics.error("qrpay-user", "\(path): \(error.message)") }
+                }
+                results.append(.object(entry))
+            }
+            if json { printJSON(.array(results)) }
+            if unreadable { throw ExitCode(SysExit.dataError.rawValue) }
+            if empty { throw ExitCode(SysExit.failure.rawValue) }
+        }
+    }
+}
