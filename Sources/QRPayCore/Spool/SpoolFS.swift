@@ -1,0 +1,211 @@
+// POSIX building blocks of the spool: renames that never replace (renameat2 RENAME_NOREPLACE, else
+// link+unlink), lstat-based file kinds, private directory creation, and spool error codes.
+//
+// Nothing here follows a symbolic link or opens a file that is not known to be a regular file.
+
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What an entry in a queue directory is, from lstat(2) (never following a link).
+public enum SpoolEntryKind: String, Sendable {
+    case regular, directory, symlink, fifo, socket, characterDevice = "character device",
+         blockDevice = "block device", unknown
+
+    init(mode: mode_t) {
+        switch mode & S_IFMT {
+        case S_IFREG: self = .regular
+        case S_IFDIR: self = .directory
+        case S_IFLNK: self = .symlink
+        case S_IFIFO: self = .fifo
+        case S_IFSOCK: self = .socket
+        case S_IFCHR: self = .characterDevice
+        case S_IFBLK: self = .blockDevice
+        default: self = .unknown
+        }
+    }
+
+    /// "a FIFO", "a directory", ... for reason sentences.
+    public var described: String {
+        switch self {
+        case .regular: return "a regular file"
+        case .directory: return "a directory"
+        case .symlink: return "a symbolic link"
+        case .fifo: return "a FIFO (named pipe)"
+        case .socket: return "a socket"
+        case .characterDevice: return "a character device"
+        case .blockDevice: return "a block device"
+        case .unknown: return "a file of unknown type"
+        }
+    }
+}
+
+/// Queue file names the spool accepts; anything else in `new/` is "foreign" and left alone.
+public enum SpoolName {
+    /// `[A-Za-z0-9][A-Za-z0-9._:,=+-]{0,200}`, and not ending in `.reason.json` (reason files).
+    public static func isValid(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        guard !bytes.isEmpty, bytes.count <= 201 else { return false }
+        func alnum(_ b: UInt8) -> Bool {
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
+        }
+        guard alnum(bytes[0]) else { return false }
+        for b in bytes.dropFirst() {
+            guard alnum(b) || b == 0x2E || b == 0x5F || b == 0x3A || b == 0x2C || b == 0x3D || b == 0x2B || b == 0x2D
+            else { return false }
+        }
+        return !name.hasSuffix(reasonSuffix)
+    }
+
+    public static let reasonSuffix = ".reason.json"
+
+    static func validate(_ name: String) throws {
+        guard isValid(name) else {
+            throw QRPayError("spool.bad-name",
+                             "\"\(name.prefix(80))\" is not a valid spool file name: use [A-Za-z0-9][A-Za-z0-9._:,=+-]{0,200}, not ending in .reason.json",
+                             exit: .dataError)
+        }
+    }
+}
+
+enum SpoolFS {
+    /// `spool.io` (transient unless the disk says otherwise) or `spool.no-such-file` for ENOENT.
+    static func error(_ what: String, _ path: String, _ code: Int32) -> QRPayError {
+        let text = String(cString: strerror(code))
+        if code == ENOENT {
+            return QRPayError("spool.no-such-file", "cannot \(what) \(path): \(text)", exit: .noInput)
+        }
+        let exit: SysExit
+        switch code {
+        case EACCES, EPERM: exit = .noPermission
+        case ENOSPC, EDQUOT, EAGAIN, EINTR, EMFILE, ENFILE, EBUSY: exit = .tempFail
+        default: exit = .ioError
+        }
+        return QRPayError("spool.io", "cannot \(what) \(path): \(text)", exit: exit)
+    }
+
+    static func lstatKind(_ path: String) -> (SpoolEntryKind, stat)? {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return nil }
+        return (SpoolEntryKind(mode: st.st_mode), st)
+    }
+
+    private typealias RenameAt2 = @convention(c) (Int32, UnsafePointer<CChar>, Int32, UnsafePointer<CChar>, UInt32) -> Int32
+    /// renameat2(2) through the C library when it has it (glibc >= 2.28); Swift's Glibc module does
+    /// not import it.
+    private static let renameat2Function: RenameAt2? = {
+        guard let handle = dlopen(nil, RTLD_NOW), let sym = dlsym(handle, "renameat2") else { return nil }
+        return unsafeBitCast(sym, to: RenameAt2.self)
+    }()
+    private static let RENAME_NOREPLACE: UInt32 = 1
+
+    /// Renames `from` to `to`, never replacing `to`. Returns 0, or the errno (EEXIST when `to` exists,
+    /// ENOENT when `from` is gone). Works on every file type, directories included.
+    static func renameNoReplace(_ from: String, _ to: String) -> Int32 {
+        if let renameat2 = renameat2Function {
+            if renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0 { return 0 }
+            let e = errno
+            if e != EINVAL && e != ENOSYS && e != ENOTSUP { return e }
+        }
+        // Fallback: link+unlink (never replaces); directories cannot be linked: check, then rename.
+        if link(from, to) == 0 {
+            if unlink(from) != 0 && errno != ENOENT { return errno }
+            return 0
+        }
+        let e = errno
+        if e == EPERM || e == EXDEV || e == EMLINK, let (kind, _) = lstatKind(from), kind == .directory {
+            if lstatKind(to) != nil { return EEXIST }
+            return rename(from, to) == 0 ? 0 : errno
+        }
+        return e
+    }
+
+    /// A non-blocking, close-on-exec pipe (read end, write end); [-1, -1] on failure.
+    static func makePipe() -> [Int32] {
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else { return [-1, -1] }
+        for fd in fds {
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        }
+        return fds
+    }
+
+    static func fsyncDirectory(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { throw error("open directory", path, errno) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw error("fsync directory", path, errno) }
+    }
+
+    /// Creates `path` and missing parents with `mode` (never world-writable). Existing directories keep
+    /// their mode; a non-directory (or a symlink) in the way is an error.
+    static func makeDirectories(_ path: String, mode: mode_t) throws {
+        let mode = mode & ~mode_t(0o002)
+        if let (kind, _) = lstatKind(path) {
+            guard kind == .directory else {
+                throw QRPayError("spool.io", "\(path) exists and is \(kind.described), not a directory", exit: .cantCreate)
+            }
+            return
+        }
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty && parent != path && parent != "/" {
+            try makeDirectories(parent, mode: mode)
+        }
+        if mkdir(path, mode) != 0 {
+            if errno == EEXIST, let (kind, _) = lstatKind(path), kind == .directory { return }
+            throw error("create directory", path, errno)
+        }
+        _ = chmod(path, mode)  // not subject to umask
+    }
+
+    /// Writes and fsyncs a fresh file created with O_EXCL|O_NOFOLLOW; the descriptor is closed.
+    static func createFile(_ path: String, data: Data, mode: mode_t) throws {
+        let fd = try createOpen(path, mode: mode)
+        var ok = false
+        defer { if !ok { close(fd); unlink(path) } }
+        try writeAll(fd, data, path)
+        guard fsync(fd) == 0 else { throw error("fsync", path, errno) }
+        ok = true
+        guard close(fd) == 0 else { unlink(path); throw error("close", path, errno) }
+    }
+
+    static func createOpen(_ path: String, mode: mode_t) throws -> Int32 {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
+        guard fd >= 0 else {
+            if errno == EEXIST {
+                throw QRPayError("spool.exists", "\(path) already exists; the spool never replaces a file", exit: .cantCreate)
+            }
+            throw error("create", path, errno)
+        }
+        _ = fchmod(fd, mode)  // not subject to umask
+        return fd
+    }
+
+    static func writeAll(_ fd: Int32, _ data: Data, _ path: String) throws {
+        try data.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw error("write", path, errno)
+                }
+                offset += n
+            }
+        }
+    }
+
+    /// Writes a small JSON record durably: tmp file in `tmpDirectory`, fsync, rename over `path`
+    /// (reason files are replaced on purpose), fsync of `path`'s directory left to the caller.
+    static func writeRecord(_ value: JSONValue, to path: String, tmpDirectory: String, mode: mode_t) throws {
+        let tmp = tmpDirectory + "/.record." + FileIO.uniqueName()
+        try createFile(tmp, data: value.serialized(pretty: true), mode: mode)
+        guard rename(tmp, path) == 0 else {
+            let e = errno
+            unlink(tmp)
+            throw error("rename", path, e)
+        }
+    }
+}

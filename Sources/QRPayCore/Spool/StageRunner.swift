@@ -1,0 +1,386 @@
+// The one runner every spool stage uses (qrpay-register, qrpay-approve, ...), after qmail's and
+// Postfix's queue managers.
+//
+// `run()` takes the stage's flock (ROOT/run/<stage>.lock; a second instance gets `spool.busy`, exit
+// 75), puts back files a crash left claimed, then drains the stage's queues in order until a full
+// pass finds nothing. `--once` then returns; `--watch` waits for an inotify wake-up (only a hint) or
+// the periodic rescan and drains again. Each file is claimed by rename, handed to the stage, then
+// completed, quarantined (bad input, with a reason file) or deferred (transient failure, retried
+// with exponential backoff). SIGTERM/SIGINT finish the current file, then `run()` returns.
+// One log line per file on stderr: "<stage>: <queue>/<name>: ok <note>" / "quarantined: ..." /
+// "deferred: ...".
+
+import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How a stage reports a handled file.
+public enum StageOutcome: Sendable {
+    /// Processed; the note goes into the log line.
+    case done(String)
+}
+
+/// One stage of the pipeline: it reads files from its queues and makes its outputs durable before
+/// returning from `process`.
+public protocol SpoolStage: AnyObject {
+    /// "register", "approve", ...: names the lock file and prefixes log lines ([A-Za-z0-9._-]).
+    var name: String { get }
+    /// Input queues, drained in this order on every pass.
+    var queues: [Queue] { get }
+    /// How many files the runner may hand to `process` at once, on as many threads (default 1).
+    /// More than 1 only if `process` and `tick` are thread-safe.
+    var concurrency: Int { get }
+    /// Handles one claimed file. Throw a `QRPayError`: transient (`isTransient`) defers the file and
+    /// retries it with backoff; any other quarantines it with the error's message as the reason; any
+    /// other `Error` quarantines it as an internal error (`spool.internal`).
+    func process(_ file: ClaimedFile) throws -> StageOutcome
+    /// Periodic work (settle, expire), called at the start of every pass. Default: nothing.
+    func tick(now: Date) throws
+}
+
+extension SpoolStage {
+    public var concurrency: Int { 1 }
+    public func tick(now: Date) throws {}
+}
+
+public struct StageSummary: Sendable, Equatable, CustomStringConvertible {
+    public var processed = 0
+    public var quarantined = 0
+    public var deferred = 0
+    /// Files put back from cur/ at start (left claimed by a crash).
+    public var recovered = 0
+
+    public init() {}
+
+    public var description: String {
+        "\(processed) processed, \(quarantined) quarantined, \(deferred) deferred"
+    }
+}
+
+public struct StageRunner {
+    public enum Mode: Sendable {
+        /// Drain and exit (cron, systemd oneshot and .path units).
+        case once
+        /// Drain, then wait for inotify wake-ups with a rescan every so many seconds (a service).
+        case watch(rescanEvery: TimeInterval)
+    }
+
+    /// Lets another thread (or the stage itself) stop a running runner: it finishes the current
+    /// file, then `run()` returns. Sticky: once stopped, a later `run()` returns at once.
+    public final class Control: Sendable {
+        private let stopped = Atomic<Bool>(false)
+        let wakeRead: Int32
+        private let wakeWrite: Int32
+
+        public init() {
+            let fds = SpoolFS.makePipe()
+            wakeRead = fds[0]
+            wakeWrite = fds[1]
+        }
+
+        deinit {
+            if wakeRead >= 0 { close(wakeRead) }
+            if wakeWrite >= 0 { close(wakeWrite) }
+        }
+
+        public func stop() {
+            stopped.store(true, ordering: .sequentiallyConsistent)
+            var byte: UInt8 = 1
+            _ = write(wakeWrite, &byte, 1)
+        }
+
+        public var isStopped: Bool { stopped.load(ordering: .sequentiallyConsistent) }
+    }
+
+    public let spoolRoot: String
+    public let stage: SpoolStage
+    public let mode: Mode
+    public let log: @Sendable (String) -> Void
+    public let control = Control()
+    /// Installs SIGTERM/SIGINT handlers (process-wide, once) that stop every runner after its
+    /// current file. Programs want this; tests may turn it off.
+    public var handleSignals = true
+    /// Seconds to wait before retry number `attempts` (1, 2, ...) of a deferred file.
+    public var backoff: @Sendable (Int) -> TimeInterval = StageRunner.exponentialBackoff
+    /// After this many transient failures a file is quarantined instead of deferred again.
+    public var maxAttempts = 16
+    /// Mode for queue directories the runner creates when they are missing.
+    public var queueDirectoryMode: mode_t = 0o750
+    /// The clock (tests move it forward).
+    public var clock: @Sendable () -> Date = { Date() }
+
+    public init(spoolRoot: String, stage: SpoolStage, mode: Mode,
+                log: @escaping @Sendable (String) -> Void = { line in
+                    FileHandle.standardError.write(Data((line + "\n").utf8))
+                }) {
+        self.spoolRoot = spoolRoot
+        self.stage = stage
+        self.mode = mode
+        self.log = log
+    }
+
+    /// 30 s, 1 min, 2 min, ... capped at 1 h.
+    public static let exponentialBackoff: @Sendable (Int) -> TimeInterval = { attempts in
+        min(3600, 30 * pow(2, Double(max(0, min(attempts - 1, 20)))))
+    }
+
+    /// True once SIGTERM or SIGINT arrived (with `handleSignals`).
+    public static var terminationRequested: Bool { signalRequested.load(ordering: .sequentiallyConsistent) }
+
+    private var shouldStop: Bool { control.isStopped || (handleSignals && StageRunner.terminationRequested) }
+
+    // MARK: Running
+
+    public func run() throws -> StageSummary {
+        guard Identifier.isValid(stage.name) else {
+            throw QRPayError("spool.bad-name", "stage name \"\(stage.name)\" is not a valid id", exit: .software)
+        }
+        let lock = try acquireLock()
+        defer { close(lock) }
+        if handleSignals { SignalState.shared.install() }
+
+        let queues = stage.queues
+        var summary = StageSummary()
+        for queue in queues {
+            try queue.create(mode: queueDirectoryMode)
+            let n = try queue.recover()
+            if n > 0 {
+                summary.recovered += n
+                log("\(stage.name): \(display(queue)): recovered \(n) file(s) left claimed by a crash")
+            }
+            queue.cleanTemporary(now: clock())
+        }
+        var watcher: DirectoryWatcher?
+        if case .watch = mode { watcher = try DirectoryWatcher(queues.map(\.newDirectory)) }
+
+        var promote = true
+        while !shouldStop {
+            let now = clock()
+            do {
+                try stage.tick(now: now)
+            } catch let error as QRPayError where error.isTransient {
+                log("\(stage.name): tick: \(error.message)")
+            }
+            if promote {
+                for queue in queues { try queue.promoteDeferred(now: now) }
+            }
+            let handled = try drainPass(queues, &summary)
+            if handled > 0 { promote = false; continue }
+            guard case .watch(let every) = mode, let watcher else { break }
+            var extra = [control.wakeRead]
+            if handleSignals { extra.append(SignalState.shared.wakeRead) }
+            try watcher.wait(timeout: every, alsoWatching: extra)
+            promote = true
+        }
+        return summary
+    }
+
+    private func display(_ queue: Queue) -> String { SpoolLayout.displayName(queue, root: spoolRoot) }
+
+    private func acquireLock() throws -> Int32 {
+        let dir = SpoolLayout.runDirectory(spoolRoot)
+        try SpoolFS.makeDirectories(dir, mode: 0o750)
+        let path = SpoolLayout.lockFile(spoolRoot, stage: stage.name)
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o640)
+        guard fd >= 0 else { throw SpoolFS.error("open lock file", path, errno) }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let e = errno
+            close(fd)
+            if e == EWOULDBLOCK || e == EAGAIN {
+                throw QRPayError("spool.busy", "another qrpay-\(stage.name) is already running on this spool (\(path) is locked)",
+                                 exit: .tempFail)
+            }
+            throw SpoolFS.error("lock", path, e)
+        }
+        let pid = Data("\(getpid())\n".utf8)
+        if ftruncate(fd, 0) == 0 { try? SpoolFS.writeAll(fd, pid, path) }
+        return fd
+    }
+
+    /// One pass over every queue; returns how many files were handled (claimed by us).
+    private func drainPass(_ queues: [Queue], _ summary: inout StageSummary) throws -> Int {
+        var handled = 0
+        for queue in queues {
+            if shouldStop { break }
+            let names = try queue.pending(promotingDeferred: false)
+            if names.isEmpty { continue }
+            let workers = max(1, min(stage.concurrency, names.count))
+            if workers == 1 {
+                for name in names {
+                    if shouldStop { break }
+                    if try handle(queue, name, &summary) { handled += 1 }
+                }
+            } else {
+                handled += try drainConcurrently(queue, names, workers: workers, &summary)
+            }
+        }
+        return handled
+    }
+
+    private func drainConcurrently(_ queue: Queue, _ names: [String], workers: Int, _ summary: inout StageSummary) throws -> Int {
+        struct Shared: ~Copyable {
+            var next = 0
+            var handled = 0
+            var summary = StageSummary()
+            var error: Error?
+        }
+        let shared = Mutex(Shared())
+        let runner = UncheckedBox(self)
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            while true {
+                let index: Int? = shared.withLock { s in
+                    guard s.error == nil, s.next < names.count else { return nil }
+                    defer { s.next += 1 }
+                    return s.next
+                }
+                guard let index, !runner.value.shouldStop else { return }
+                var local = StageSummary()
+                do {
+                    let took = try runner.value.handle(queue, names[index], &local)
+                    shared.withLock { s in
+                        if took { s.handled += 1 }
+                        s.summary.processed += local.processed
+                        s.summary.quarantined += local.quarantined
+                        s.summary.deferred += local.deferred
+                    }
+                } catch {
+                    shared.withLock { s in if s.error == nil { s.error = error } }
+                    return
+                }
+            }
+        }
+        return try shared.withLock { s in
+            summary.processed += s.summary.processed
+            summary.quarantined += s.summary.quarantined
+            summary.deferred += s.summary.deferred
+            if let error = s.error { throw error }
+            return s.handled
+        }
+    }
+
+    /// Claims and handles one file; false if it was not ours to handle (taken by someone else).
+    /// Errors of the spool itself (disk full while quarantining...) propagate and stop the runner;
+    /// the file then stays in cur/ and is recovered on the next start.
+    private func handle(_ queue: Queue, _ name: String, _ summary: inout StageSummary) throws -> Bool {
+        guard let file = try queue.claim(name) else { return false }
+        let prefix = "\(stage.name): \(display(queue))/\(name): "
+        guard let kind = file.kind else { return false }  // removed from cur/ by hand meanwhile
+        if kind != .regular {
+            let error = ClaimedFile.notRegular(name, kind)
+            try queue.quarantine(file, stage: stage.name, error: error, now: clock())
+            summary.quarantined += 1
+            log(prefix + "quarantined: " + error.message)
+            return true
+        }
+        let result: Result<StageOutcome, Error>
+        do { result = .success(try stage.process(file)) } catch { result = .failure(error) }
+        switch result {
+        case .success(.done(let note)):
+            try queue.complete(file)
+            summary.processed += 1
+            log(prefix + (note.isEmpty ? "ok" : "ok " + note))
+        case .failure(let error as QRPayError) where error.isTransient:
+            let attempts = queue.attempts(name) + 1
+            if attempts >= maxAttempts {
+                let final = QRPayError(error.code, "gave up after \(attempts) attempts: \(error.message)", exit: error.exit)
+                try queue.quarantine(file, stage: stage.name, error: final, now: clock())
+                summary.quarantined += 1
+                log(prefix + "quarantined: " + final.message)
+            } else {
+                let now = clock()
+                let retryAt = now.addingTimeInterval(max(0, backoff(attempts)))
+                try queue.deferFile(file, stage: stage.name, error: error, retryAt: retryAt, now: now)
+                summary.deferred += 1
+                log(prefix + "deferred: \(error.message) (attempt \(attempts), retry at \(Timestamp.format(retryAt)))")
+            }
+        case .failure(let error as QRPayError):
+            try queue.quarantine(file, stage: stage.name, error: error, now: clock())
+            summary.quarantined += 1
+            log(prefix + "quarantined: " + error.message)
+        case .failure(let error):
+            let wrapped = QRPayError("spool.internal", "internal error in stage \(stage.name): \(error)", exit: .software)
+            try queue.quarantine(file, stage: stage.name, error: wrapped, now: clock())
+            summary.quarantined += 1
+            log(prefix + "quarantined: " + wrapped.message)
+        }
+        return true
+    }
+}
+
+/// Hands a non-Sendable value to worker threads whose use of it the owner vouches for.
+struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+/// SIGTERM/SIGINT → a flag and a byte in a self-pipe (both async-signal-safe), installed once per
+/// process; every runner polls the pipe and checks the flag between files.
+final class SignalState: Sendable {
+    static let shared = SignalState()
+    let wakeRead: Int32
+    let wakeWrite: Int32
+    private let installed = Atomic<Bool>(false)
+
+    private init() {
+        let fds = SpoolFS.makePipe()
+        wakeRead = fds[0]
+        wakeWrite = fds[1]
+        signalWakeFD.store(fds[1], ordering: .sequentiallyConsistent)
+    }
+
+    func install() {
+        guard installed.compareExchange(expected: false, desired: true, ordering: .sequentiallyConsistent).exchanged
+        else { return }
+        _ = signalRequested.load(ordering: .sequentiallyConsistent)
+        for sig in [SIGTERM, SIGINT] {
+            var action = sigaction()
+            action.__sigaction_handler.sa_handler = { _ in
+                signalRequested.store(true, ordering: .sequentiallyConsistent)
+                var byte: UInt8 = 1
+                _ = write(signalWakeFD.load(ordering: .sequentiallyConsistent), &byte, 1)
+            }
+            sigemptyset(&action.sa_mask)
+            action.sa_flags = SA_RESTART
+            sigaction(sig, &action, nil)
+        }
+        // Touch the globals the handler uses, so no lazy initialisation happens inside it.
+        _ = signalRequested.load(ordering: .sequentiallyConsistent)
+        _ = signalWakeFD.load(ordering: .sequentiallyConsistent)
+    }
+}
+
+private let signalRequested = Atomic<Bool>(false)
+private let signalWakeFD = Atomic<Int32>(-1)
+
+/// inotify on the queues' new/ directories: IN_MOVED_TO | IN_CREATE | IN_CLOSE_WRITE.
+final class DirectoryWatcher {
+    private let fd: Int32
+
+    init(_ directories: [String]) throws {
+        fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        guard fd >= 0 else { throw SpoolFS.error("start inotify for", directories.first ?? "", errno) }
+        for dir in directories {
+            if inotify_add_watch(fd, dir, UInt32(IN_MOVED_TO | IN_CREATE | IN_CLOSE_WRITE | IN_ONLYDIR | IN_DONT_FOLLOW)) < 0 {
+                let e = errno
+                close(fd)
+                throw SpoolFS.error("watch", dir, e)
+            }
+        }
+    }
+
+    deinit { close(fd) }
+
+    /// Returns after an event, a readable `alsoWatching` descriptor, or `timeout` seconds.
+    func wait(timeout: TimeInterval, alsoWatching extra: [Int32]) throws {
+        var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0)]
+        for e in extra where e >= 0 { fds.append(pollfd(fd: e, events: Int16(POLLIN), revents: 0)) }
+        let ms = Int32(max(0, min(timeout, 86_400)) * 1000)
+        let n = poll(&fds, nfds_t(fds.count), ms)
+        if n < 0 && errno != EINTR { throw SpoolFS.error("wait for", "the spool", errno) }
+        // Drain the events: they are only hints, the pass rescans the directories anyway.
+        var buffer = [UInt8](repeating: 0, count: 16 * 1024)
+        while buffer.withUnsafeMutableBytes({ read(fd, $0.baseAddress, $0.count) }) > 0 {}
+    }
+}
