@@ -4,18 +4,14 @@
 // C libraries are wrapped in C<Name> system-library modules and imported with
 // `internal import` by the core library only; executables stay thin.
 import PackageDescription
-import Foundation
 
-// Every program has its folder Sources/<program>/ (as Postfix has one per daemon); a program joins
-// the package when its folder exists.
-let allPrograms = [
-    "qrpay-ca", "qrpay-shop", "qrpay-register", "qrpay-user", "qrpay-scan",
-    "qrpay-approve", "qrpay-settle", "qrpay-spool", "qrpay-reconcile",
+// Every program has its folder Sources/<program>/, as Postfix has one per daemon.
+let programs = [
+    "qrpay-shop", "qrpay-register", "qrpay-user", "qrpay-scan",
+    "qrpay-approve", "qrpay-settle", "qrpay-spool",
     // Not an operator's program: benchmarks and phone-like test photos for `make bench` and `make demo`.
     "qrpay-bench",
 ]
-let root = Context.packageDirectory
-let programs = allPrograms.filter { FileManager.default.fileExists(atPath: "\(root)/Sources/\($0)") }
 
 func systemLibrary(_ name: String, pkg: String?) -> Target {
     .systemLibrary(

@@ -1,8 +1,9 @@
 // Where the PG keeps payments, and the one way a payment changes state.
 //
 //   ROOT/pg/payments/<shop>/<h2>/<payment>.json   the record (h2: first two hex digits of SHA-256(payment))
-//   ROOT/pg/states/<state>/<day>/<shop>~<payment> one marker per payment in its state, day = creation day;
-//                                                 holds {"shop","payment","currency","total"} for reports
+//   ROOT/pg/states/<state>/<day>/<shop>~<payment>~<currency>~<total>
+//                                                 one marker per payment in its state, day = creation day
+//                                                 (UTC); the name alone feeds status and reconciliation
 //   ROOT/pg/list/<t2>/<token>.json                the payment-information list (token: see QRPayload);
 //                                                 ROOT/pg/list is mode 0711: fetch by name, no listing
 //   ROOT/pg/journal/                              the hash-chained journal (Journal.swift)
@@ -40,7 +41,7 @@ public final class PaymentStore: @unchecked Sendable {
     }
 
     public func markerPath(state: PaymentState, info: PaymentInfo) -> String {
-        "\(statesDirectory)/\(state.rawValue)/\(Timestamp.day(info.created))/\(info.shop)~\(info.payment)"
+        "\(statesDirectory)/\(state.rawValue)/\(Timestamp.day(info.created))/\(info.shop)~\(info.payment)~\(info.currency.code)~\(info.total)"
     }
 
     public func listPath(token: String) -> String {
@@ -118,15 +119,23 @@ public final class PaymentStore: @unchecked Sendable {
     /// (shop, payment) of every payment now in `state`, by scanning that state's markers.
     public func payments(in state: PaymentState, day: String? = nil) throws -> [(shop: String, payment: String)] {
         var out: [(String, String)] = []
+        try forEachMarker(in: state, day: day) { m in out.append((m.shop, m.payment)) }
+        return out
+    }
+
+    /// The days (YYYY-MM-DD) that have markers in `state`.
+    public func days(in state: PaymentState) throws -> [String] {
+        try FileIO.listDirectory("\(statesDirectory)/\(state.rawValue)").filter { !$0.hasPrefix(".") }.sorted()
+    }
+
+    /// Streams the markers of `state` (one day, or all), reading names only.
+    public func forEachMarker(in state: PaymentState, day: String? = nil, _ body: (StateMarker) throws -> Void) throws {
         let base = "\(statesDirectory)/\(state.rawValue)"
-        let days = try day.map { [$0] } ?? FileIO.listDirectory(base).sorted()
-        for d in days where !d.hasPrefix(".") {
+        for d in try day.map({ [$0] }) ?? days(in: state) {
             for name in try FileIO.listDirectory(base + "/" + d) where !name.hasPrefix(".") {
-                guard let sep = name.firstIndex(of: "~") else { continue }
-                out.append((String(name[..<sep]), String(name[name.index(after: sep)...])))
+                if let marker = StateMarker(name: name, state: state, day: d) { try body(marker) }
             }
         }
-        return out
     }
 
     // MARK: the payment-information list
@@ -162,5 +171,22 @@ public final class PaymentStore: @unchecked Sendable {
             throw QRPayError("list.mismatch", "payment-information list entry is for another payment than the QR code")
         }
         return (state, try r.value("document").serialized())
+    }
+}
+
+/// A state marker, parsed from its name `<shop>~<payment>~<currency>~<total>`.
+public struct StateMarker: Sendable, Equatable {
+    public let shop: String
+    public let payment: String
+    public let currency: String
+    public let total: Int64
+    public let state: PaymentState
+    public let day: String
+
+    public init?(name: String, state: PaymentState, day: String) {
+        let parts = name.split(separator: "~", omittingEmptySubsequences: false)
+        guard parts.count == 4, let total = Int64(parts[3]) else { return nil }
+        shop = String(parts[0]); payment = String(parts[1]); currency = String(parts[2])
+        self.total = total; self.state = state; self.day = day
     }
 }

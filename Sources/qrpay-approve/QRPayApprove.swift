@@ -1,0 +1,46 @@
+// qrpay-approve: the PG's approve stage (paper, phases D and E).
+//
+// What it does: drains ROOT/pg/approvals, where users' clients drop signed approvals; verifies each
+// against the user's certificate (role user, chain, CRL) and against the payment (registered,
+// `request`, unexpired, same total, currency and shop document; one approval per payment); moves the
+// payment to `accept`; writes a PG-signed notice for the shop and a receipt for the user.
+// Inputs:  ROOT/pg/approvals/new/*, ROOT/pg/payments, ROOT/ca/, ROOT/pg/key.pem (--password-file).
+// Outputs: the payment record and state marker, the list entry, the journal,
+//          ROOT/shops/SHOP/notices/new/PAYMENT.accept.json, ROOT/users/USER/receipts/new/…;
+//          refused approvals in ROOT/pg/approvals/quarantine/ with NAME.reason.json.
+// Exit codes: 0 done; 64 usage; 66 no spool/CA; 75 another qrpay-approve holds the lock;
+//             77 wrong PG password; 78 configuration.
+
+import ArgumentParser
+import Foundation
+import QRPayCommand
+import QRPayCore
+
+@main
+struct QRPayApprove: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "qrpay-approve",
+        abstract: "Verify users' signed approvals and move their payments from `request` to `accept`.",
+        discussion: """
+        Users (qrpay-user approve, or the batch stage qrpay-scan) drop signed approvals into \
+        SPOOL/pg/approvals/new/. Each must come from a certified user, name this PG as audience, and \
+        match the registered payment exactly (total, currency, hash of the shop's signed document) \
+        while it is `request` and unexpired. Refused approvals are quarantined with their reason.
+        Example: qrpay-approve --spool /var/spool/qrpay --password-file /etc/qrpay/pg.pass --watch
+        """)
+
+    @OptionGroup var spool: SpoolOptions
+    @Option(help: ArgumentHelp("File holding the password of the PG's private key.", valueName: "file"))
+    var passwordFile: String
+    @OptionGroup var mode: StageModeOptions
+
+    func run() throws {
+        let root = spool.root
+        var stage: ApproveStage!
+        try runReportingErrors("qrpay-approve") {
+            let pg = try Credentials.loadPG(spoolRoot: root, password: try readPasswordFile(passwordFile))
+            stage = try ApproveStage(spoolRoot: root, pg: pg)
+        }
+        try runStage(program: "qrpay-approve", spoolRoot: root, stage: stage, options: mode)
+    }
+}

@@ -1,0 +1,50 @@
+// qrpay-scan: the user's batch stage (paper, phases C and D).
+//
+// What it does: drains ROOT/users/ID/inbox, where the user drops photos of QR codes (*.jpg, *.jpeg,
+// *.png), each optionally with a sidecar NAME.approve holding {"total": N, "currency": "KRW"}: what the
+// user agreed to pay. Photo plus matching sidecar → a signed approval into ROOT/pg/approvals/. Photo
+// alone → a verified review in ROOT/users/ID/reviews/NAME.json, nothing signed. Mismatch or failure →
+// quarantine with the reason. A sidecar that arrives before its photo waits for it.
+// Inputs:  ROOT/users/ID/inbox/new/*, ROOT/pg/list, ROOT/ca/, ROOT/users/ID/key.pem (--password-file).
+// Outputs: ROOT/pg/approvals/new/*, ROOT/users/ID/reviews/*, ROOT/users/ID/inbox/quarantine/*.
+// Exit codes: 0 done; 64 usage; 66 no such user; 75 another qrpay-scan for this user holds the lock;
+//             77 wrong password.
+
+import ArgumentParser
+import Foundation
+import QRPayCommand
+import QRPayCore
+
+@main
+struct QRPayScan: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "qrpay-scan",
+        abstract: "Turn a user's dropped QR photos into verified reviews, and with a sidecar, into signed approvals.",
+        discussion: """
+        Drop shot1.jpg into SPOOL/users/ID/inbox/new/ (write it elsewhere first, then rename it in). \
+        To pay, drop shot1.approve beside it first: {"total": 12200, "currency": "KRW"}. The approval \
+        is signed only when the photo shows a genuine, open payment of exactly that amount.
+        Example: qrpay-scan --spool ~/qrpay --user u42 --password-file ~/.qrpay.pass --once
+        """)
+
+    @OptionGroup var spool: SpoolOptions
+    @Option(help: ArgumentHelp("The user's id, as certified by the CA.", valueName: "id"))
+    var user: String
+    @Option(help: ArgumentHelp("File holding the password of the user's private key.", valueName: "file"))
+    var passwordFile: String
+    @OptionGroup var mode: StageModeOptions
+
+    func validate() throws {
+        guard Identifier.isValid(user) else { throw ValidationError("--user: use 1-64 of A-Z a-z 0-9 . _ -") }
+    }
+
+    func run() throws {
+        let root = spool.root
+        var stage: ScanStage!
+        try runReportingErrors("qrpay-scan") {
+            stage = try ScanStage(spoolRoot: root, user: user, password: try readPasswordFile(passwordFile))
+            try SpoolLayout.userInbox(root, user: user).create(mode: 0o700)
+        }
+        try runStage(program: "qrpay-scan", spoolRoot: root, stage: stage, options: mode)
+    }
+}

@@ -1,0 +1,53 @@
+// qrpay-settle: the PG's settle stage (paper, phase E).
+//
+// What it does: applies shops' signed cancels from ROOT/pg/cancels (`request` → `cancel`; `accept` →
+// `cancel` while the hold lasts; refused after `finish`), then moves `accept` → `finish` once the hold
+// has passed since acceptance and `request` → `expire` once its expiry has passed. Every change gets
+// a PG-signed notice for the shop (and a receipt for the user who approved).
+// When a cancel and an approval for one payment arrive together, the cancel wins unless the payment
+// has already finished (see SettleStage.swift).
+// Inputs:  ROOT/pg/cancels/new/*, ROOT/pg/states/{accept,request}, ROOT/ca/, ROOT/pg/key.pem.
+// Outputs: records, markers, list entries, journal, notices and receipts; refused cancels in
+//          ROOT/pg/cancels/quarantine/ with NAME.reason.json.
+// Exit codes: 0 done; 64 usage; 66 no spool/CA; 75 another qrpay-settle holds the lock;
+//             77 wrong PG password; 78 configuration.
+
+import ArgumentParser
+import Foundation
+import QRPayCommand
+import QRPayCore
+
+@main
+struct QRPaySettle: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "qrpay-settle",
+        abstract: "Apply cancels, finish accepted payments after the hold, expire stale requests.",
+        discussion: """
+        The hold is the time a shop has to cancel an accepted payment before it becomes final \
+        (`finish`). Run it from a systemd timer or cron with --once (every minute is typical), or as \
+        a service with --watch.
+        Example: qrpay-settle --spool /var/spool/qrpay --password-file /etc/qrpay/pg.pass --hold 10m --once
+        """)
+
+    @OptionGroup var spool: SpoolOptions
+    @Option(help: ArgumentHelp("File holding the password of the PG's private key.", valueName: "file"))
+    var passwordFile: String
+    @Option(help: ArgumentHelp("How long after acceptance a shop may still cancel (0 allowed), e.g. 10m.", valueName: "duration"))
+    var hold: String = "10m"
+    @OptionGroup var mode: StageModeOptions
+
+    func validate() throws {
+        do { _ = try QRPayCore.Duration.parse(hold) } catch let e as QRPayError { throw ValidationError(e.message) }
+    }
+
+    func run() throws {
+        let root = spool.root
+        var stage: SettleStage!
+        try runReportingErrors("qrpay-settle") {
+            let pg = try Credentials.loadPG(spoolRoot: root, password: try readPasswordFile(passwordFile))
+            stage = try SettleStage(spoolRoot: root, pg: pg, hold: try QRPayCore.Duration.parse(hold))
+            stage.log = { line in Diagnostics.info("qrpay-settle", line) }
+        }
+        try runStage(program: "qrpay-settle", spoolRoot: root, stage: stage, options: mode)
+    }
+}
