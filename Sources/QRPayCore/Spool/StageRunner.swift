@@ -330,6 +330,13 @@ final class SignalState: Sendable {
         signalWakeFD.store(fds[1], ordering: .sequentiallyConsistent)
     }
 
+    /// For tests that raise SIGTERM in-process.
+    func reset() {
+        signalRequested.store(false, ordering: .sequentiallyConsistent)
+        var byte: UInt8 = 0
+        while read(wakeRead, &byte, 1) > 0 {}
+    }
+
     func install() {
         guard installed.compareExchange(expected: false, desired: true, ordering: .sequentiallyConsistent).exchanged
         else { return }
