@@ -66,7 +66,7 @@ final class TestStage: SpoolStage, @unchecked Sendable {
     var names: [String] { seen.withLock { $0 } }
 }
 
-func runner(_ spool: TempSpool, _ stage: TestStage, mode: StageRunner.Mode = .once, sink: LogSink = LogSink()) -> StageRunner {
+func runner(_ spool: TempSpool, _ stage: SpoolStage, mode: StageRunner.Mode = .once, sink: LogSink = LogSink()) -> StageRunner {
     var r = StageRunner(spoolRoot: spool.root, stage: stage, mode: mode, log: sink.log)
     r.handleSignals = false
     return r
@@ -624,6 +624,107 @@ func expectCode(_ code: String, _ body: () throws -> Void) {
             let summary = try #require(try result.withLock { $0 }?.get())
             #expect(summary.processed == 3)
             #expect(stage.names.sorted() == ["drop0", "drop1", "drop2"])
+        }
+    }
+}
+
+// MARK: Group commit
+
+/// A stage that writes one output per input through the group commit, failing on inputs saying "bad".
+final class BatchStage: SpoolStage, @unchecked Sendable {
+    let name = "batch"
+    let queues: [Queue]
+    let outbox: Queue
+    let records: String
+    let concurrency: Int
+    let batchSize: Int
+
+    init(input: Queue, outbox: Queue, records: String, concurrency: Int, batchSize: Int) {
+        queues = [input]
+        self.outbox = outbox
+        self.records = records
+        self.concurrency = concurrency
+        self.batchSize = batchSize
+    }
+
+    func process(_ file: ClaimedFile) throws -> StageOutcome {
+        let commit = GroupCommit()
+        let outcome = try process(file, commit: commit)
+        try commit.flush()
+        return outcome
+    }
+
+    func process(_ file: ClaimedFile, commit: GroupCommit) throws -> StageOutcome {
+        let data = try file.read(maxBytes: 1024)
+        try commit.write(data, to: records + "/" + file.name)
+        if data == Data("bad".utf8) { throw QRPayError("test.bad", "this input is bad") }
+        try commit.deliver(data, to: outbox, name: file.name)
+        return .done("staged")
+    }
+}
+
+@Suite struct SpoolGroupCommitTests {
+    @Test func nothingIsVisibleBeforeFlush() throws {
+        try withSpool { spool in
+            let q = spool.inbox
+            try q.create()
+            let dir = spool.root + "/records"
+            try SpoolFS.makeDirectories(dir, mode: 0o700)
+            let commit = GroupCommit()
+            try commit.write(Data("r1".utf8), to: dir + "/r1.json")
+            let name = try commit.deliver(Data("d1".utf8), to: q)
+            #expect(commit.pendingData(at: dir + "/r1.json") == Data("r1".utf8))
+            #expect(!FileIO.exists(dir + "/r1.json"))
+            #expect(try q.pending().isEmpty)
+            expectCode("spool.exists") { try commit.write(Data("again".utf8), to: dir + "/r1.json") }
+            let mark = commit.mark
+            try commit.write(Data("r2".utf8), to: dir + "/r2.json")
+            commit.rollback(to: mark)
+            #expect(commit.count == 2)
+            try commit.flush()
+            #expect(commit.isEmpty)
+            #expect(fileData(dir + "/r1.json") == Data("r1".utf8))
+            #expect(!FileIO.exists(dir + "/r2.json"))
+            #expect(try q.pending() == [name])
+            #expect(contents(dir) == ["r1.json"])  // no temporaries left
+            #expect(contents(q.tmpDirectory).isEmpty)
+
+            // replace: true updates a record in place; false never replaces.
+            let update = GroupCommit()
+            try update.write(Data("r1 v2".utf8), to: dir + "/r1.json", replace: true)
+            try update.flush()
+            #expect(fileData(dir + "/r1.json") == Data("r1 v2".utf8))
+            let clash = GroupCommit()
+            try clash.write(Data("x".utf8), to: dir + "/r1.json")
+            expectCode("spool.exists") { try clash.flush() }
+            #expect(fileData(dir + "/r1.json") == Data("r1 v2".utf8))
+            #expect(contents(dir) == ["r1.json"])
+        }
+    }
+
+    @Test(arguments: [(1, 1), (8, 1), (8, 2), (64, 2)])
+    func batchedStageCommitsAndRollsBack(batchSize: Int, concurrency: Int) throws {
+        try withSpool { spool in
+            let q = spool.inbox
+            try q.create()
+            let outbox = Queue(path: spool.root + "/out")
+            try outbox.create()
+            let records = spool.root + "/records"
+            try SpoolFS.makeDirectories(records, mode: 0o700)
+            var items = (0..<50).map { (data: Data("good \($0)".utf8), name: "in-\($0)" as String?) }
+            items[17] = (Data("bad".utf8), "in-17")
+            _ = try q.deliverBatch(items)
+            let stage = BatchStage(input: q, outbox: outbox, records: records, concurrency: concurrency, batchSize: batchSize)
+            let sink = LogSink()
+            let summary = try runner(spool, stage, sink: sink).run()
+            #expect(summary.processed == 49 && summary.quarantined == 1)
+            #expect(Set(try outbox.pending()) == Set(items.map { $0.name! }).subtracting(["in-17"]))
+            #expect(contents(records).count == 49)  // the bad file's staged record was rolled back
+            #expect(!FileIO.exists(records + "/in-17"))
+            #expect(fileData(q.quarantineDirectory + "/in-17") == Data("bad".utf8))
+            #expect(contents(q.newDirectory).isEmpty && contents(q.curDirectory).isEmpty)
+            #expect(contents(outbox.tmpDirectory).isEmpty)
+            #expect(sink.all.filter { $0.hasSuffix(": ok staged") }.count == 49)
         }
     }
 }
