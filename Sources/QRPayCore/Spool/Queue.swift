@@ -215,12 +215,14 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The file was processed and the stage's outputs are durable: remove it from cur/ (and its
-    /// deferred/ attempt record, if any).
-    public func complete(_ file: ClaimedFile) throws {
+    /// deferred/ attempt record, if any). The removal is not fsync'd unless `durable`: if a power
+    /// loss undoes it, the file is recovered and handled again, so stages are idempotent (the same
+    /// input twice is a no-op), and one fsync per file is saved.
+    public func complete(_ file: ClaimedFile, durable: Bool = false) throws {
         let kind = SpoolFS.lstatKind(file.path)?.0
         let rc = kind == .directory ? rmdir(file.path) : unlink(file.path)
         guard rc == 0 else { throw SpoolFS.error("remove", file.path, errno) }
-        try SpoolFS.fsyncDirectory(curDirectory)
+        if durable { try SpoolFS.fsyncDirectory(curDirectory) }
         removeDeferredRecord(file.name)
     }
 

@@ -38,11 +38,20 @@ public protocol SpoolStage: AnyObject {
     func process(_ file: ClaimedFile) throws -> StageOutcome
     /// Periodic work (settle, expire), called at the start of every pass. Default: nothing.
     func tick(now: Date) throws
+    /// Files per group commit (default 1). The runner hands up to this many files to
+    /// `process(_:commit:)` with one `GroupCommit`, flushes it once, and only then completes them.
+    var batchSize: Int { get }
+    /// Group-commit variant of `process`: stage outputs in `commit` instead of writing them durably
+    /// one by one. Default: calls `process(_:)` (which makes its outputs durable itself). What a
+    /// failing file staged is rolled back by the runner.
+    func process(_ file: ClaimedFile, commit: GroupCommit) throws -> StageOutcome
 }
 
 extension SpoolStage {
     public var concurrency: Int { 1 }
+    public var batchSize: Int { 1 }
     public func tick(now: Date) throws {}
+    public func process(_ file: ClaimedFile, commit: GroupCommit) throws -> StageOutcome { try process(file) }
 }
 
 public struct StageSummary: Sendable, Equatable, CustomStringConvertible {
@@ -202,24 +211,27 @@ public struct StageRunner {
     /// One pass over every queue; returns how many files were handled (claimed by us).
     private func drainPass(_ queues: [Queue], _ summary: inout StageSummary) throws -> Int {
         var handled = 0
+        let batch = max(1, stage.batchSize)
         for queue in queues {
             if shouldStop { break }
             let names = try queue.pending(promotingDeferred: false)
             if names.isEmpty { continue }
-            let workers = max(1, min(stage.concurrency, names.count))
+            let chunks = stride(from: 0, to: names.count, by: batch).map { names[$0..<min($0 + batch, names.count)] }
+            let workers = max(1, min(stage.concurrency, chunks.count))
             if workers == 1 {
-                for name in names {
+                for chunk in chunks {
                     if shouldStop { break }
-                    if try handle(queue, name, &summary) { handled += 1 }
+                    handled += try handleChunk(queue, chunk, &summary)
                 }
             } else {
-                handled += try drainConcurrently(queue, names, workers: workers, &summary)
+                handled += try drainConcurrently(queue, chunks, workers: workers, &summary)
             }
         }
         return handled
     }
 
-    private func drainConcurrently(_ queue: Queue, _ names: [String], workers: Int, _ summary: inout StageSummary) throws -> Int {
+    private func drainConcurrently(_ queue: Queue, _ chunks: [ArraySlice<String>], workers: Int,
+                                   _ summary: inout StageSummary) throws -> Int {
         struct Shared: ~Copyable {
             var next = 0
             var handled = 0
@@ -231,16 +243,16 @@ public struct StageRunner {
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
             while true {
                 let index: Int? = shared.withLock { s in
-                    guard s.error == nil, s.next < names.count else { return nil }
+                    guard s.error == nil, s.next < chunks.count else { return nil }
                     defer { s.next += 1 }
                     return s.next
                 }
                 guard let index, !runner.value.shouldStop else { return }
                 var local = StageSummary()
                 do {
-                    let took = try runner.value.handle(queue, names[index], &local)
+                    let took = try runner.value.handleChunk(queue, chunks[index], &local)
                     shared.withLock { s in
-                        if took { s.handled += 1 }
+                        s.handled += took
                         s.summary.processed += local.processed
                         s.summary.quarantined += local.quarantined
                         s.summary.deferred += local.deferred
@@ -260,52 +272,75 @@ public struct StageRunner {
         }
     }
 
-    /// Claims and handles one file; false if it was not ours to handle (taken by someone else).
-    /// Errors of the spool itself (disk full while quarantining...) propagate and stop the runner;
-    /// the file then stays in cur/ and is recovered on the next start.
-    private func handle(_ queue: Queue, _ name: String, _ summary: inout StageSummary) throws -> Bool {
-        guard let file = try queue.claim(name) else { return false }
-        let prefix = "\(stage.name): \(display(queue))/\(name): "
-        guard let kind = file.kind else { return false }  // removed from cur/ by hand meanwhile
-        if kind != .regular {
-            let error = ClaimedFile.notRegular(name, kind)
-            try queue.quarantine(file, stage: stage.name, error: error, now: clock())
-            summary.quarantined += 1
-            log(prefix + "quarantined: " + error.message)
-            return true
+    /// Claims and handles a batch of files with one group commit; returns how many were ours (not
+    /// taken by someone else). Errors of the spool itself (disk full while quarantining...)
+    /// propagate and stop the runner; unfinished files then stay in cur/ and are recovered on the
+    /// next start.
+    private func handleChunk(_ queue: Queue, _ names: ArraySlice<String>, _ summary: inout StageSummary) throws -> Int {
+        let commit = GroupCommit()
+        var succeeded: [(file: ClaimedFile, note: String)] = []
+        var handled = 0
+        for name in names {
+            if shouldStop { break }
+            guard let file = try queue.claim(name) else { continue }
+            guard let kind = file.kind else { continue }  // removed from cur/ by hand meanwhile
+            handled += 1
+            if kind != .regular {
+                try fail(queue, file, ClaimedFile.notRegular(name, kind), &summary)
+                continue
+            }
+            let mark = commit.mark
+            do {
+                let outcome = try stage.process(file, commit: commit)
+                switch outcome { case .done(let note): succeeded.append((file, note)) }
+            } catch {
+                commit.rollback(to: mark)
+                try fail(queue, file, error, &summary)
+            }
         }
-        let result: Result<StageOutcome, Error>
-        do { result = .success(try stage.process(file)) } catch { result = .failure(error) }
-        switch result {
-        case .success(.done(let note)):
-            try queue.complete(file)
+        if succeeded.isEmpty { return handled }
+        do {
+            try commit.flush()
+        } catch {
+            // Nothing of the batch is acknowledged: every file is retried later.
+            let wrapped = (error as? QRPayError).map { QRPayError($0.code, "cannot commit the outputs: \($0.message)", exit: .tempFail) }
+                ?? QRPayError("spool.io", "cannot commit the outputs: \(error)", exit: .tempFail)
+            for item in succeeded { try fail(queue, item.file, wrapped, &summary) }
+            return handled
+        }
+        for item in succeeded {
+            try queue.complete(item.file)
             summary.processed += 1
-            log(prefix + (note.isEmpty ? "ok" : "ok " + note))
-        case .failure(let error as QRPayError) where error.isTransient:
-            let attempts = queue.attempts(name) + 1
-            if attempts >= maxAttempts {
-                let final = QRPayError(error.code, "gave up after \(attempts) attempts: \(error.message)", exit: error.exit)
-                try queue.quarantine(file, stage: stage.name, error: final, now: clock())
-                summary.quarantined += 1
-                log(prefix + "quarantined: " + final.message)
-            } else {
+            log(prefix(queue, item.file.name) + (item.note.isEmpty ? "ok" : "ok " + item.note))
+        }
+        return handled
+    }
+
+    private func prefix(_ queue: Queue, _ name: String) -> String { "\(stage.name): \(display(queue))/\(name): " }
+
+    /// Quarantines (permanent) or defers (transient) a claimed file, and logs it.
+    private func fail(_ queue: Queue, _ file: ClaimedFile, _ error: Error, _ summary: inout StageSummary) throws {
+        let prefix = prefix(queue, file.name)
+        var reason: QRPayError
+        switch error {
+        case let e as QRPayError: reason = e
+        default: reason = QRPayError("spool.internal", "internal error in stage \(stage.name): \(error)", exit: .software)
+        }
+        if reason.isTransient {
+            let attempts = queue.attempts(file.name) + 1
+            if attempts < maxAttempts {
                 let now = clock()
                 let retryAt = now.addingTimeInterval(max(0, backoff(attempts)))
-                try queue.deferFile(file, stage: stage.name, error: error, retryAt: retryAt, now: now)
+                try queue.deferFile(file, stage: stage.name, error: reason, retryAt: retryAt, now: now)
                 summary.deferred += 1
-                log(prefix + "deferred: \(error.message) (attempt \(attempts), retry at \(Timestamp.format(retryAt)))")
+                log(prefix + "deferred: \(reason.message) (attempt \(attempts), retry at \(Timestamp.format(retryAt)))")
+                return
             }
-        case .failure(let error as QRPayError):
-            try queue.quarantine(file, stage: stage.name, error: error, now: clock())
-            summary.quarantined += 1
-            log(prefix + "quarantined: " + error.message)
-        case .failure(let error):
-            let wrapped = QRPayError("spool.internal", "internal error in stage \(stage.name): \(error)", exit: .software)
-            try queue.quarantine(file, stage: stage.name, error: wrapped, now: clock())
-            summary.quarantined += 1
-            log(prefix + "quarantined: " + wrapped.message)
+            reason = QRPayError(reason.code, "gave up after \(attempts) attempts: \(reason.message)", exit: reason.exit)
         }
-        return true
+        try queue.quarantine(file, stage: stage.name, error: reason, now: clock())
+        summary.quarantined += 1
+        log(prefix + "quarantined: " + reason.message)
     }
 }
 
@@ -328,6 +363,13 @@ final class SignalState: Sendable {
         wakeRead = fds[0]
         wakeWrite = fds[1]
         signalWakeFD.store(fds[1], ordering: .sequentiallyConsistent)
+    }
+
+    /// For tests that raise SIGTERM in-process.
+    func reset() {
+        signalRequested.store(false, ordering: .sequentiallyConsistent)
+        var byte: UInt8 = 0
+        while read(wakeRead, &byte, 1) > 0 {}
     }
 
     func install() {
