@@ -15,6 +15,6 @@ int qrpay_evp_pkey_public_key_selection(void) { return EVP_PKEY_PUBLIC_KEY; }
 #include <jansson.h>
 
 size_t qrpay_json_dump_flags(int pretty) {
-    size_t flags = JSON_SORT_KEYS | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17);
+    size_t flags = JSON_SORT_KEYS | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15);
     return flags | (pretty ? JSON_INDENT(2) : JSON_COMPACT);
 }

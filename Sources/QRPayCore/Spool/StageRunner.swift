@@ -36,8 +36,12 @@ public protocol SpoolStage: AnyObject {
     /// retries it with backoff; any other quarantines it with the error's message as the reason; any
     /// other `Error` quarantines it as an internal error (`spool.internal`).
     func process(_ file: ClaimedFile) throws -> StageOutcome
-    /// Periodic work (settle, expire), called at the start of every pass. Default: nothing.
+    /// Periodic work (settle, expire), called whenever a pass over the queues found nothing more to
+    /// do (so queued work, such as cancels, is applied before it). Default: nothing.
     func tick(now: Date) throws
+    /// Whether the runner should claim `name` now (default: yes). A stage leaves a file waiting in
+    /// new/ by answering no, e.g. a sidecar whose photo has not arrived yet.
+    func shouldClaim(_ name: String, in queue: Queue) -> Bool
     /// Files per group commit (default 1). The runner hands up to this many files to
     /// `process(_:commit:)` with one `GroupCommit`, flushes it once, and only then completes them.
     var batchSize: Int { get }
@@ -51,6 +55,7 @@ extension SpoolStage {
     public var concurrency: Int { 1 }
     public var batchSize: Int { 1 }
     public func tick(now: Date) throws {}
+    public func shouldClaim(_ name: String, in queue: Queue) -> Bool { true }
     public func process(_ file: ClaimedFile, commit: GroupCommit) throws -> StageOutcome { try process(file) }
 }
 
@@ -167,16 +172,16 @@ public struct StageRunner {
         var promote = true
         while !shouldStop {
             let now = clock()
-            do {
-                try stage.tick(now: now)
-            } catch let error as QRPayError where error.isTransient {
-                log("\(stage.name): tick: \(error.message)")
-            }
             if promote {
                 for queue in queues { try queue.promoteDeferred(now: now) }
             }
             let handled = try drainPass(queues, &summary)
             if handled > 0 { promote = false; continue }
+            do {
+                try stage.tick(now: clock())
+            } catch let error as QRPayError where error.isTransient {
+                log("\(stage.name): tick: \(error.message)")
+            }
             guard case .watch(let every) = mode, let watcher else { break }
             var extra = [control.wakeRead]
             if handleSignals { extra.append(SignalState.shared.wakeRead) }
@@ -214,7 +219,7 @@ public struct StageRunner {
         let batch = max(1, stage.batchSize)
         for queue in queues {
             if shouldStop { break }
-            let names = try queue.pending(promotingDeferred: false)
+            let names = try queue.pending(promotingDeferred: false).filter { stage.shouldClaim($0, in: queue) }
             if names.isEmpty { continue }
             let chunks = stride(from: 0, to: names.count, by: batch).map { names[$0..<min($0 + batch, names.count)] }
             let workers = max(1, min(stage.concurrency, chunks.count))

@@ -88,7 +88,8 @@ public enum FileIO {
     /// is fsync'd. When the call returns, the file survives a crash.
     public static func writeDurably(_ data: Data, to path: String, mode: mode_t = 0o644, replace: Bool = false,
                                     tmpDirectory: String? = nil, syncDirectory: Bool = true) throws {
-        let dir = (path as NSString).deletingLastPathComponent
+        let parent = (path as NSString).deletingLastPathComponent
+        let dir = parent.isEmpty ? "." : parent
         let tmpDir = tmpDirectory ?? dir
         let tmp = tmpDir + "/.tmp." + uniqueName()
         let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
