@@ -168,15 +168,20 @@ public final class PublicKey: @unchecked Sendable {
         guard let ctx = EVP_PKEY_CTX_new_from_name(nil, "EC", nil) else { throw OpenSSL.internalError("create a key context") }
         defer { EVP_PKEY_CTX_free(ctx) }
         var pkey: OpaquePointer? = nil
+        // OSSL_PARAM keeps pointers to its key and value strings: all must outlive EVP_PKEY_fromdata.
         let ok: Bool = point.withUnsafeBytes { raw in
-            "prime256v1".withCString { group in
-                var params = [
-                    OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, UnsafeMutablePointer(mutating: group), 0),
-                    OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, UnsafeMutableRawPointer(mutating: raw.baseAddress!), raw.count),
-                    OSSL_PARAM_construct_end(),
-                ]
-                return EVP_PKEY_fromdata_init(ctx) == 1
-                    && EVP_PKEY_fromdata(ctx, &pkey, qrpay_evp_pkey_public_key_selection(), &params) == 1
+            OSSL_PKEY_PARAM_GROUP_NAME.withCString { groupKey in
+                OSSL_PKEY_PARAM_PUB_KEY.withCString { pubKey in
+                    "prime256v1".withCString { group in
+                        var params = [
+                            OSSL_PARAM_construct_utf8_string(groupKey, UnsafeMutablePointer(mutating: group), 0),
+                            OSSL_PARAM_construct_octet_string(pubKey, UnsafeMutableRawPointer(mutating: raw.baseAddress!), raw.count),
+                            OSSL_PARAM_construct_end(),
+                        ]
+                        return EVP_PKEY_fromdata_init(ctx) == 1
+                            && EVP_PKEY_fromdata(ctx, &pkey, qrpay_evp_pkey_public_key_selection(), &params) == 1
+                    }
+                }
             }
         }
         guard ok, let pkey else { throw OpenSSL.error("pki.pem", "The point is not on the P-256 curve.") }

@@ -44,6 +44,9 @@ public final class TrustStore: @unchecked Sendable {
     private var chainVerified: Set<String> = []
     /// Certificates read from the CA repository, by fingerprint.
     private var certificates: [String: Certificate] = [:]
+    /// How many chains were built (X509_verify_cert calls): the cache keeps this at one per certificate.
+    var chainBuilds: Int { lock.withLock { chainBuildCount } }
+    private var chainBuildCount = 0
 
     /// Loads ROOT/ca/ca.pem (`ca.missing` when there is none). The CRL is read lazily.
     public init(spoolRoot: String) throws {
@@ -147,6 +150,7 @@ public final class TrustStore: @unchecked Sendable {
         guard X509_STORE_CTX_init(ctx, store.pointer, certificate.handle.pointer, nil) == 1 else {
             throw OpenSSL.internalError("start verification")
         }
+        lock.withLock { chainBuildCount += 1 }
         // Times are checked per call (step 2) against the caller's `at`, so the cached result is time-free.
         X509_STORE_CTX_set_flags(ctx, UInt(X509_V_FLAG_NO_CHECK_TIME | X509_V_FLAG_X509_STRICT))
         if X509_verify_cert(ctx) != 1 {

@@ -1,0 +1,173 @@
+// End to end through the built qrpay-ca, checked with the openssl command-line tool.
+
+import Foundation
+import Testing
+@testable import QRPayCore
+
+@Suite struct CATests {
+    /// A spool directory and password files.
+    final class Setup {
+        let dir = TemporaryDirectory("ca-e2e")
+        var spool: String { dir.path + "/Spool" }
+        let caPass: String, ownerPass: String, wrongPass: String
+        init() {
+            caPass = dir.write("ca.pw", "ca password\n")
+            ownerPass = dir.write("owner.pw", "owner password\n")
+            wrongPass = dir.write("wrong.pw", "not it\n")
+        }
+        func ca(_ args: [String]) -> (status: Int32, stdout: String, stderr: String) {
+            runProgram("qrpay-ca", Array(args.prefix(1)) + ["--spool", spool] + args.dropFirst())
+        }
+        func initCA() {
+            let r = ca(["init", "--name", "E2E CA", "--password-file", caPass])
+            #expect(r.status == 0, "\(r.stderr)")
+        }
+    }
+
+    @Test func initIssueVerifyRevokeWithOpenSSL() throws {
+        let s = Setup()
+        s.initCA()
+        var r = s.ca(["issue", "--role", "shop", "--id", "1001", "--name", "Coffee Shop", "--ca-password-file", s.caPass,
+                      "--password-file", s.ownerPass])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.hasPrefix("issued shop 1001 serial "))
+        r = s.ca(["issue", "--role", "user", "--id", "alice", "--name", "Alice", "--ca-password-file", s.caPass,
+                  "--password-file", s.ownerPass, "--days", "30"])
+        #expect(r.status == 0, "\(r.stderr)")
+        r = s.ca(["issue", "--role", "pg", "--id", "pg", "--name", "Gateway", "--ca-password-file", s.caPass, "--password-file", s.ownerPass])
+        #expect(r.status == 0, "\(r.stderr)")
+        let shopCert = s.spool + "/shops/1001/cert.pem", userCert = s.spool + "/users/alice/cert.pem"
+        let caFile = s.spool + "/ca/ca.pem", crlFile = s.spool + "/ca/crl.pem"
+        // openssl accepts every issued certificate against the root, with and without the CRL.
+        r = openssl(["verify", "-CAfile", caFile, shopCert, userCert, s.spool + "/pg/cert.pem"])
+        #expect(r.status == 0, "\(r.stdout) \(r.stderr)")
+        r = openssl(["verify", "-crl_check", "-CAfile", caFile, "-CRLfile", crlFile, shopCert, userCert])
+        #expect(r.status == 0, "\(r.stdout) \(r.stderr)")
+        // ... and opens the generated keys with the owner's password file, but not with another.
+        r = openssl(["pkey", "-in", s.spool + "/shops/1001/key.pem", "-passin", "file:" + s.ownerPass, "-noout"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(openssl(["pkey", "-in", s.spool + "/shops/1001/key.pem", "-passin", "file:" + s.wrongPass, "-noout"]).status != 0)
+        r = openssl(["pkey", "-in", s.spool + "/ca/private/ca-key.pem", "-passin", "file:" + s.caPass, "-noout"])
+        #expect(r.status == 0, "\(r.stderr)")
+        // The certificate says what QR-Pay needs, as openssl reads it.
+        r = openssl(["x509", "-in", shopCert, "-noout", "-text"])
+        #expect(r.stdout.contains("URI:qrpay:shop:1001") && r.stdout.contains("Digital Signature") && r.stdout.contains("CA:FALSE"))
+        #expect(r.stdout.contains("CN = Coffee Shop") && r.stdout.contains("prime256v1"))
+        r = openssl(["x509", "-in", caFile, "-noout", "-text"])
+        #expect(r.stdout.contains("CA:TRUE") && r.stdout.contains("Certificate Sign, CRL Sign"))
+
+        // Revoke: openssl with -crl_check now rejects the user, still accepts the shop.
+        r = s.ca(["revoke", "--role", "user", "--id", "alice", "--ca-password-file", s.caPass])
+        #expect(r.status == 0, "\(r.stderr)")
+        r = openssl(["verify", "-crl_check", "-CAfile", caFile, "-CRLfile", crlFile, userCert])
+        #expect(r.status != 0 && (r.stdout + r.stderr).contains("certificate revoked"), "\(r.stdout) \(r.stderr)")
+        r = openssl(["verify", "-crl_check", "-CAfile", caFile, "-CRLfile", crlFile, shopCert])
+        #expect(r.status == 0, "\(r.stdout) \(r.stderr)")
+        r = openssl(["crl", "-in", crlFile, "-noout", "-text"])
+        #expect(r.stdout.contains("Version 2") && r.stdout.contains("Next Update") && r.stdout.contains("CRL Number"))
+
+        // list --json
+        r = s.ca(["list", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let listed = try JSONValue.parse(r.stdout).arrayValue ?? []
+        #expect(listed.count == 3)
+        let alice = listed.first { $0["id"] == "alice" }
+        #expect(alice?["role"] == "user" && alice?["name"] == "Alice" && alice?["revoked"]?.stringValue != nil)
+        #expect(listed.first { $0["id"] == "1001" }?["revoked"] == .null)
+        for entry in listed {
+            #expect(Set(entry.objectValue?.keys.map { $0 } ?? []) == ["role", "id", "name", "serial", "fingerprint", "notBefore", "notAfter", "revoked"])
+        }
+        r = s.ca(["list"])
+        #expect(r.status == 0 && r.stdout.split(separator: "\n").count == 4)
+        // The project's TrustStore agrees.
+        let trust = try TrustStore(spoolRoot: s.spool)
+        try trust.verify(try trust.currentCertificate(role: .shop, id: "1001"), role: .shop, id: "1001", at: Date())
+        expectError("pki.revoked") { try trust.verify(try trust.currentCertificate(role: .user, id: "alice"), role: .user, id: "alice", at: Date()) }
+    }
+
+    @Test func issueFromCSRAndCRLReissue() throws {
+        let s = Setup()
+        s.initCA()
+        var r = openssl(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", s.dir.path + "/k.pem",
+                         "-subj", "/CN=whatever", "-out", s.dir.path + "/req.csr"])
+        #expect(r.status == 0, "\(r.stderr)")
+        r = s.ca(["issue", "--role", "user", "--id", "u-9", "--name", "Bob", "--ca-password-file", s.caPass, "--csr", s.dir.path + "/req.csr"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(!FileIO.exists(s.spool + "/users/u-9/key.pem"))
+        // The certificate matches the key that never left its owner.
+        let certKey = openssl(["x509", "-in", s.spool + "/users/u-9/cert.pem", "-noout", "-pubkey"])
+        let ownKey = openssl(["pkey", "-in", s.dir.path + "/k.pem", "-pubout"])
+        #expect(certKey.status == 0 && certKey.stdout == ownKey.stdout)
+        let before = try FileIO.read(s.spool + "/ca/crl.pem")
+        r = s.ca(["crl", "--ca-password-file", s.caPass, "--valid-for", "2h"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try FileIO.read(s.spool + "/ca/crl.pem") != before)
+        r = openssl(["crl", "-in", s.spool + "/ca/crl.pem", "-noout", "-lastupdate", "-nextupdate", "-crlnumber"])
+        #expect(r.stdout.contains("crlNumber=0x01") || r.stdout.contains("crlNumber=01"), "\(r.stdout)")
+        r = s.ca(["crl", "--ca-password-file", s.caPass, "--valid-for", "soon"])
+        #expect(r.status == 64, "\(r.stderr)")
+    }
+
+    @Test func wrongPasswordExits77() throws {
+        let s = Setup()
+        s.initCA()
+        var r = s.ca(["issue", "--role", "shop", "--id", "1001", "--name", "X", "--ca-password-file", s.wrongPass, "--password-file", s.ownerPass])
+        #expect(r.status == 77, "\(r.stderr)")
+        #expect(r.stderr.hasPrefix("qrpay-ca: error: The password does not open this private key"))
+        #expect(!FileIO.exists(s.spool + "/shops/1001"))
+        r = s.ca(["crl", "--ca-password-file", s.wrongPass])
+        #expect(r.status == 77, "\(r.stderr)")
+        r = s.ca(["revoke", "--role", "shop", "--id", "1001", "--ca-password-file", s.wrongPass])
+        #expect(r.status == 77, "\(r.stderr)")
+    }
+
+    @Test(arguments: ["../etc", ".", "..", "a/b", "a b", "", String(repeating: "x", count: 65), "é", "a:b", "x\ty"])
+    func unsafeIdsExit65(_ id: String) throws {
+        let s = Setup()
+        s.initCA()
+        let r = s.ca(["issue", "--role", "shop", "--id", id, "--name", "X", "--ca-password-file", s.caPass, "--password-file", s.ownerPass])
+        #expect(r.status == 65, "\(r.status) \(r.stderr)")
+        #expect(r.stderr.contains("is not a valid id"), "\(r.stderr)")
+        let revoke = s.ca(["revoke", "--role", "user", "--id", id, "--ca-password-file", s.caPass])
+        #expect(revoke.status == 65, "\(revoke.stderr)")
+        #expect(!FileIO.exists(s.spool + "/etc") && !FileIO.exists(s.dir.path + "/etc"))
+        #expect(try CertificateAuthority(spoolRoot: s.spool).list().isEmpty)
+    }
+
+    @Test func usageErrorsAndRefusals() throws {
+        let s = Setup()
+        // No CA yet: configuration error.
+        var r = s.ca(["issue", "--role", "shop", "--id", "1", "--name", "X", "--ca-password-file", s.caPass, "--password-file", s.ownerPass])
+        #expect(r.status == 78, "\(r.stderr)")
+        r = s.ca(["list"])
+        #expect(r.status == 78, "\(r.stderr)")
+        s.initCA()
+        r = s.ca(["init", "--name", "Again", "--password-file", s.caPass])
+        #expect(r.status == 73, "\(r.stderr)")
+        // Exactly one of --password-file and --csr.
+        r = s.ca(["issue", "--role", "shop", "--id", "1", "--name", "X", "--ca-password-file", s.caPass])
+        #expect(r.status == 64, "\(r.stderr)")
+        r = s.ca(["issue", "--role", "shop", "--id", "1", "--name", "X", "--ca-password-file", s.caPass, "--password-file", s.ownerPass,
+                  "--csr", s.ownerPass])
+        #expect(r.status == 64, "\(r.stderr)")
+        r = s.ca(["issue", "--role", "admin", "--id", "1", "--name", "X", "--ca-password-file", s.caPass, "--password-file", s.ownerPass])
+        #expect(r.status == 64, "\(r.stderr)")
+        // A CSR that is not one, a missing password file.
+        r = s.ca(["issue", "--role", "shop", "--id", "1", "--name", "X", "--ca-password-file", s.caPass, "--csr", s.caPass])
+        #expect(r.status == 65, "\(r.stderr)")
+        r = s.ca(["issue", "--role", "shop", "--id", "1", "--name", "X", "--ca-password-file", s.dir.path + "/absent", "--password-file", s.ownerPass])
+        #expect(r.status == 66, "\(r.stderr)")
+        r = s.ca(["revoke", "--role", "shop", "--id", "never", "--ca-password-file", s.caPass])
+        #expect(r.status == 66, "\(r.stderr)")
+        // Help explains the program's place in the pipeline.
+        r = runProgram("qrpay-ca", ["--help"])
+        #expect(r.status == 0 && r.stdout.contains("pipeline") && r.stdout.contains("issue"))
+    }
+
+    @Test func spoolDefaultsToEnvironment() throws {
+        let s = Setup()
+        let r = runProgram("qrpay-ca", ["init", "--name", "Env CA", "--password-file", s.caPass], env: ["QRPAY_SPOOL": s.spool])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(FileIO.exists(s.spool + "/ca/ca.pem"))
+    }
+}

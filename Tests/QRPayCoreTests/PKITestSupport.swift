@@ -1,0 +1,149 @@
+// Helpers of the PKI tests: running built programs and python3, temporary spools, a ready CA.
+
+import Foundation
+import Testing
+@testable import QRPayCore
+
+/// Runs the built program `name` (from $QRPAY_BIN, else the debug build directory) with `args`.
+/// stdout and stderr are read before waiting, so a chatty program never blocks on a full pipe.
+func runProgram(_ name: String, _ args: [String], stdin: Data? = nil, env: [String: String] = [:])
+    -> (status: Int32, stdout: String, stderr: String) {
+    let path = name.hasPrefix("/") ? name : programDirectory() + "/" + name
+    return runExecutable(path, args, stdin: stdin, env: env)
+}
+
+/// Runs any executable by absolute path (python3, openssl...).
+func runExecutable(_ path: String, _ args: [String], stdin: Data? = nil, env: [String: String] = [:])
+    -> (status: Int32, stdout: String, stderr: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = args
+    var environment = ProcessInfo.processInfo.environment
+    for (k, v) in env { environment[k] = v }
+    process.environment = environment
+    let out = Pipe(), err = Pipe(), input = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = input
+    do { try process.run() } catch {
+        return (127, "", "cannot run \(path): \(error)")
+    }
+    // Feed stdin and drain stderr on other threads while this one drains stdout.
+    let errBox = DataBox()
+    let group = DispatchGroup()
+    let errHandle = err.fileHandleForReading, inHandle = input.fileHandleForWriting
+    group.enter()
+    DispatchQueue.global().async {
+        errBox.data = errHandle.readDataToEndOfFile()
+        group.leave()
+    }
+    DispatchQueue.global().async {
+        if let stdin { try? inHandle.write(contentsOf: stdin) }
+        try? inHandle.close()
+    }
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    group.wait()
+    let errData = errBox.data
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+}
+
+final class DataBox: @unchecked Sendable { var data = Data() }
+
+func programDirectory() -> String {
+    if let bin = ProcessInfo.processInfo.environment["QRPAY_BIN"], !bin.isEmpty { return bin }
+    // `swift test` without QRPAY_BIN: the test bundle sits in the build directory beside the programs.
+    return Bundle.main.bundleURL.deletingLastPathComponent().path
+}
+
+/// Absolute path of a tool on PATH (python3, openssl).
+func tool(_ name: String) -> String {
+    for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+        let candidate = "\(dir)/\(name)"
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+    }
+    return "/usr/bin/\(name)"
+}
+
+/// python3 -c `script` with arguments.
+func python(_ script: String, _ args: [String] = [], stdin: Data? = nil) -> (status: Int32, stdout: String, stderr: String) {
+    runExecutable(tool("python3"), ["-c", script] + args, stdin: stdin)
+}
+
+func openssl(_ args: [String]) -> (status: Int32, stdout: String, stderr: String) {
+    runExecutable(tool("openssl"), args)
+}
+
+/// A temporary directory removed when the value is released.
+final class TemporaryDirectory {
+    let path: String
+    init(_ label: String = "pki") {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("qrpay-\(label)-\(UUID().uuidString)").path
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    /// Writes `text` to `name` in the directory and returns its path.
+    @discardableResult
+    func write(_ name: String, _ text: String) -> String {
+        let file = path + "/" + name
+        try! Data(text.utf8).write(to: URL(fileURLWithPath: file))
+        return file
+    }
+    func write(_ name: String, data: Data) -> String {
+        let file = path + "/" + name
+        try! data.write(to: URL(fileURLWithPath: file))
+        return file
+    }
+}
+
+/// A spool with a CA and a few certificates: shop 1001, user u1, pg.
+final class PKIFixture {
+    let dir = TemporaryDirectory("spool")
+    var root: String { dir.path + "/Spool" }
+    let caPassword = "ca secret"
+    let ownerPassword = "owner secret"
+    let ca: CertificateAuthority
+
+    init(name: String = "Test CA") throws {
+        ca = try CertificateAuthority.create(spoolRoot: dir.path + "/Spool", name: name, password: caPassword)
+    }
+
+    @discardableResult
+    func issue(_ role: Role, _ id: String, name: String? = nil, days: Int = 365, notBefore: Date? = nil) throws -> Credentials {
+        let cert = try ca.issue(role: role, id: id, name: name ?? "\(role.rawValue) \(id)", caPassword: caPassword,
+                                ownerPassword: ownerPassword, validityDays: days, notBefore: notBefore)
+        let key = try PrivateKey(encryptedPEM: try FileIO.read(CredentialPaths.keyFile(spoolRoot: root, role: role, id: id)),
+                                 password: ownerPassword)
+        return try Credentials(key: key, certificate: cert)
+    }
+
+    func trustStore() throws -> TrustStore { try TrustStore(spoolRoot: root) }
+}
+
+/// The fixtures folder copied into the test bundle (Package.swift: resources .copy("Fixtures")).
+func fixtureURL(_ relative: String) -> URL {
+    if let base = Bundle.module.resourceURL {
+        let url = base.appendingPathComponent("Fixtures/" + relative)
+        if FileManager.default.fileExists(atPath: url.path) { return url }
+    }
+    return URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/" + relative)
+}
+
+/// Expects `body` to throw a QRPayError with `code` (and `exit`, when given); returns it.
+@discardableResult
+func expectError(_ code: String, exit: SysExit? = nil, sourceLocation: SourceLocation = #_sourceLocation,
+                 _ body: () throws -> Void) -> QRPayError? {
+    do {
+        try body()
+        Issue.record("expected error \(code), but nothing was thrown", sourceLocation: sourceLocation)
+        return nil
+    } catch let error as QRPayError {
+        #expect(error.code == code, "\(error.message)", sourceLocation: sourceLocation)
+        if let exit { #expect(error.exit == exit, sourceLocation: sourceLocation) }
+        return error
+    } catch {
+        Issue.record("expected QRPayError \(code), got \(error)", sourceLocation: sourceLocation)
+        return nil
+    }
+}
