@@ -50,9 +50,12 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
     /// When this returns, the file survives a crash.
     @discardableResult
     public func deliver(_ data: Data, name: String? = nil, suffix: String = ".json", mode: mode_t = Queue.fileMode) throws -> String {
-        let name = name ?? FileIO.uniqueName(suffix: suffix)
+        let unique = FileIO.uniqueName(suffix: suffix)
+        let name = name ?? unique
         try SpoolName.validate(name)
-        let tmp = tmpDirectory + "/" + name
+        // The temporary name is always unique: a crash may leave tmp/ files behind, and a retry of a
+        // delivery with a chosen name must not trip over them (cleanTemporary removes them later).
+        let tmp = tmpDirectory + "/" + unique
         try SpoolFS.createFile(tmp, data: data, mode: mode)
         defer { unlink(tmp) }
         try linkIntoNew(tmp, name)
@@ -97,7 +100,7 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
         }
         // 1. Write everything (the kernel starts writeback while we go on).
         for (i, item) in items.enumerated() {
-            let tmp = tmpDirectory + "/" + names[i]
+            let tmp = tmpDirectory + "/" + (items[i].name == nil ? names[i] : FileIO.uniqueName(suffix: suffix))
             let fd = try SpoolFS.createOpen(tmp, mode: mode)
             fds.append(fd)
             created.append(tmp)
