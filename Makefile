@@ -9,6 +9,9 @@
 
 PREFIX ?= /usr/local
 SWIFT ?= swift
+# SwiftPM caches the evaluated Package.swift by its text, but programs join the package when their
+# Sources/<program>/ folder appears, which that cache cannot see: never use the cache.
+SWIFTPM_FLAGS = --manifest-cache none
 APT_PACKAGES = libssl-dev libqrencode-dev libzbar-dev libpng-dev libjpeg62-turbo-dev libjansson-dev \
                pkg-config openssl zbar-tools python3-pip
 PY_PACKAGES = joserfc cryptography
@@ -34,12 +37,12 @@ pydeps:
 	  python3 -m pip install -q $(PY_PACKAGES) || python3 -m pip install -q --break-system-packages $(PY_PACKAGES)
 
 build: deps
-	$(SWIFT) build -c release
+	$(SWIFT) build $(SWIFTPM_FLAGS) -c release
 
 # Tests run the debug programs that `swift build --build-tests` makes (QRPAY_BIN tells them where).
 test: deps pydeps
-	$(SWIFT) build --build-tests
-	QRPAY_BIN=$$($(SWIFT) build --show-bin-path) $(SWIFT) test --skip-build
+	$(SWIFT) build $(SWIFTPM_FLAGS) --build-tests
+	QRPAY_BIN=$$($(SWIFT) build $(SWIFTPM_FLAGS) --show-bin-path) $(SWIFT) test $(SWIFTPM_FLAGS) --skip-build
 
 demo: deps build
 	./Samples/demo.sh

@@ -212,7 +212,8 @@ public struct CertificateAuthority: Sendable {
             var index = try readIndex()
             let cert = try X509Builder.build(
                 subjectKey: subjectKey, issuer: certificate, issuerKey: caKey.key, name: name, role: role, id: id,
-                notBefore: start, notAfter: start.addingTimeInterval(TimeInterval(validityDays) * 86400))
+                // A leaf never outlives the root that vouches for it.
+                notBefore: start, notAfter: min(start.addingTimeInterval(TimeInterval(validityDays) * 86400), certificate.notAfter))
             try FileIO.makeDirectory(ownerDir, mode: 0o700)
             _ = chmod(ownerDir, 0o700)
             if let generated, let ownerPassword {

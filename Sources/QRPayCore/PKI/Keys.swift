@@ -71,7 +71,8 @@ public final class PrivateKey: @unchecked Sendable {
         }
         defer { PKCS8_PRIV_KEY_INFO_free(p8) }
         guard let pkey = EVP_PKCS82PKEY(p8) else {
-            throw OpenSSL.error("pki.pem", "The decrypted private key is damaged.")
+            // Decryption with a wrong password can, rarely, end in valid padding and yield garbage.
+            throw OpenSSL.error("pki.password", "The password does not open this private key.", exit: .noPermission)
         }
         let key = EVPKey(owning: pkey)
         guard key.isP256 else {

@@ -5,6 +5,8 @@
 // root), keyUsage digitalSignature and not a CA, the SAN binding qrpay:<role>:<id>, and revocation
 // against ROOT/ca/crl.pem, which must be present, signed by the root and not past its nextUpdate
 // (fail closed: a missing or stale CRL is a temporary failure, exit 75, so stages defer the work).
+// "Stale" means nextUpdate is before the later of `at` and now: an old document is checked against
+// today's revocations, never against an outdated list.
 //
 // The chain is built once per certificate: positive results are cached by fingerprint. Time and
 // binding are re-checked on every call (they are cheap comparisons), and revocation is looked up in
