@@ -9,9 +9,7 @@
 
 PREFIX ?= /usr/local
 SWIFT ?= swift
-# SwiftPM caches the evaluated Package.swift by its text, but programs join the package when their
-# Sources/<program>/ folder appears, which that cache cannot see: never use the cache.
-SWIFTPM_FLAGS = --manifest-cache none
+SWIFTPM_FLAGS =
 APT_PACKAGES = libssl-dev libqrencode-dev libzbar-dev libpng-dev libjpeg62-turbo-dev libjansson-dev \
                pkg-config openssl zbar-tools python3-pip
 PY_PACKAGES = joserfc cryptography
