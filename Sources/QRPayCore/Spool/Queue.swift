@@ -104,9 +104,7 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
             try SpoolFS.writeAll(fd, item.data, tmp)
         }
         // 2. fsync everything (after the first, most journal commits are already done), then close.
-        for (i, fd) in fds.enumerated() {
-            guard fsync(fd) == 0 else { throw SpoolFS.error("fsync", created[i], errno) }
-        }
+        try SpoolFS.syncAll(fds, paths: created)
         for i in fds.indices {
             let fd = fds[i]
             fds[i] = -1
