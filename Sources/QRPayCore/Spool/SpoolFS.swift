@@ -206,6 +206,7 @@ enum SpoolFS {
             throw error("create directory", path, errno)
         }
         _ = chmod(path, mode)  // not subject to umask
+        if !parent.isEmpty { try? fsyncDirectory(parent) }  // the new entry survives a crash
     }
 
     /// Writes and fsyncs a fresh file created with O_EXCL|O_NOFOLLOW; the descriptor is closed.
