@@ -820,3 +820,20 @@ final class BatchStage: SpoolStage, @unchecked Sendable {
         #expect(SpoolLayout.displayName(SpoolLayout.inbox(root), root: root) == "pg/inbox")
     }
 }
+
+extension SpoolCornerTests {
+    @Test func countsPerState() throws {
+        try withSpool { spool in
+            let q = spool.inbox
+            try q.create()
+            let names = try (0..<4).map { _ in try q.deliver(Data("x".utf8)) }
+            try q.hold(names[0])
+            _ = try q.claim(names[1])
+            #expect(FileManager.default.createFile(atPath: q.newDirectory + "/.ignored", contents: Data()))
+            let counts = try q.counts()
+            #expect(counts[.new] == 2 && counts[.hold] == 1 && counts[.cur] == 1)
+            #expect(counts[.quarantine] == 0 && counts[.deferred] == 0)
+            #expect(try q.entries(.new).map(\.name) == q.pending())
+        }
+    }
+}

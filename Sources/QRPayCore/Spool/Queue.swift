@@ -353,6 +353,25 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
         return entries
     }
 
+    /// Files of the queue in one state, with their modification times, oldest first (for
+    /// `qrpay-spool status`: counts, ages). Reason files, dotfiles and foreign names are left out.
+    public func entries(_ state: QueueState) throws -> [(name: String, modified: Date)] {
+        let dir = path + "/" + state.rawValue
+        var result: [(name: String, modified: Date)] = []
+        for name in try sortedEntries(dir) {
+            guard let (_, st) = SpoolFS.lstatKind(dir + "/" + name) else { continue }
+            result.append((name, Date(timeIntervalSince1970: Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)))
+        }
+        return result
+    }
+
+    /// How many files are in each state.
+    public func counts() throws -> [QueueState: Int] {
+        var counts: [QueueState: Int] = [:]
+        for state in QueueState.allCases { counts[state] = try listNames(path + "/" + state.rawValue).count }
+        return counts
+    }
+
     /// Removes files in tmp/ older than `age` (left by writers that crashed before committing; never
     /// acknowledged, so nothing is lost). Returns how many.
     @discardableResult
@@ -365,6 +384,11 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
         }
         return removed
     }
+}
+
+/// The subdirectories of a queue, as states a file can be in.
+public enum QueueState: String, Sendable, CaseIterable, Hashable {
+    case new, cur, deferred, hold, quarantine
 }
 
 public struct QuarantineEntry: Sendable, Equatable {
