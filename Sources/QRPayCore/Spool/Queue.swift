@@ -258,19 +258,30 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
 
     /// Moves a claimed file to deferred/NAME for a retry at `retryAt`, with deferred/NAME.reason.json
     /// `{"stage","reason","code","at","file","queue","attempts","retryAt"}` (attempts counts up).
+    /// If another file of the same name is already deferred, this one goes in as NAME.dup-UNIQUE.
     public func deferFile(_ file: ClaimedFile, stage: String, error: QRPayError, retryAt: Date, now: Date = Date()) throws {
         let attempts = (deferredRecord(file.name)?["attempts"]?.intValue ?? 0) + 1
-        let record: JSONValue = [
-            "stage": .string(stage), "reason": .string(error.message), "code": .string(error.code),
-            "at": .string(Timestamp.format(now)), "file": .string(file.name), "queue": .string(path),
-            "attempts": .int(attempts), "retryAt": .string(Timestamp.format(retryAt)),
-        ]
-        try SpoolFS.writeRecord(record, to: deferredDirectory + "/" + file.name + SpoolName.reasonSuffix,
-                                tmpDirectory: tmpDirectory, mode: Queue.fileMode)
-        let e = SpoolFS.renameNoReplace(file.path, deferredDirectory + "/" + file.name)
-        guard e == 0 else { throw SpoolFS.error("defer", file.path, e) }
-        try SpoolFS.fsyncDirectory(deferredDirectory)
-        try SpoolFS.fsyncDirectory(curDirectory)
+        var target = file.name
+        for _ in 0..<3 {
+            if SpoolFS.lstatKind(deferredDirectory + "/" + target) != nil {
+                target = file.name + ".dup-" + FileIO.uniqueName()
+                continue
+            }
+            let record: JSONValue = [
+                "stage": .string(stage), "reason": .string(error.message), "code": .string(error.code),
+                "at": .string(Timestamp.format(now)), "file": .string(file.name), "queue": .string(path),
+                "attempts": .int(attempts), "retryAt": .string(Timestamp.format(retryAt)),
+            ]
+            try SpoolFS.writeRecord(record, to: deferredDirectory + "/" + target + SpoolName.reasonSuffix,
+                                    tmpDirectory: tmpDirectory, mode: Queue.fileMode)
+            let e = SpoolFS.renameNoReplace(file.path, deferredDirectory + "/" + target)
+            if e == EEXIST { target = file.name + ".dup-" + FileIO.uniqueName(); continue }
+            guard e == 0 else { throw SpoolFS.error("defer", file.path, e) }
+            try SpoolFS.fsyncDirectory(deferredDirectory)
+            try SpoolFS.fsyncDirectory(curDirectory)
+            return
+        }
+        throw QRPayError("spool.io", "cannot find a free name in \(deferredDirectory) for \(file.name)", exit: .ioError)
     }
 
     /// How many times NAME was deferred so far (0 if never).
