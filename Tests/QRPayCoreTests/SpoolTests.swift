@@ -728,3 +728,112 @@ final class BatchStage: SpoolStage, @unchecked Sendable {
         }
     }
 }
+
+// MARK: Operator and crash corners
+
+@Suite struct SpoolCornerTests {
+    @Test func recoverKeepsBothWhenTheNameReappeared() throws {
+        try withSpool { spool in
+            let q = spool.inbox
+            try q.create()
+            try q.deliver(Data("first".utf8), name: "same.json")
+            _ = try q.claim("same.json")  // crash while claimed
+            try q.deliver(Data("second".utf8), name: "same.json")  // dropped again meanwhile
+            #expect(try q.recover() == 1)
+            let names = try q.pending()
+            #expect(names.count == 2)
+            #expect(names.contains("same.json"))
+            #expect(names.contains { $0.hasPrefix("same.json.dup-") })
+            #expect(contents(q.curDirectory).isEmpty)
+        }
+    }
+
+    @Test func requeueOfADuplicateTakesBackItsName() throws {
+        try withSpool { spool in
+            let q = spool.inbox
+            try q.create()
+            let fail = TestStage(queues: [q]) { _, _ in throw QRPayError("x.bad", "bad") }
+            for body in ["1", "2"] {
+                try q.deliver(Data(body.utf8), name: "d.json")
+                _ = try runner(spool, fail).run()
+            }
+            let dup = try #require(try q.quarantined().map(\.name).first { $0 != "d.json" })
+            #expect(try q.requeue("d.json") == "d.json")
+            _ = try runner(spool, TestStage(queues: [q])).run()
+            #expect(try q.requeue(dup) == "d.json")
+            #expect(fileData(q.newDirectory + "/d.json") == Data("2".utf8))
+            #expect(contents(q.quarantineDirectory).isEmpty)
+            expectCode("spool.no-such-file") { try q.requeue("nothing.json") }
+        }
+    }
+
+    @Test func holdParksADeferredFile() throws {
+        try withSpool { spool in
+            let q = spool.inbox
+            try q.create()
+            let name = try q.deliver(Data("x".utf8))
+            let stage = TestStage(queues: [q]) { _, _ in throw QRPayError("t", "later", exit: .tempFail) }
+            #expect(try runner(spool, stage).run().deferred == 1)
+            try q.hold(name)
+            #expect(try q.deferred().isEmpty && q.held() == [name])
+            var later = runner(spool, stage)
+            later.clock = { Date().addingTimeInterval(86_400) }
+            #expect(try later.run() == StageSummary())  // held files are not touched
+            try q.release(name)
+            #expect(try q.pending(promotingDeferred: false) == [name])
+        }
+    }
+
+    @Test func staleTemporariesAreCleanedFreshOnesKept() throws {
+        try withSpool { spool in
+            let q = spool.inbox
+            try q.create()
+            #expect(FileManager.default.createFile(atPath: q.tmpDirectory + "/old", contents: Data()))
+            #expect(FileManager.default.createFile(atPath: q.tmpDirectory + "/fresh", contents: Data()))
+            var times = [timespec(tv_sec: 1_000_000_000, tv_nsec: 0), timespec(tv_sec: 1_000_000_000, tv_nsec: 0)]
+            _ = utimensat(AT_FDCWD, q.tmpDirectory + "/old", &times, 0)
+            #expect(q.cleanTemporary() == 1)
+            #expect(contents(q.tmpDirectory) == ["fresh"])
+        }
+    }
+
+    @Test func committedFilesAreNotWorldReadable() throws {
+        try withSpool { spool in
+            let q = spool.inbox
+            try q.create()
+            let name = try q.deliver(Data("x".utf8))
+            var st = stat()
+            #expect(lstat(q.newDirectory + "/" + name, &st) == 0)
+            #expect(st.st_mode & 0o777 == 0o640)
+        }
+    }
+
+    @Test func layoutFixedPoints() {
+        let root = "/srv/Spool"
+        #expect(SpoolLayout.caDirectory(root) == "/srv/Spool/ca")
+        #expect(SpoolLayout.inbox(root).path == "/srv/Spool/pg/inbox")
+        #expect(SpoolLayout.approvals(root).newDirectory == "/srv/Spool/pg/approvals/new")
+        #expect(SpoolLayout.cancels(root).path == "/srv/Spool/pg/cancels")
+        #expect(SpoolLayout.shopDirectory(root, shop: "s1") == "/srv/Spool/shops/s1")
+        #expect(SpoolLayout.userInbox(root, user: "u1").path == "/srv/Spool/users/u1/inbox")
+        #expect(SpoolLayout.lockFile(root, stage: "register") == "/srv/Spool/run/register.lock")
+        #expect(SpoolLayout.displayName(SpoolLayout.inbox(root), root: root) == "pg/inbox")
+    }
+}
+
+extension SpoolCornerTests {
+    @Test func countsPerState() throws {
+        try withSpool { spool in
+            let q = spool.inbox
+            try q.create()
+            let names = try (0..<4).map { _ in try q.deliver(Data("x".utf8)) }
+            try q.hold(names[0])
+            _ = try q.claim(names[1])
+            #expect(FileManager.default.createFile(atPath: q.newDirectory + "/.ignored", contents: Data()))
+            let counts = try q.counts()
+            #expect(counts[.new] == 2 && counts[.hold] == 1 && counts[.cur] == 1)
+            #expect(counts[.quarantine] == 0 && counts[.deferred] == 0)
+            #expect(try q.entries(.new).map(\.name) == q.pending())
+        }
+    }
+}

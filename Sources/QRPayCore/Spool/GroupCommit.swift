@@ -99,9 +99,7 @@ public final class GroupCommit {
             byTarget.removeAll()
         }
         if items.isEmpty { return }
-        for i in items.indices {
-            guard fsync(items[i].fd) == 0 else { throw SpoolFS.error("fsync", items[i].tmp, errno) }
-        }
+        try SpoolFS.syncAll(items.map(\.fd), paths: items.map(\.tmp))
         for i in items.indices {
             let fd = items[i].fd
             items[i].fd = -1
@@ -125,7 +123,7 @@ public final class GroupCommit {
             let dir = (item.target as NSString).deletingLastPathComponent
             if seen.insert(dir).inserted { directories.append(dir) }
         }
-        for dir in directories { try SpoolFS.fsyncDirectory(dir) }
+        try SpoolFS.syncDirectories(directories)
     }
 
     /// Drops everything staged (closes and removes the temporaries).

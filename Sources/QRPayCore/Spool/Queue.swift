@@ -107,9 +107,7 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
             try SpoolFS.writeAll(fd, item.data, tmp)
         }
         // 2. fsync everything (after the first, most journal commits are already done), then close.
-        for (i, fd) in fds.enumerated() {
-            guard fsync(fd) == 0 else { throw SpoolFS.error("fsync", created[i], errno) }
-        }
+        try SpoolFS.syncAll(fds, paths: created)
         for i in fds.indices {
             let fd = fds[i]
             fds[i] = -1
@@ -263,19 +261,30 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
 
     /// Moves a claimed file to deferred/NAME for a retry at `retryAt`, with deferred/NAME.reason.json
     /// `{"stage","reason","code","at","file","queue","attempts","retryAt"}` (attempts counts up).
+    /// If another file of the same name is already deferred, this one goes in as NAME.dup-UNIQUE.
     public func deferFile(_ file: ClaimedFile, stage: String, error: QRPayError, retryAt: Date, now: Date = Date()) throws {
         let attempts = (deferredRecord(file.name)?["attempts"]?.intValue ?? 0) + 1
-        let record: JSONValue = [
-            "stage": .string(stage), "reason": .string(error.message), "code": .string(error.code),
-            "at": .string(Timestamp.format(now)), "file": .string(file.name), "queue": .string(path),
-            "attempts": .int(attempts), "retryAt": .string(Timestamp.format(retryAt)),
-        ]
-        try SpoolFS.writeRecord(record, to: deferredDirectory + "/" + file.name + SpoolName.reasonSuffix,
-                                tmpDirectory: tmpDirectory, mode: Queue.fileMode)
-        let e = SpoolFS.renameNoReplace(file.path, deferredDirectory + "/" + file.name)
-        guard e == 0 else { throw SpoolFS.error("defer", file.path, e) }
-        try SpoolFS.fsyncDirectory(deferredDirectory)
-        try SpoolFS.fsyncDirectory(curDirectory)
+        var target = file.name
+        for _ in 0..<3 {
+            if SpoolFS.lstatKind(deferredDirectory + "/" + target) != nil {
+                target = file.name + ".dup-" + FileIO.uniqueName()
+                continue
+            }
+            let record: JSONValue = [
+                "stage": .string(stage), "reason": .string(error.message), "code": .string(error.code),
+                "at": .string(Timestamp.format(now)), "file": .string(file.name), "queue": .string(path),
+                "attempts": .int(attempts), "retryAt": .string(Timestamp.format(retryAt)),
+            ]
+            try SpoolFS.writeRecord(record, to: deferredDirectory + "/" + target + SpoolName.reasonSuffix,
+                                    tmpDirectory: tmpDirectory, mode: Queue.fileMode)
+            let e = SpoolFS.renameNoReplace(file.path, deferredDirectory + "/" + target)
+            if e == EEXIST { target = file.name + ".dup-" + FileIO.uniqueName(); continue }
+            guard e == 0 else { throw SpoolFS.error("defer", file.path, e) }
+            try SpoolFS.fsyncDirectory(deferredDirectory)
+            try SpoolFS.fsyncDirectory(curDirectory)
+            return
+        }
+        throw QRPayError("spool.io", "cannot find a free name in \(deferredDirectory) for \(file.name)", exit: .ioError)
     }
 
     /// How many times NAME was deferred so far (0 if never).
@@ -358,6 +367,25 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
         return entries
     }
 
+    /// Files of the queue in one state, with their modification times, oldest first (for
+    /// `qrpay-spool status`: counts, ages). Reason files, dotfiles and foreign names are left out.
+    public func entries(_ state: QueueState) throws -> [(name: String, modified: Date)] {
+        let dir = path + "/" + state.rawValue
+        var result: [(name: String, modified: Date)] = []
+        for name in try sortedEntries(dir) {
+            guard let (_, st) = SpoolFS.lstatKind(dir + "/" + name) else { continue }
+            result.append((name, Date(timeIntervalSince1970: Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)))
+        }
+        return result
+    }
+
+    /// How many files are in each state.
+    public func counts() throws -> [QueueState: Int] {
+        var counts: [QueueState: Int] = [:]
+        for state in QueueState.allCases { counts[state] = try listNames(path + "/" + state.rawValue).count }
+        return counts
+    }
+
     /// Removes files in tmp/ older than `age` (left by writers that crashed before committing; never
     /// acknowledged, so nothing is lost). Returns how many.
     @discardableResult
@@ -370,6 +398,11 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
         }
         return removed
     }
+}
+
+/// The subdirectories of a queue, as states a file can be in.
+public enum QueueState: String, Sendable, CaseIterable, Hashable {
+    case new, cur, deferred, hold, quarantine
 }
 
 public struct QuarantineEntry: Sendable, Equatable {
