@@ -33,7 +33,8 @@ var targets: [Target] = [
     .target(name: "CQRPayShims", dependencies: ["COpenSSL", "CJPEG", "CPNG", "CJansson"]),
     .target(
         name: "QRPayCore",
-        dependencies: ["COpenSSL", "CQRencode", "CZbar", "CPNG", "CJPEG", "CJansson", "CQRPayShims"]),
+        dependencies: ["COpenSSL", "CQRencode", "CZbar", "CPNG", "CJPEG", "CJansson", "CQRPayShims"],
+        exclude: ["Spool/LAYOUT.md"]),
     .target(
         name: "QRPayCommand",
         dependencies: ["QRPayCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),

@@ -12,9 +12,13 @@
 // payment has not finished. If the approval is applied first, the payment is `accept` and the cancel,
 // applied within the hold, moves it to `cancel`; if the cancel is applied first, the approval is
 // refused because the payment is no longer `request`. Cancels are drained before the hold is
-// checked in every pass, so a cancel that is queued when the hold ends still wins.
+// checked in every pass, and a cancel's time is its arrival in the queue, so a cancel that arrived
+// before the hold ended still wins, however late the stage runs.
 
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 public final class SettleStage: SpoolStage, @unchecked Sendable {
     public let name = "settle"
@@ -32,6 +36,12 @@ public final class SettleStage: SpoolStage, @unchecked Sendable {
         self.hold = hold
         self.clock = clock
         queues = [SpoolLayout.cancels(spoolRoot)]
+    }
+
+    static func arrival(of file: ClaimedFile) -> Date? {
+        var st = stat()
+        guard lstat(file.path, &st) == 0 else { return nil }
+        return Date(timeIntervalSince1970: TimeInterval(st.st_mtim.tv_sec) + TimeInterval(st.st_mtim.tv_nsec) / 1e9)
     }
 
     static func acceptedAt(_ record: PaymentRecord) -> Date? {
@@ -61,7 +71,11 @@ public final class SettleStage: SpoolStage, @unchecked Sendable {
         case .expire:
             throw QRPayError("cancel.not-open", "payment \(cancel.shop)/\(cancel.payment) has expired; there is nothing to cancel")
         case .accept:
-            if let accepted = SettleStage.acceptedAt(record), now >= accepted + hold {
+            // The hold is judged at the cancel's arrival in the queue (its file time, the PG's clock),
+            // so a cancel that was waiting while the hold ended still wins.
+            // History times are whole seconds: a cancel arriving within the second the hold ends wins.
+            let arrived = Date(timeIntervalSince1970: min(now, SettleStage.arrival(of: file) ?? now).timeIntervalSince1970.rounded(.down))
+            if let accepted = SettleStage.acceptedAt(record), arrived > accepted + hold {
                 throw QRPayError("cancel.too-late",
                                  "payment \(cancel.shop)/\(cancel.payment) was accepted at \(Timestamp.format(accepted)); the hold of \(Int(hold)) s has ended")
             }
