@@ -193,6 +193,26 @@ import Testing
         #expect(s.recordCount() == 0)
     }
 
+    @Test func missingCRLDefersInsteadOfQuarantining() throws {
+        let s = try PipelineSpool()
+        let name = try s.dropInInbox(try s.signedPayment(try s.paymentInfo(payment: "D-1")))
+        let crl = s.root + "/ca/crl.pem"
+        #expect(rename(crl, crl + ".away") == 0)
+        let r = s.run("qrpay-register", ["--password-file", s.passwordFile, "--once"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("deferred"))
+        let inbox = SpoolLayout.inbox(s.root)
+        #expect(s.files(inbox.deferredDirectory).contains(name))
+        #expect(try s.quarantine(inbox).isEmpty)
+        #expect(s.recordCount() == 0)
+        // Once the CRL is back and the file is due again, it is registered.
+        #expect(rename(crl + ".away", crl) == 0)
+        // Make it due now (the backoff would wait 30 s).
+        #expect(try inbox.promoteDeferred(now: Date() + 3600) == 1)
+        #expect(s.run("qrpay-register", ["--password-file", s.passwordFile, "--once"]).status == 0)
+        #expect(try s.store.load(shop: "1001", payment: "D-1")?.state == .request)
+    }
+
     @Test func wrongPGPasswordExits77() throws {
         let s = try PipelineSpool()
         let r = s.run("qrpay-register", ["--password-file", s.wrongPasswordFile, "--once"])
