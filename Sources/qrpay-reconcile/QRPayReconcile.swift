@@ -64,6 +64,7 @@ struct QRPayReconcile: ParsableCommand {
     }
 
     func run() throws {
+        var discrepancies = 0
         try runReportingErrors("qrpay-reconcile") {
             let root = spool.root
             let pg = try passwordFile.map { try Credentials.loadPG(spoolRoot: root, password: try readPasswordFile($0)) }
@@ -80,9 +81,8 @@ struct QRPayReconcile: ParsableCommand {
             FileHandle.standardOutput.write(Reconcile.bytes(report, format: fmt))
             Diagnostics.info("qrpay-reconcile", "\(day): \(report.markers) payments, \(report.discrepancies.count) discrepancies; wrote \(written.report)"
                              + (written.signature.map { " and \($0)" } ?? ""))
-            if !report.discrepancies.isEmpty {
-                throw QRPayError("reconcile.discrepancies", "\(report.discrepancies.count) discrepancies", exit: .failure)
-            }
+            discrepancies = report.discrepancies.count
         }
+        if discrepancies > 0 { throw ExitCode(SysExit.failure.rawValue) }
     }
 }

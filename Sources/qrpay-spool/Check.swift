@@ -34,12 +34,14 @@ extension QRPaySpool {
         var json = false
 
         func run() throws {
+            var remaining = 0
             try runReportingErrors("qrpay-spool") {
                 let check = try SpoolCheck.run(spoolRoot: spool.root, repair: repair)
                 if json { printJSON(check.json) } else if !check.findings.isEmpty { print(check.text) }
                 Diagnostics.info("qrpay-spool", "check: " + check.summary)
-                if check.remaining > 0 { throw QRPayError("check.findings", "\(check.remaining) findings", exit: .failure) }
+                remaining = check.remaining
             }
+            if remaining > 0 { throw ExitCode(SysExit.failure.rawValue) }
         }
     }
 

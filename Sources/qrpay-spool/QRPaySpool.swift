@@ -74,6 +74,7 @@ extension QRPaySpool {
         }
 
         func run() throws {
+            var verified = true
             try runReportingErrors("qrpay-spool") {
                 let store = PaymentStore(spoolRoot: spool.root)
                 guard let record = try store.load(shop: shop, payment: payment) else {
@@ -89,7 +90,11 @@ extension QRPaySpool {
                     print(PaymentView.text(record))
                     print(PaymentVerification.text(checks, at: now))
                 }
-                if !checks.allSatisfy(\.ok) { throw QRPayError("verify.failed", "a signature of \(shop)/\(payment) does not verify", exit: .failure) }
+                verified = checks.allSatisfy(\.ok)
+            }
+            if !verified {
+                Diagnostics.error("qrpay-spool", "a signature of \(shop)/\(payment) does not verify")
+                throw ExitCode(SysExit.failure.rawValue)
             }
         }
     }

@@ -213,12 +213,14 @@ public enum JournalCheckpointer {
         let dir = Checkpoint.directory(spoolRoot: spoolRoot)
         try FileIO.makeDirectory(dir, mode: 0o750)
         let path = dir + "/" + cp.fileName
-        if FileIO.exists(path) { return (path, cp, false) }
+        if let existing = try? Checkpoint(payload: try JWS(parsing: try FileIO.read(path, maxBytes: 64 * 1024)).payload) {
+            return (path, existing, false)
+        }
         let signed = try JWS.sign(payload: cp.json.serialized(), type: .checkpoint, key: pg.key, certificate: pg.certificate)
         do {
             try FileIO.writeDurably(signed, to: path, mode: 0o640, replace: false)
         } catch let e as QRPayError where e.code == "io.exists" {
-            return (path, cp, false)
+            return (path, (try? Checkpoint(payload: try JWS(parsing: try FileIO.read(path, maxBytes: 64 * 1024)).payload)) ?? cp, false)
         }
         return (path, cp, true)
     }
