@@ -27,20 +27,21 @@ struct QRPayReconcile: ParsableCommand {
         commandName: "qrpay-reconcile",
         abstract: "Per shop and day: payments by state and currency; discrepancies against a shop's journal.",
         discussion: """
-        The day is the payments' creation day in UTC; it defaults to today (UTC), so a run shortly \
-        after midnight should name yesterday: --date $(date -u -d yesterday +%F). Payments still open \
-        (request, accept) are counted in their present state; run it again later for the final picture.
+        The day is the payments' creation day in UTC: YYYY-MM-DD, `today` or `yesterday` (UTC). It \
+        defaults to today, so a daily run shortly after midnight names the day that just ended: \
+        --date yesterday. Payments still open (request, accept) are counted in their present state; \
+        run it again later for the final picture.
 
         A discrepancy makes the exit status 1, so a timer or cron job that runs it shows up as failed \
         until someone looks.
         Examples:
           qrpay-reconcile --date 2026-11-24
           qrpay-reconcile --date 2026-11-24 --shop 1001 --shop-journal /var/spool/qrpay/shops/1001/journal.jsonl --format json
-          qrpay-reconcile --date 2026-11-24 --sign --password-file /etc/qrpay/pg.pass
+          qrpay-reconcile --date yesterday --sign --password-file /etc/qrpay/pg.pass
         """)
 
     @OptionGroup var spool: SpoolOptions
-    @Option(help: ArgumentHelp("The creation day to reconcile, YYYY-MM-DD (UTC; default: today).", valueName: "day"))
+    @Option(help: ArgumentHelp("The creation day to reconcile: YYYY-MM-DD, today or yesterday (UTC; default: today).", valueName: "day"))
     var date: String?
     @Option(help: ArgumentHelp("Only this shop.", valueName: "id"))
     var shop: String?
@@ -56,7 +57,7 @@ struct QRPayReconcile: ParsableCommand {
     var out: String?
 
     func validate() throws {
-        if let date, !Reconcile.isDay(date) { throw ValidationError("--date \(date) is not a day: use YYYY-MM-DD") }
+        if let date, Reconcile.day(date) == nil { throw ValidationError("--date \(date) is not a day: use YYYY-MM-DD, today or yesterday") }
         guard Reconcile.Format(rawValue: format) != nil else { throw ValidationError("--format is csv or json") }
         if let shop, !Identifier.isValid(shop) { throw ValidationError("--shop: ids use 1-64 of A-Z a-z 0-9 . _ -") }
         if shopJournal != nil && shop == nil { throw ValidationError("--shop-journal needs --shop: a shop's journal holds only its own payments") }
@@ -68,7 +69,7 @@ struct QRPayReconcile: ParsableCommand {
         try runReportingErrors("qrpay-reconcile") {
             let root = spool.root
             let pg = try passwordFile.map { try Credentials.loadPG(spoolRoot: root, password: try readPasswordFile($0)) }
-            let day = date ?? Timestamp.day(Date())
+            let day = Reconcile.day(date ?? "today")!
             let tty = isatty(STDERR_FILENO) == 1
             let report = try Reconcile.run(
                 spoolRoot: root, day: day, shop: shop, shopJournal: shopJournal,

@@ -128,6 +128,15 @@ public struct ReconcileReport: Sendable {
 public enum Reconcile {
     public enum Format: String, Sendable, CaseIterable { case csv, json }
 
+    /// `YYYY-MM-DD`, `today` or `yesterday` (UTC) as a day; nil when it is none of them.
+    public static func day(_ text: String, now: Date = Date()) -> String? {
+        switch text {
+        case "today": return Timestamp.day(now)
+        case "yesterday": return Timestamp.day(now - 86400)
+        default: return isDay(text) ? text : nil
+        }
+    }
+
     /// YYYY-MM-DD, a real date.
     public static func isDay(_ text: String) -> Bool {
         text.utf8.count == 10 && Timestamp.parse(text + "T00:00:00Z") != nil
