@@ -37,6 +37,8 @@ final class LineReader {
     private var buffer: [UInt8] = []
     private var start = 0
     private var eof = false
+    /// Whether the line `next()` returned last had no newline (the file's end: a torn or unfinished write).
+    private(set) var lastLineUnterminated = false
     static let maxLine = 1 << 20
 
     init(path: String) throws {
@@ -67,6 +69,7 @@ final class LineReader {
                 guard start < buffer.count else { return nil }
                 let line = Data(buffer[start...])
                 start = buffer.count
+                lastLineUnterminated = true
                 return line
             }
             if start > 0 { buffer.removeFirst(start); start = 0 }
