@@ -32,7 +32,10 @@ struct QRPayReconcile: ParsableCommand {
         --date yesterday. Payments still open (request, accept) are counted in their present state; \
         run it again later for the final picture.
 
-        A discrepancy makes the exit status 1, so a timer or cron job that runs it shows up as failed \
+        The report goes to stdout and, atomically, to SPOOL/reports/reconcile-DAY[-SHOP].csv|json. \
+        Discrepancy kinds: missing-at-pg, missing-at-shop, amount-mismatch, state-mismatch (the shop \
+        cancelled but the PG has it request, accept or finish; or the PG cancelled and the shop never \
+        did), two-states. A discrepancy makes the exit status 1, so a timer or cron job that runs it shows up as failed \
         until someone looks.
         Examples:
           qrpay-reconcile --date 2026-11-24

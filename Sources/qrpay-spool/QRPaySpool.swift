@@ -27,11 +27,13 @@ import QRPayCore
 struct QRPaySpool: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "qrpay-spool",
-        abstract: "Inspect a QR-Pay spool: queues, payment states, single payments.",
+        abstract: "Inspect, audit and repair a QR-Pay spool: queues, payment states, single payments, the journal.",
         discussion: """
         Everything in the spool is a file: records are JSON in SPOOL/pg/payments/SHOP/XX/PAYMENT.json \
         and states are marker files in SPOOL/pg/states/STATE/DAY/, so `ls` and `jq` work too. This \
-        tool summarizes and cross-checks them.
+        tool summarizes and cross-checks them, and moves queue files for the operator.
+        A day's routine: `status` (anything old or quarantined?), `quarantine` then `requeue` once the \
+        cause is fixed, `checkpoint` and `check` daily (Samples/systemd/qrpay-checkpoint.timer).
         """,
         subcommands: [Status.self, Show.self, Check.self, CheckpointCommand.self, Quarantine.self,
                       Requeue.self, Hold.self, Release.self])

@@ -76,6 +76,11 @@ func codes(_ findings: [JSONValue]) -> [String] { findings.compactMap { $0["code
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         #expect(r.stdout.isEmpty && r.stderr.contains("0 findings"))
         #expect(try o.check().findings.isEmpty)
+        // A journal line still being appended (no newline yet) is not a finding.
+        let fd = open(o.journalFile, O_WRONLY | O_APPEND)
+        #expect(fd >= 0 && write(fd, "{\"seq\":99,\"at\"", 14) == 14)
+        close(fd)
+        #expect(try o.check().findings.isEmpty)
     }
 
     @Test func checkCatchesAHandEditedRecordAndNeverRepairsIt() throws {
