@@ -68,8 +68,8 @@ public struct JournalAudit {
     public let journal: Journal
     /// Findings are reported through this (code, path, message).
     let report: (String, String, String) -> Void
-    /// The final state of each payment ("shop/payment") after replaying the journal.
-    public private(set) var finalStates: [String: PaymentState] = [:]
+    /// The final state of each payment ("shop/payment") after replaying the journal, and when.
+    public private(set) var finalStates: [String: (state: PaymentState, at: Date)] = [:]
     public private(set) var entries = 0
     public private(set) var head: JournalHead?
     public private(set) var checkpoints = 0
@@ -83,7 +83,7 @@ public struct JournalAudit {
         self.report = report
     }
 
-    private struct Last { var from: PaymentState?; var to: PaymentState; var evidence: String }
+    private struct Last { var from: PaymentState?; var to: PaymentState; var evidence: String; var at: Date }
 
     /// Loads and verifies every checkpoint (signature by the PG, file name); returns them by seq.
     mutating func loadCheckpoints() -> [Int64: [(path: String, checkpoint: Checkpoint)]] {
@@ -176,7 +176,7 @@ public struct JournalAudit {
                     } else if entry.from != nil {
                         report("journal.sequence", at, "payment \(key) first appears moving from \(entry.from!.rawValue), not as a new payment")
                     }
-                    last[key] = Last(from: entry.from, to: entry.to, evidence: entry.evidence)
+                    last[key] = Last(from: entry.from, to: entry.to, evidence: entry.evidence, at: entry.at)
                 }
                 prevHash = entry.hash
                 prevSeq = entry.seq
@@ -189,7 +189,7 @@ public struct JournalAudit {
                        "the checkpoint signed entry seq \(seq) but the journal has no such entry (it ends at seq \(prevSeq)): entries were removed")
             }
         }
-        if replay { finalStates = last.mapValues(\.to) }
+        if replay { finalStates = last.mapValues { ($0.to, $0.at) } }
     }
 }
 

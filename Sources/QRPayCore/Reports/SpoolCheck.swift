@@ -88,8 +88,8 @@ public final class SpoolCheck {
             check.counted["checkpoints"] = audit.checkpoints
             var journalStates = audit.finalStates
             try check.checkRecords(&journalStates)
-            for (key, state) in journalStates.sorted(by: { $0.key < $1.key }) {
-                check.add("record.missing", "pg/payments/" + key, "the journal has payment \(key) (\(state.rawValue)) but there is no record")
+            for (key, final) in journalStates.sorted(by: { $0.key < $1.key }) where !check.isRecent(final.at) {
+                check.add("record.missing", "pg/payments/" + key, "the journal has payment \(key) (\(final.state.rawValue)) but there is no record")
             }
             try check.checkMarkers()
             try check.checkTemporaryFiles()
@@ -115,6 +115,11 @@ public final class SpoolCheck {
         return Double(st.st_mtim.tv_sec) > now.timeIntervalSince1970 - SpoolCheck.inFlight
     }
 
+    /// A journal transition in the last minute while stages run: its record may not be written yet.
+    func isRecent(_ at: Date) -> Bool {
+        lenient && at.timeIntervalSince1970 > now.timeIntervalSince1970 - SpoolCheck.inFlight
+    }
+
     func isStaleTemporary(_ path: String) -> Bool {
         var st = stat()
         guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) != S_IFDIR else { return false }
@@ -130,7 +135,7 @@ public final class SpoolCheck {
 
     // MARK: records
 
-    func checkRecords(_ journalStates: inout [String: PaymentState]) throws {
+    func checkRecords(_ journalStates: inout [String: (state: PaymentState, at: Date)]) throws {
         let base = store.paymentsDirectory
         for shop in try FileIO.listDirectory(base).sorted() where !shop.hasPrefix(".") {
             let shopDir = base + "/" + shop
@@ -149,7 +154,7 @@ public final class SpoolCheck {
         }
     }
 
-    func checkRecord(_ path: String, shop: String, bucket: String, name: String, _ journalStates: inout [String: PaymentState]) {
+    func checkRecord(_ path: String, shop: String, bucket: String, name: String, _ journalStates: inout [String: (state: PaymentState, at: Date)]) {
         let rel = path.relative(to: root)
         counted["records", default: 0] += 1
         let record: PaymentRecord
@@ -161,13 +166,13 @@ public final class SpoolCheck {
             return
         } catch { return }
         let key = record.info.shop + "/" + record.info.payment
-        let journalState = journalStates.removeValue(forKey: key)
+        let journalFinal = journalStates.removeValue(forKey: key)
         guard record.info.shop == shop, name == record.info.payment + ".json", PaymentStore.bucket(record.info.payment) == bucket else {
             add("record.misplaced", rel, "the record of \(key) belongs at \(store.recordPath(shop: record.info.shop, payment: record.info.payment).relative(to: root))")
             return
         }
-        if isRecent(path) { return }
-        switch journalState {
+        if isRecent(path) || journalFinal.map({ isRecent($0.at) }) == true { return }
+        switch journalFinal?.state {
         case nil:
             suspect.insert(key)
             add("record.unjournaled", rel, "the journal has no entry for payment \(key) (state \(record.state.rawValue))")
