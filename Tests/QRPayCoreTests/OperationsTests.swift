@@ -409,11 +409,24 @@ func codes(_ findings: [JSONValue]) -> [String] { findings.compactMap { $0["code
 
     // MARK: samples
 
+    var samples: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Samples").path
+    }
+
+    @Test func samplePayloadsParse() throws {
+        let info = try PaymentInfo(payload: try FileIO.read(samples + "/payment.json"))
+        #expect(info.total == 12200 && info.currency.code == "KRW" && info.items.count == 2)
+        let approval = try Approval(payload: try FileIO.read(samples + "/approval.json"))
+        #expect(approval.shop == info.shop && approval.payment == info.payment && approval.total == info.total)
+        let sidecar = try JSONValue.parse(try FileIO.read(samples + "/shot1.approve"))
+        #expect(sidecar == ["total": 12200, "currency": "KRW"])
+    }
+
     @Test func systemdSamplesVerify() throws {
         let analyze = "/usr/bin/systemd-analyze"
         guard FileManager.default.isExecutableFile(atPath: analyze) else { return }
-        let samples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Samples/systemd").path
+        let samples = self.samples + "/systemd"
         let units = try FileManager.default.contentsOfDirectory(atPath: samples)
             .filter { $0.hasSuffix(".service") || $0.hasSuffix(".timer") || $0.hasSuffix(".path") }.sorted()
         #expect(units.count >= 8)
