@@ -8,7 +8,7 @@ import PackageDescription
 // Every program has its folder Sources/<program>/, as Postfix has one per daemon.
 let programs = [
     "qrpay-ca", "qrpay-shop", "qrpay-register", "qrpay-user", "qrpay-scan",
-    "qrpay-approve", "qrpay-settle", "qrpay-spool",
+    "qrpay-approve", "qrpay-settle", "qrpay-spool", "qrpay-reconcile",
     // Not an operator's program: benchmarks and phone-like test photos for `make bench` and `make demo`.
     "qrpay-bench",
 ]

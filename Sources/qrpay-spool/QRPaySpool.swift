@@ -1,10 +1,22 @@
-// qrpay-spool: the operator's view of the spool, like Postfix's mailq, qshape and postcat.
+// qrpay-spool: the operator's view of the spool and hands on it, like Postfix's mailq, qshape,
+// postcat, postsuper and `postfix check`.
 //
-// What it does: `status` counts files per queue (with an age histogram and the oldest file) and
-// payments per state (with sums per currency); `show SHOP PAYMENT` prints a payment's whole record.
-// Inputs:  the spool (read only).
-// Outputs: a report on stdout; `--json` for scripts.
-// Exit codes: 0 done; 64 usage; 65 malformed record; 66 no such payment.
+// What it does:
+//   status               files per queue (age histogram, oldest file), payments per state with sums
+//   show SHOP PAYMENT    a payment's whole record, every signature re-verified now
+//   check [--repair]     audit: records vs markers vs journal, checkpoints, stale tmp files, key
+//                        modes, world-writable directories; --repair fixes only what is safe
+//   checkpoint           the PG signs the journal's head (ROOT/pg/journal/checkpoints/DAY-SEQ.jws)
+//   quarantine           quarantined files of every queue with stage, code, reason, time
+//   requeue|hold|release ID   move one queue file (ID: QUEUE/NAME as listed, or a bare NAME)
+// Inputs:  the spool; checkpoint: the PG's key (--password-file).
+// Outputs: reports on stdout (`--json` for scripts); check --repair: markers, removed tmp files,
+//          chmod; checkpoint: one .jws file; requeue/hold/release: one rename.
+// Exit codes: 0 done (check: clean, or everything found was repaired; show: every signature
+//             verified); 1 check findings remain, or show found a signature that does not verify;
+//             64 usage (an ambiguous bare NAME); 65 malformed record or broken journal (checkpoint);
+//             66 no such payment, file or spool; 75 check --repair while a stage runs;
+//             77 wrong PG password.
 
 import ArgumentParser
 import Foundation
@@ -15,13 +27,16 @@ import QRPayCore
 struct QRPaySpool: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "qrpay-spool",
-        abstract: "Inspect a QR-Pay spool: queues, payment states, single payments.",
+        abstract: "Inspect, audit and repair a QR-Pay spool: queues, payment states, single payments, the journal.",
         discussion: """
         Everything in the spool is a file: records are JSON in SPOOL/pg/payments/SHOP/XX/PAYMENT.json \
         and states are marker files in SPOOL/pg/states/STATE/DAY/, so `ls` and `jq` work too. This \
-        tool summarizes and cross-checks them.
+        tool summarizes and cross-checks them, and moves queue files for the operator.
+        A day's routine: `status` (anything old or quarantined?), `quarantine` then `requeue` once the \
+        cause is fixed, `checkpoint` and `check` daily (Samples/systemd/qrpay-checkpoint.timer).
         """,
-        subcommands: [Status.self, Show.self])
+        subcommands: [Status.self, Show.self, Check.self, CheckpointCommand.self, Quarantine.self,
+                      Requeue.self, Hold.self, Release.self])
 }
 
 extension QRPaySpool {
@@ -42,9 +57,14 @@ extension QRPaySpool {
 
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print one payment's record: state, items, total, history with evidence, QR path.")
+            abstract: "Print one payment's record: state, items, total, history with evidence, QR path, signatures re-verified.",
+            discussion: """
+            Every signature is re-verified now against the spool's CA and today's CRL: the shop's \
+            payment document, and each approval or cancel in the history (and that each is bound to \
+            this payment). Exit 1 when one does not verify.
+            """)
         @OptionGroup var spool: SpoolOptions
-        @Flag(help: "Print the record as JSON (shop, payment, state, currency, total, items, history, qr, ...).")
+        @Flag(help: "Print the record as JSON (shop, payment, state, currency, total, items, history, qr, verification, ...).")
         var json = false
         @Argument(help: "The shop's id.") var shop: String
         @Argument(help: "The payment number.") var payment: String
@@ -56,12 +76,27 @@ extension QRPaySpool {
         }
 
         func run() throws {
+            var verified = true
             try runReportingErrors("qrpay-spool") {
                 let store = PaymentStore(spoolRoot: spool.root)
                 guard let record = try store.load(shop: shop, payment: payment) else {
                     throw QRPayError("payment.unknown", "no payment \(payment) of shop \(shop) in \(spool.root)", exit: .noInput)
                 }
-                if json { printJSON(record.json) } else { print(PaymentView.text(record)) }
+                let now = Date()
+                let checks = PaymentVerification.verify(record, spoolRoot: spool.root, now: now)
+                if json {
+                    guard case .object(var o) = record.json else { return }
+                    o["verification"] = PaymentVerification.json(checks, at: now)
+                    printJSON(.object(o))
+                } else {
+                    print(PaymentView.text(record))
+                    print(PaymentVerification.text(checks, at: now))
+                }
+                verified = checks.allSatisfy(\.ok)
+            }
+            if !verified {
+                Diagnostics.error("qrpay-spool", "a signature of \(shop)/\(payment) does not verify")
+                throw ExitCode(SysExit.failure.rawValue)
             }
         }
     }

@@ -1,0 +1,347 @@
+// `qrpay-spool check [--repair]`: an audit of the spool, like Postfix's `postsuper -s` and
+// `postfix check`. Findings (stable codes, a path relative to the spool root, a sentence):
+//
+//   record.malformed       a payment record does not parse (or disagrees with its signed document)
+//   record.misplaced       a record sits at a path that is not its shop's, bucket's or payment's
+//   record.journal         the record's state is not the journal's last transition of the payment
+//   record.unjournaled     a record the journal never mentions
+//   record.missing         the journal knows a payment that has no record
+//   marker.missing         no state marker for the record's state                (repairable)
+//   marker.extra           a marker that is not the record's (a payment in two states) (repairable)
+//   marker.orphan          a marker with no record                                (repairable)
+//   marker.foreign         a name in a state directory that is not a marker
+//   tmp.stale              a file left in a tmp/ (or a .tmp.* beside a record) over 36 h (repairable)
+//   mode.key               a private key that is not mode 0600                    (repairable)
+//   mode.key-directory     a directory holding a key that others may read or write (0700, or 0711)
+//   owner.key              a key owned by another user than its directory
+//   mode.world-writable    a world-writable directory in the spool                (repairable: o-w)
+//   journal.*, checkpoint.* see JournalAudit.swift
+//
+// `--repair` fixes only what is safe: markers are made to agree with records (PaymentStore.reindex,
+// or an orphan marker removed), stale temporary files removed, keys chmod 0600, o-w taken from
+// directories. It never edits a record or the journal. It holds the locks of the register, approve
+// and settle stages while it works (so no transition is in flight) and refuses (exit 75) while one
+// of them runs. Without --repair, while a stage runs, records and markers changed in the last
+// minute are not judged (they may be mid-transition).
+
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct CheckFinding: Equatable, Sendable {
+    public let code: String
+    /// Relative to the spool root.
+    public let path: String
+    public let message: String
+    public let repairable: Bool
+    public var repaired = false
+
+    public var json: JSONValue {
+        ["code": .string(code), "path": .string(path), "message": .string(message),
+         "repairable": .bool(repairable), "repaired": .bool(repaired)]
+    }
+
+    /// `CODE path: message` (with ` (repaired)` when --repair fixed it).
+    public var line: String { "\(code) \(path): \(message)" + (repaired ? " (repaired)" : "") }
+}
+
+public final class SpoolCheck {
+    public let root: String
+    public let repair: Bool
+    public let now: Date
+    public static let staleTemporary: TimeInterval = 36 * 3600
+    /// While stages run, what changed more recently than this is not judged.
+    static let inFlight: TimeInterval = 60
+    public private(set) var findings: [CheckFinding] = []
+    public private(set) var counted: [String: Int] = ["records": 0, "markers": 0, "journalEntries": 0, "checkpoints": 0]
+    let store: PaymentStore
+    var lenient = false
+    /// Payments whose record disagrees with the journal: their markers are not repaired from the record.
+    var suspect: Set<String> = []
+
+    init(root: String, repair: Bool, now: Date) {
+        self.root = root; self.repair = repair; self.now = now
+        store = PaymentStore(spoolRoot: root)
+    }
+
+    /// Runs every check (and the safe repairs when `repair`).
+    public static func run(spoolRoot: String, repair: Bool = false, now: Date = Date()) throws -> SpoolCheck {
+        guard FileIO.isDirectory(spoolRoot) else {
+            throw QRPayError("spool.missing", "there is no spool at \(spoolRoot)", exit: .noInput)
+        }
+        let check = SpoolCheck(root: spoolRoot, repair: repair, now: now)
+        let locks = StageLocks(spoolRoot: spoolRoot)
+        if !locks.allHeld {
+            if repair {
+                throw QRPayError("spool.busy", "qrpay-\(locks.busy.joined(separator: ", qrpay-")) is running on this spool; stop it before --repair (check without --repair works while stages run)",
+                                 exit: .tempFail)
+            }
+            check.lenient = true
+        }
+        try withExtendedLifetime(locks) {
+            var audit = JournalAudit(spoolRoot: spoolRoot) { code, path, message in
+                check.add(code, path, message)
+            }
+            try audit.run()
+            check.counted["journalEntries"] = audit.entries
+            check.counted["checkpoints"] = audit.checkpoints
+            var journalStates = audit.finalStates
+            try check.checkRecords(&journalStates)
+            for (key, final) in journalStates.sorted(by: { $0.key < $1.key }) where !check.isRecent(final.at) {
+                check.add("record.missing", "pg/payments/" + key, "the journal has payment \(key) (\(final.state.rawValue)) but there is no record")
+            }
+            try check.checkMarkers()
+            try check.checkTemporaryFiles()
+            try check.checkModes()
+        }
+        return check
+    }
+
+    func add(_ code: String, _ path: String, _ message: String, repairable: Bool = false, repairedBy fix: (() throws -> Void)? = nil) {
+        var finding = CheckFinding(code: code, path: path, message: message, repairable: repairable)
+        if repair, repairable, let fix {
+            do { try fix(); finding.repaired = true } catch let e as QRPayError {
+                finding = CheckFinding(code: code, path: path, message: message + " (repair failed: \(e.message))", repairable: true)
+            } catch {}
+        }
+        findings.append(finding)
+    }
+
+    func isRecent(_ path: String) -> Bool {
+        guard lenient else { return false }
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return true }
+        return Double(st.st_mtim.tv_sec) > now.timeIntervalSince1970 - SpoolCheck.inFlight
+    }
+
+    /// A journal transition in the last minute while stages run: its record may not be written yet.
+    func isRecent(_ at: Date) -> Bool {
+        lenient && at.timeIntervalSince1970 > now.timeIntervalSince1970 - SpoolCheck.inFlight
+    }
+
+    func isStaleTemporary(_ path: String) -> Bool {
+        var st = stat()
+        guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) != S_IFDIR else { return false }
+        return Double(st.st_mtim.tv_sec) < now.timeIntervalSince1970 - SpoolCheck.staleTemporary
+    }
+
+    func staleTemporary(_ path: String) {
+        add("tmp.stale", path.relative(to: root), "a temporary file older than 36 h (a write that crashed before it committed)",
+            repairable: true) {
+            if unlink(path) != 0 && errno != ENOENT { throw QRPayError.io("remove", path: path, errno: errno) }
+        }
+    }
+
+    // MARK: records
+
+    func checkRecords(_ journalStates: inout [String: (state: PaymentState, at: Date)]) throws {
+        let base = store.paymentsDirectory
+        for shop in try FileIO.listDirectory(base).sorted() where !shop.hasPrefix(".") {
+            let shopDir = base + "/" + shop
+            guard FileIO.isDirectory(shopDir) else { continue }
+            for bucket in try FileIO.listDirectory(shopDir).sorted() {
+                let bucketDir = shopDir + "/" + bucket
+                if bucket.hasPrefix(".tmp.") { if isStaleTemporary(bucketDir) { staleTemporary(bucketDir) }; continue }
+                guard !bucket.hasPrefix("."), FileIO.isDirectory(bucketDir) else { continue }
+                try DirectoryStream.forEach(bucketDir) { name, _ in
+                    let path = bucketDir + "/" + name
+                    if name.hasPrefix(".tmp.") { if isStaleTemporary(path) { staleTemporary(path) }; return }
+                    guard !name.hasPrefix(".") else { return }
+                    checkRecord(path, shop: shop, bucket: bucket, name: name, &journalStates)
+                }
+            }
+        }
+    }
+
+    func checkRecord(_ path: String, shop: String, bucket: String, name: String, _ journalStates: inout [String: (state: PaymentState, at: Date)]) {
+        let rel = path.relative(to: root)
+        counted["records", default: 0] += 1
+        let record: PaymentRecord
+        do {
+            record = try PaymentRecord(data: try FileIO.read(path, maxBytes: 4 << 20))
+        } catch let e as QRPayError {
+            if name.hasSuffix(".json") { journalStates.removeValue(forKey: shop + "/" + String(name.dropLast(5))) }
+            add("record.malformed", rel, e.message)
+            return
+        } catch { return }
+        let key = record.info.shop + "/" + record.info.payment
+        let journalFinal = journalStates.removeValue(forKey: key)
+        guard record.info.shop == shop, name == record.info.payment + ".json", PaymentStore.bucket(record.info.payment) == bucket else {
+            add("record.misplaced", rel, "the record of \(key) belongs at \(store.recordPath(shop: record.info.shop, payment: record.info.payment).relative(to: root))")
+            return
+        }
+        if isRecent(path) || journalFinal.map({ isRecent($0.at) }) == true { return }
+        switch journalFinal?.state {
+        case nil:
+            suspect.insert(key)
+            add("record.unjournaled", rel, "the journal has no entry for payment \(key) (state \(record.state.rawValue))")
+        case let s? where s != record.state:
+            suspect.insert(key)
+            add("record.journal", rel, "the record says \(record.state.rawValue) but the journal's last transition of \(key) is to \(s.rawValue)")
+        default:
+            break
+        }
+        let marker = store.markerPath(state: record.state, info: record.info)
+        if !FileIO.exists(marker) {
+            addMarkerFinding("marker.missing", marker.relative(to: root), "payment \(key) is \(record.state.rawValue) but has no marker there",
+                             key: key) { try self.store.reindex(record) }
+        }
+    }
+
+    /// A marker finding, repairable unless the record itself is suspect (then a person decides).
+    func addMarkerFinding(_ code: String, _ path: String, _ message: String, key: String, fix: @escaping () throws -> Void) {
+        if suspect.contains(key) {
+            add(code, path, message + " (not repaired: the record disagrees with the journal)")
+        } else {
+            add(code, path, message, repairable: true, repairedBy: fix)
+        }
+    }
+
+    // MARK: markers
+
+    func checkMarkers() throws {
+        for state in PaymentState.allCases {
+            let stateDir = store.statesDirectory + "/" + state.rawValue
+            for day in try FileIO.listDirectory(stateDir).sorted() where !day.hasPrefix(".") {
+                let dayDir = stateDir + "/" + day
+                try DirectoryStream.forEach(dayDir) { name, isDirectory in
+                    let path = dayDir + "/" + name
+                    if name.hasPrefix(".tmp.") { if isStaleTemporary(path) { staleTemporary(path) }; return }
+                    if name.hasPrefix(".") { return }
+                    counted["markers", default: 0] += 1
+                    guard !isDirectory, let m = StateMarker(name: name, state: state, day: day),
+                          Identifier.isValid(m.shop), Identifier.isValid(m.payment) else {
+                        add("marker.foreign", path.relative(to: root), "not a state marker (names are SHOP~PAYMENT~CURRENCY~TOTAL)")
+                        return
+                    }
+                    checkMarker(path, m)
+                }
+            }
+        }
+    }
+
+    func checkMarker(_ path: String, _ m: StateMarker) {
+        let rel = path.relative(to: root)
+        let key = m.shop + "/" + m.payment
+        let recordPath = store.recordPath(shop: m.shop, payment: m.payment)
+        if isRecent(path) || isRecent(recordPath) { return }
+        let removeMarker = {
+            if unlink(path) != 0 && errno != ENOENT { throw QRPayError.io("remove", path: path, errno: errno) }
+            try FileIO.fsyncDirectory((path as NSString).deletingLastPathComponent)
+        }
+        let record: PaymentRecord?
+        do { record = try store.load(shop: m.shop, payment: m.payment) } catch { return }  // reported with the records
+        guard let record else {
+            add("marker.orphan", rel, "a \(m.state.rawValue) marker for payment \(key), which has no record", repairable: true, repairedBy: removeMarker)
+            return
+        }
+        let expected = store.markerPath(state: record.state, info: record.info)
+        guard expected != path else { return }
+        if record.state != m.state {
+            addMarkerFinding("marker.extra", rel, "payment \(key) is marked \(m.state.rawValue) but its record is \(record.state.rawValue) (a payment in two states)",
+                             key: key) {
+                try removeMarker()
+                if !FileIO.exists(expected) { try self.store.reindex(record) }
+            }
+        } else {
+            addMarkerFinding("marker.extra", rel, "the \(m.state.rawValue) marker of payment \(key) does not match its record (day, currency or total); it should be \(expected.relative(to: root))",
+                             key: key) {
+                try removeMarker()
+                try self.store.reindex(record)
+            }
+        }
+    }
+
+    // MARK: queues' tmp/
+
+    /// Every queue-shaped directory of the spool: the PG's inboxes, users' inboxes and receipts,
+    /// shops' notices.
+    func queuePaths() throws -> [String] {
+        var out = ["pg/inbox", "pg/approvals", "pg/cancels"].map { root + "/" + $0 }
+        for user in try FileIO.listDirectory(root + "/users").sorted() where Identifier.isValid(user) {
+            out += ["inbox", "receipts", "outbox"].map { "\(root)/users/\(user)/\($0)" }
+        }
+        for shop in try FileIO.listDirectory(root + "/shops").sorted() where Identifier.isValid(shop) {
+            out += ["notices", "outbox"].map { "\(root)/shops/\(shop)/\($0)" }
+        }
+        return out.filter { FileIO.isDirectory($0 + "/tmp") }
+    }
+
+    func checkTemporaryFiles() throws {
+        for queue in try queuePaths() {
+            let tmp = queue + "/tmp"
+            for name in try FileIO.listDirectory(tmp).sorted() where isStaleTemporary(tmp + "/" + name) {
+                staleTemporary(tmp + "/" + name)
+            }
+        }
+    }
+
+    // MARK: modes and owners
+
+    func keyFiles() throws -> [String] {
+        var keys = [root + "/pg/key.pem", root + "/ca/private/ca-key.pem"]
+        for kind in ["shops", "users"] {
+            for id in try FileIO.listDirectory(root + "/" + kind).sorted() where Identifier.isValid(id) {
+                keys.append("\(root)/\(kind)/\(id)/key.pem")
+            }
+        }
+        return keys.filter(FileIO.exists)
+    }
+
+    func checkModes() throws {
+        for key in try keyFiles() {
+            var st = stat(), dst = stat()
+            let dir = (key as NSString).deletingLastPathComponent
+            guard lstat(key, &st) == 0, lstat(dir, &dst) == 0 else { continue }
+            let mode = st.st_mode & 0o7777
+            if mode != 0o600 {
+                add("mode.key", key.relative(to: root), "a private key with mode \(String(mode, radix: 8)), not 600", repairable: true) {
+                    guard chmod(key, 0o600) == 0 else { throw QRPayError.io("chmod", path: key, errno: errno) }
+                }
+            }
+            if dst.st_mode & 0o066 != 0 {
+                add("mode.key-directory", dir.relative(to: root) + "/",
+                    "holds a private key but has mode \(String(dst.st_mode & 0o7777, radix: 8)); use 700 (or 711 where others must pass through)")
+            }
+            if st.st_uid != dst.st_uid {
+                add("owner.key", key.relative(to: root), "the key is owned by uid \(st.st_uid) but its directory by uid \(dst.st_uid)")
+            }
+        }
+        try walkDirectories(root)
+    }
+
+    /// Every directory of the spool (not following links), for world-writable ones.
+    func walkDirectories(_ dir: String) throws {
+        var st = stat()
+        guard lstat(dir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else { return }
+        if st.st_mode & 0o002 != 0 {
+            let mode = st.st_mode & 0o7777
+            add("mode.world-writable", dir.relative(to: root) + "/", "a world-writable directory (mode \(String(mode, radix: 8)))", repairable: true) {
+                guard chmod(dir, mode & ~0o002) == 0 else { throw QRPayError.io("chmod", path: dir, errno: errno) }
+            }
+        }
+        var subdirectories: [String] = []
+        try DirectoryStream.forEach(dir) { name, isDirectory in
+            if isDirectory { subdirectories.append(name) }
+        }
+        for name in subdirectories.sorted() { try walkDirectories(dir + "/" + name) }
+    }
+
+    // MARK: output
+
+    public var json: JSONValue { .array(findings.map(\.json)) }
+
+    public var text: String { findings.map(\.line).joined(separator: "\n") }
+
+    /// Findings that are still there (not repaired).
+    public var remaining: Int { findings.filter { !$0.repaired }.count }
+
+    public var summary: String {
+        let c = counted
+        let repaired = findings.count - remaining
+        return "checked \(c["records"] ?? 0) records, \(c["markers"] ?? 0) markers, \(c["journalEntries"] ?? 0) journal entries, "
+            + "\(c["checkpoints"] ?? 0) checkpoints: \(findings.count) findings" + (repair ? ", \(repaired) repaired" : "")
+            + (lenient ? " (stages were running: what changed in the last minute was not judged)" : "")
+    }
+}

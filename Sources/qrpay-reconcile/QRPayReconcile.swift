@@ -1,0 +1,92 @@
+// qrpay-reconcile: batch reconciliation of one day, per shop (run daily from a timer or cron).
+//
+// What it does: counts and totals payments by shop, state and currency for one creation day (UTC),
+// read from the state markers of that day only (ROOT/pg/states/STATE/DAY/SHOP~PAYMENT~CURRENCY~TOTAL):
+// no record is opened, no other day scanned, directories are streamed, so memory stays bounded
+// whatever the spool's size. With --shop-journal (the shop's journal.jsonl that qrpay-shop writes),
+// lists discrepancies: missing at the PG, missing at the shop, amount mismatch, state mismatch
+// (see Reconcile.swift for the rules).
+// Inputs:  ROOT/pg/states/*/DAY/; optionally a shop journal; with --sign the PG's key.
+// Outputs: the report on stdout and, written atomically, ROOT/reports/reconcile-DAY[-SHOP].csv|json
+//          (or --out DIR); with --sign a PG-signed NAME.jws (`qrpay-report+jws`) beside it, over
+//          the report's SHA-256. Progress on stderr only when stderr is a terminal.
+// Exit codes: 0 no discrepancies; 1 discrepancies found; 64 usage; 65 malformed shop journal;
+//             66 no spool or no shop journal; 77 wrong PG password.
+
+import ArgumentParser
+import Foundation
+import QRPayCommand
+import QRPayCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@main
+struct QRPayReconcile: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "qrpay-reconcile",
+        abstract: "Per shop and day: payments by state and currency; discrepancies against a shop's journal.",
+        discussion: """
+        The day is the payments' creation day in UTC: YYYY-MM-DD, `today` or `yesterday` (UTC). It \
+        defaults to today, so a daily run shortly after midnight names the day that just ended: \
+        --date yesterday. Payments still open (request, accept) are counted in their present state; \
+        run it again later for the final picture.
+
+        The report goes to stdout and, atomically, to SPOOL/reports/reconcile-DAY[-SHOP].csv|json. \
+        Discrepancy kinds: missing-at-pg, missing-at-shop, amount-mismatch, state-mismatch (the shop \
+        cancelled but the PG has it request, accept or finish; or the PG cancelled and the shop never \
+        did), two-states. A discrepancy makes the exit status 1, so a timer or cron job that runs it shows up as failed \
+        until someone looks.
+        Examples:
+          qrpay-reconcile --date 2026-11-24
+          qrpay-reconcile --date 2026-11-24 --shop 1001 --shop-journal /var/spool/qrpay/shops/1001/journal.jsonl --format json
+          qrpay-reconcile --date yesterday --sign --password-file /etc/qrpay/pg.pass
+        """)
+
+    @OptionGroup var spool: SpoolOptions
+    @Option(help: ArgumentHelp("The creation day to reconcile: YYYY-MM-DD, today or yesterday (UTC; default: today).", valueName: "day"))
+    var date: String?
+    @Option(help: ArgumentHelp("Only this shop.", valueName: "id"))
+    var shop: String?
+    @Option(help: ArgumentHelp("Report format: csv or json.", valueName: "format"))
+    var format: String = "csv"
+    @Option(help: ArgumentHelp("The shop's own journal (journal.jsonl by qrpay-shop) to compare with; needs --shop.", valueName: "file"))
+    var shopJournal: String?
+    @Flag(help: "Also write a PG-signed NAME.jws beside the report (needs --password-file).")
+    var sign = false
+    @Option(help: ArgumentHelp("File holding the password of the PG's private key (with --sign).", valueName: "file"))
+    var passwordFile: String?
+    @Option(help: ArgumentHelp("Directory for the report (default: SPOOL/reports).", valueName: "dir"))
+    var out: String?
+
+    func validate() throws {
+        if let date, Reconcile.day(date) == nil { throw ValidationError("--date \(date) is not a day: use YYYY-MM-DD, today or yesterday") }
+        guard Reconcile.Format(rawValue: format) != nil else { throw ValidationError("--format is csv or json") }
+        if let shop, !Identifier.isValid(shop) { throw ValidationError("--shop: ids use 1-64 of A-Z a-z 0-9 . _ -") }
+        if shopJournal != nil && shop == nil { throw ValidationError("--shop-journal needs --shop: a shop's journal holds only its own payments") }
+        if sign != (passwordFile != nil) { throw ValidationError("--sign and --password-file go together") }
+    }
+
+    func run() throws {
+        var discrepancies = 0
+        try runReportingErrors("qrpay-reconcile") {
+            let root = spool.root
+            let pg = try passwordFile.map { try Credentials.loadPG(spoolRoot: root, password: try readPasswordFile($0)) }
+            let day = Reconcile.day(date ?? "today")!
+            let tty = isatty(STDERR_FILENO) == 1
+            let report = try Reconcile.run(
+                spoolRoot: root, day: day, shop: shop, shopJournal: shopJournal,
+                progress: tty ? { state, n in
+                    FileHandle.standardError.write(Data("\rqrpay-reconcile: \(day) \(state.rawValue): \(n) payments\u{1B}[K".utf8))
+                } : nil)
+            if tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            let fmt = Reconcile.Format(rawValue: format)!
+            let written = try Reconcile.write(report, format: fmt, directory: out ?? root + "/reports", pg: pg)
+            FileHandle.standardOutput.write(Reconcile.bytes(report, format: fmt))
+            Diagnostics.info("qrpay-reconcile", "\(day): \(report.markers) payments, \(report.discrepancies.count) discrepancies; wrote \(written.report)"
+                             + (written.signature.map { " and \($0)" } ?? ""))
+            discrepancies = report.discrepancies.count
+        }
+        if discrepancies > 0 { throw ExitCode(SysExit.failure.rawValue) }
+    }
+}

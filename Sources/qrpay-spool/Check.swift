@@ -1,0 +1,85 @@
+// qrpay-spool check and checkpoint: the audit (SpoolCheck.swift) and the journal's signed checkpoints
+// (JournalAudit.swift).
+
+import ArgumentParser
+import Foundation
+import QRPayCommand
+import QRPayCore
+
+extension QRPaySpool {
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Audit the spool (like `postsuper -s` and `postfix check`); --repair fixes what is safe.",
+            discussion: """
+            Checks that every payment record parses and sits where its shop and number say; that it has \
+            exactly one state marker, in its state (no payment in two states, no marker without a record); \
+            that the journal's hash chain is intact (hash, prev, seq) and its last transition of each payment \
+            is the record's state; that every signed checkpoint verifies and still matches the journal (an \
+            entry edited, removed or reordered before a checkpoint is caught even when the hashes after it \
+            were recomputed); no tmp/ file older than 36 h; private keys 0600 in private directories; no \
+            world-writable directory.
+
+            One line per finding: `CODE path: message` (paths relative to the spool). --repair re-creates or \
+            removes markers to match records, removes stale tmp files, chmods keys to 0600 and takes o-w from \
+            directories; it never edits a record or the journal, and refuses (exit 75) while qrpay-register, \
+            qrpay-approve or qrpay-settle runs.
+
+            Exit: 0 clean (or every finding repaired), 1 findings remain.
+            Example: qrpay-spool check --repair
+            """)
+        @OptionGroup var spool: SpoolOptions
+        @Flag(help: "Fix what is safe: markers from records, stale tmp files, key modes, world-writable directories.")
+        var repair = false
+        @Flag(help: "Print a JSON list of findings: [{code, path, message, repairable, repaired}].")
+        var json = false
+
+        func run() throws {
+            var remaining = 0
+            try runReportingErrors("qrpay-spool") {
+                let check = try SpoolCheck.run(spoolRoot: spool.root, repair: repair)
+                if json { printJSON(check.json) } else if !check.findings.isEmpty { print(check.text) }
+                Diagnostics.info("qrpay-spool", "check: " + check.summary)
+                remaining = check.remaining
+            }
+            if remaining > 0 { throw ExitCode(SysExit.failure.rawValue) }
+        }
+    }
+
+    struct CheckpointCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "checkpoint",
+            abstract: "Sign the journal's head with the PG's key (run daily from a timer or cron).",
+            discussion: """
+            Verifies the journal's chain and the earlier checkpoints, then writes \
+            SPOOL/pg/journal/checkpoints/DAY-SEQ.jws: a `qrpay-checkpoint+jws` signed by the PG over \
+            {seq, hash, day, at} of the last entry. `qrpay-spool check` then catches any change to the \
+            journal up to that entry, even if someone recomputed every hash after the change. Prints the \
+            checkpoint's path. The same head signed before: nothing new is written. An empty journal: \
+            nothing to sign (exit 0). A broken journal: nothing signed (exit 65).
+            Example: qrpay-spool checkpoint --password-file /etc/qrpay/pg.pass
+            """)
+        @OptionGroup var spool: SpoolOptions
+        @Option(help: ArgumentHelp("File holding the password of the PG's private key.", valueName: "file"))
+        var passwordFile: String
+        @Flag(help: "Print the checkpoint as JSON: {path, new, seq, hash, day, at}.")
+        var json = false
+
+        func run() throws {
+            try runReportingErrors("qrpay-spool") {
+                let pg = try Credentials.loadPG(spoolRoot: spool.root, password: try readPasswordFile(passwordFile))
+                guard let (path, cp, new) = try JournalCheckpointer.sign(spoolRoot: spool.root, pg: pg) else {
+                    Diagnostics.info("qrpay-spool", "checkpoint: the journal is empty; nothing to sign")
+                    return
+                }
+                if json {
+                    guard case .object(var o) = cp.json else { return }
+                    o["path"] = .string(path); o["new"] = .bool(new); o.removeValue(forKey: "v")
+                    printJSON(.object(o))
+                } else {
+                    print(path)
+                }
+                Diagnostics.info("qrpay-spool", new ? "checkpoint: signed seq \(cp.seq) of \(cp.day)" : "checkpoint: seq \(cp.seq) was already signed; nothing new")
+            }
+        }
+    }
+}
