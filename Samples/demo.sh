@@ -63,6 +63,7 @@ step "Settlement: accept → finish once the hold (0 for the demo) has passed (p
 
 step "The operator's view of the payment" "$BIN/qrpay-spool" show 1001 "$payment"
 step "The operator's view of the spool" "$BIN/qrpay-spool" status
+step "The operator's audit: records, markers, journal chain, modes" "$BIN/qrpay-spool" check
 state=$("$BIN/qrpay-spool" show --json 1001 "$payment" | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])')
 [ "$state" = finish ] || { echo "demo: payment ended in state $state, not finish" >&2; exit 1; }
 printf '\nDemo complete: payment %s of shop 1001 is finished.\n' "$payment"
