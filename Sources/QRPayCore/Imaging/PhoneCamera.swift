@@ -238,3 +238,11 @@ struct SplitMix {
         return (s / 65536 - 2) * 1.732
     }
 }
+
+extension PhoneCamera {
+    /// A gray 8-bit PNG of a JPEG at 1/scaleDenominator (1, 2, 4, 8): for looking at test photos.
+    public static func previewPNG(jpeg: Data, scaleDenominator: Int = 4) throws -> Data {
+        let image = try JPEGReader(jpeg, maxPixels: 100_000_000).gray(scale: scaleDenominator)
+        return try PNGWriter.gray(rows: image.pixels, width: image.width, height: image.height, bitDepth: 8)
+    }
+}

@@ -91,22 +91,33 @@ public struct QRImageDecoder: Sendable {
     static func search(_ levels: [() -> GrayImage?], scanner: ZBarScanner) -> [String] {
         var kept: [GrayImage] = []
         for (index, make) in levels.enumerated() {
+            let t0 = tracing ? now() : 0
             guard let image = make() else { return [] }
+            trace("level \(index) \(image.width)x\(image.height) made in \(String(format: "%.1f", (now() - t0) * 1000)) ms")
             let border = max(8, min(image.width, image.height) / 32)
-            if let found = scan(image.padded(border), scanner) { return found }
+            if let found = scan(image.padded(border), scanner, "plain") { return found }
             let radius = max(4, min(image.width, image.height) / 48)
-            if let found = scan(image.thresholded(radius: radius).padded(border), scanner) { return found }
+            if let found = scan(image.thresholded(radius: radius).padded(border), scanner, "threshold") { return found }
             // Inverted images are tried last; keep the small levels (not the full-size one) for that.
             if index < levels.count - 1 || levels.count == 1 { kept.append(image) }
         }
         for image in kept {
             let border = max(8, min(image.width, image.height) / 32)
-            if let found = scan(image.inverted().padded(border), scanner) { return found }
+            if let found = scan(image.inverted().padded(border), scanner, "inverted") { return found }
         }
         return []
     }
 
-    private static func scan(_ image: GrayImage, _ scanner: ZBarScanner) -> [String]? {
+    /// QRPAY_TRACE_IMAGING=1 prints each pass (size, time, result) on stderr: for tuning.
+    static let tracing = ProcessInfo.processInfo.environment["QRPAY_TRACE_IMAGING"] == "1"
+
+    static func trace(_ text: @autoclosure () -> String) {
+        if tracing { FileHandle.standardError.write(Data("imaging: \(text())\n".utf8)) }
+    }
+
+    private static func scan(_ image: GrayImage, _ scanner: ZBarScanner, _ pass: String = "") -> [String]? {
+        let t0 = tracing ? now() : 0
+        defer { if tracing { trace("\(pass) \(image.width)x\(image.height) \(String(format: "%.1f", (now() - t0) * 1000)) ms") } }
         var seen = Set<String>()
         let texts = scanner.scan(image).map(ZBarScanner.text).filter { seen.insert($0).inserted }
         return texts.isEmpty ? nil : texts
