@@ -58,52 +58,62 @@ public struct QRImageDecoder: Sendable {
         guard data.count <= maxBytes else { throw ImageErrors.tooManyBytes(data.count, maxBytes: maxBytes) }
         guard let format = ImageFormat.sniff(data) else { throw ImageErrors.unsupported() }
         let scanner = try ZBarScanner()
-        let symbols: [String]
+        let pyramid: Pyramid
         let width: Int, height: Int
         switch format {
         case .png:
             let image = try PNGReader.gray(data, maxPixels: maxPixels)
             width = image.width
             height = image.height
-            var levels = [image]
-            while min(levels[0].width, levels[0].height) / 2 >= 400 { levels.insert(levels[0].halved(), at: 0) }
-            symbols = QRImageDecoder.search(levels.map { level in { level } }, scanner: scanner)
+            pyramid = Pyramid(width: width, height: height) { d in d == 1 ? image : nil }
         case .jpeg:
             let jpeg = try JPEGReader(data, maxPixels: maxPixels)
             width = jpeg.displayWidth
             height = jpeg.displayHeight
-            let short = min(jpeg.width, jpeg.height)
-            let denominators = [8, 4, 2, 1].filter { $0 == 1 || short / $0 >= 240 }
-            var decodeError: Error? = nil
-            let levels: [() -> GrayImage?] = denominators.map { d in
-                {
-                    do { return try jpeg.gray(scale: d) } catch { decodeError = decodeError ?? error; return nil }
-                }
-            }
-            symbols = QRImageDecoder.search(levels, scanner: scanner)
-            if symbols.isEmpty, let decodeError { throw decodeError }
+            pyramid = Pyramid(width: jpeg.width, height: jpeg.height) { d in d <= 2 ? try jpeg.gray(scale: d) : nil }
         }
+        let symbols = try QRImageDecoder.search(pyramid, scanner: scanner)
         return DecodedImage(symbols: symbols, width: width, height: height,
                             milliseconds: (QRImageDecoder.now() - start) * 1000)
     }
 
-    /// Tries each level (smallest first) plain, then thresholded; then the inverted levels.
-    static func search(_ levels: [() -> GrayImage?], scanner: ZBarScanner) -> [String] {
-        var kept: [GrayImage] = []
-        for (index, make) in levels.enumerated() {
+    /// The search, cheapest first, stopping at the first pass that finds a symbol:
+    ///  A. the smallest pyramid level, whole;
+    ///  B. boxes of high local contrast (found on a level about 600+ pixels high), cropped from
+    ///     each level from small to full size, as they are and thresholded;
+    ///  C. every level whole, as it is and thresholded (not the full size of a large photo), small to large;
+    ///  D. the inverted levels (light code on dark ground), except the full-size one.
+    static func search(_ pyramid: Pyramid, scanner: ZBarScanner) throws -> [String] {
+        let levels = pyramid.denominators
+        if let found = scan(try pyramid.level(levels[0]).padded(8), scanner, "A 1/\(levels[0])") { return found }
+        if min(pyramid.width, pyramid.height) >= 1200 && levels.count > 1 {
+            let roiLevel = levels.first(where: { min(pyramid.width, pyramid.height) / $0 >= 600 }) ?? levels[0]
             let t0 = tracing ? now() : 0
-            guard let image = make() else { return [] }
-            trace("level \(index) \(image.width)x\(image.height) made in \(String(format: "%.1f", (now() - t0) * 1000)) ms")
-            let border = max(8, min(image.width, image.height) / 32)
-            if let found = scan(image.padded(border), scanner, "plain") { return found }
-            let radius = max(4, min(image.width, image.height) / 48)
-            if let found = scan(image.thresholded(radius: radius).padded(border), scanner, "threshold") { return found }
-            // Inverted images are tried last; keep the small levels (not the full-size one) for that.
-            if index < levels.count - 1 || levels.count == 1 { kept.append(image) }
+            let boxes = try pyramid.level(roiLevel).codeRegions()
+            trace("regions on 1/\(roiLevel): \(boxes.count) in \(String(format: "%.1f", (now() - t0) * 1000)) ms")
+            for box in boxes where box.area < 0.5 {
+                for d in levels {
+                    let crop = try pyramid.level(d).cropped(box)
+                    guard min(crop.width, crop.height) >= 64 else { continue }
+                    let border = max(8, min(crop.width, crop.height) / 16)
+                    if let found = scan(crop.padded(border), scanner, "B 1/\(d)") { return found }
+                    let radius = max(3, min(crop.width, crop.height) / 40)
+                    if let found = scan(crop.thresholded(radius: radius).padded(border), scanner, "B thr 1/\(d)") { return found }
+                }
+            }
         }
-        for image in kept {
+        for (index, d) in levels.enumerated() {
+            let image = try pyramid.level(d)
             let border = max(8, min(image.width, image.height) / 32)
-            if let found = scan(image.inverted().padded(border), scanner, "inverted") { return found }
+            if index > 0, let found = scan(image.padded(border), scanner, "C 1/\(d)") { return found }
+            let radius = max(4, min(image.width, image.height) / 48)
+            // The full-size frame of a large photo is not thresholded: slow, and B covered its code.
+            if d > 1 || image.width * image.height <= 4_000_000,
+               let found = scan(image.thresholded(radius: radius).padded(border), scanner, "C thr 1/\(d)") { return found }
+        }
+        for d in levels where d > 1 || levels.count == 1 {
+            let image = try pyramid.level(d)
+            if let found = scan(image.inverted().padded(max(8, min(image.width, image.height) / 32)), scanner, "D inv 1/\(d)") { return found }
         }
         return []
     }
@@ -117,15 +127,49 @@ public struct QRImageDecoder: Sendable {
 
     private static func scan(_ image: GrayImage, _ scanner: ZBarScanner, _ pass: String = "") -> [String]? {
         let t0 = tracing ? now() : 0
-        defer { if tracing { trace("\(pass) \(image.width)x\(image.height) \(String(format: "%.1f", (now() - t0) * 1000)) ms") } }
+        let texts = scanner.scan(image)
+        if tracing { trace("\(pass) \(image.width)x\(image.height) \(String(format: "%.1f", (now() - t0) * 1000)) ms: \(texts.count)") }
         var seen = Set<String>()
-        let texts = scanner.scan(image).map(ZBarScanner.text).filter { seen.insert($0).inserted }
-        return texts.isEmpty ? nil : texts
+        let unique = texts.map(ZBarScanner.text).filter { seen.insert($0).inserted }
+        return unique.isEmpty ? nil : unique
     }
 
     static func now() -> Double {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+}
+
+/// Lazily built grayscale levels of one image at 1/1, 1/2, 1/4, 1/8 of its size. `source` makes a
+/// level directly when it can (libjpeg's scaled decoding); other levels are halved from the next
+/// larger one. Only levels at least 120 pixels on the short side exist.
+final class Pyramid {
+    let width: Int
+    let height: Int
+    /// Available denominators, smallest image first (for example [8, 4, 2, 1]).
+    let denominators: [Int]
+    private let source: (Int) throws -> GrayImage?
+    private var cache: [Int: GrayImage] = [:]
+
+    init(width: Int, height: Int, source: @escaping (Int) throws -> GrayImage?) {
+        self.width = width
+        self.height = height
+        self.source = source
+        denominators = [8, 4, 2, 1].filter { $0 == 1 || min(width, height) / $0 >= 120 }
+    }
+
+    func level(_ d: Int) throws -> GrayImage {
+        if let image = cache[d] { return image }
+        let t0 = QRImageDecoder.tracing ? QRImageDecoder.now() : 0
+        let image: GrayImage
+        if let direct = try source(d) {
+            image = direct
+        } else {
+            image = try level(d / 2).halved()
+        }
+        QRImageDecoder.trace("level 1/\(d) \(image.width)x\(image.height) in \(String(format: "%.1f", (QRImageDecoder.now() - t0) * 1000)) ms")
+        cache[d] = image
+        return image
     }
 }
