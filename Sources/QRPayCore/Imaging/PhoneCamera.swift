@@ -271,8 +271,10 @@ struct SplitMix {
 
 extension PhoneCamera {
     /// A gray 8-bit PNG of a JPEG at 1/scaleDenominator (1, 2, 4, 8): for looking at test photos.
-    public static func previewPNG(jpeg: Data, scaleDenominator: Int = 4) throws -> Data {
-        let image = try JPEGReader(jpeg, maxPixels: 100_000_000).gray(scale: scaleDenominator)
+    /// `crop` (x0, y0, x1, y1 as fractions of the image) keeps only that part.
+    public static func previewPNG(jpeg: Data, scaleDenominator: Int = 4, crop: (Double, Double, Double, Double)? = nil) throws -> Data {
+        var image = try JPEGReader(jpeg, maxPixels: 100_000_000).gray(scale: scaleDenominator)
+        if let crop { image = image.cropped(RegionBox(x0: crop.0, y0: crop.1, x1: crop.2, y1: crop.3)) }
         return try PNGWriter.gray(rows: image.pixels, width: image.width, height: image.height, bitDepth: 8)
     }
 }
