@@ -80,7 +80,7 @@ public struct QRImageDecoder: Sendable {
     /// The search, cheapest first, stopping at the first pass that finds a symbol:
     ///  A. the smallest pyramid level, whole;
     ///  B. boxes of high local contrast (found on a level about 600+ pixels high), cropped from
-    ///     each level from small to full size, as they are and thresholded;
+    ///     each level from small to full size, as they are, thresholded, and perspective-corrected;
     ///  C. every level whole, as it is and thresholded (not the full size of a large photo), small to large;
     ///  D. the inverted levels (light code on dark ground), except the full-size one.
     static func search(_ pyramid: Pyramid, scanner: ZBarScanner) throws -> [String] {
@@ -99,6 +99,7 @@ public struct QRImageDecoder: Sendable {
                     if let found = scan(crop.padded(border), scanner, "B 1/\(d)") { return found }
                     let radius = max(3, min(crop.width, crop.height) / 40)
                     if let found = scan(crop.thresholded(radius: radius).padded(border), scanner, "B thr 1/\(d)") { return found }
+                    if min(crop.width, crop.height) >= 160, let found = rectifiedScan(crop, scanner, "1/\(d)") { return found }
                 }
             }
         }
@@ -116,6 +117,19 @@ public struct QRImageDecoder: Sendable {
             if let found = scan(image.inverted().padded(max(8, min(image.width, image.height) / 32)), scanner, "D inv 1/\(d)") { return found }
         }
         return []
+    }
+
+    /// The crop's code outline warped to a square (perspective undone), as it is and thresholded.
+    static func rectifiedScan(_ crop: GrayImage, _ scanner: ZBarScanner, _ what: String) -> [String]? {
+        let t0 = tracing ? now() : 0
+        guard let quad = crop.codeQuad() else { trace("R \(what): no outline"); return nil }
+        var longest = 0.0
+        for i in 0..<4 { longest = max(longest, hypot(quad[i].x - quad[(i + 1) % 4].x, quad[i].y - quad[(i + 1) % 4].y)) }
+        let side = max(280, min(1600, Int(longest.rounded())))  // small codes: upsampled, zbar likes 4+ px a module
+        let square = crop.rectified(quad, side: side, margin: side / 8)
+        trace("R \(what): outline \(quad.map { "(\(Int($0.x)),\(Int($0.y)))" }.joined()) in \(String(format: "%.1f", (now() - t0) * 1000)) ms")
+        if let found = scan(square, scanner, "R \(what)") { return found }
+        return scan(square.thresholded(radius: max(3, side / 40)), scanner, "R thr \(what)")
     }
 
     /// QRPAY_TRACE_IMAGING=1 prints each pass (size, time, result) on stderr: for tuning.
