@@ -103,14 +103,16 @@ enum BenchShots {
         let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
         func word(_ n: Int) -> String { String((0..<n).map { _ in alphabet[Int(unit() * Double(alphabet.count))] }) }
         let text = "QRP1.shop-\(word(1 + Int(unit() * 40))).pay-\(word(1 + Int(unit() * 40))).\(word(86))"
+        // Ranges from an easy shot to a hard one: strong tilt, defocus, a dim sensor, uneven
+        // light, heavy compression, a code at 8% of the frame.
         let shot = PhoneCamera.Shot(
             rotationDegrees: unit() * 360,
-            perspective: unit() * 0.10,
-            blur: unit() * 3,
-            noise: 2 + unit() * 8,
-            gradient: unit() * 0.7,
-            jpegQuality: 60 + Int(unit() * 31),
-            codeFraction: 0.10 + unit() * 0.30,
+            perspective: unit() * 0.12,
+            blur: unit() * 3.5,
+            noise: 2 + unit() * 10,
+            gradient: unit() * 0.8,
+            jpegQuality: 55 + Int(unit() * 36),
+            codeFraction: 0.08 + unit() * 0.32,
             seed: seed)
         return (text, shot)
     }
