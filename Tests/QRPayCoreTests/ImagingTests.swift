@@ -277,6 +277,8 @@ private func payload(length: Int, salt: Int = 0) -> String {
 
     static let hardShotCases: [(String, PhoneCamera.Shot)] = [
         ("perspective", .init(rotationDegrees: 40, perspective: 0.08, seed: 201)),
+        ("strong perspective", .init(rotationDegrees: 130, perspective: 0.15, seed: 209)),
+        ("code fills the frame", .init(rotationDegrees: 55, codeFraction: 0.65, seed: 210)),
         ("blur", .init(rotationDegrees: 75, blur: 3, seed: 202)),
         ("noise", .init(rotationDegrees: 110, noise: 10, seed: 203)),
         ("gradient light", .init(rotationDegrees: 160, gradient: 0.7, seed: 204)),

@@ -78,23 +78,27 @@ public struct QRImageDecoder: Sendable {
     }
 
     /// The search, cheapest first, stopping at the first pass that finds a symbol:
-    ///  A. the smallest pyramid level, whole;
+    ///  A. the smallest pyramid level, whole, and perspective-corrected;
     ///  B. boxes of high local contrast (found on a level about 600+ pixels high), cropped from
     ///     each level from small to full size, as they are, thresholded, and perspective-corrected;
     ///  C. every level whole, as it is and thresholded (not the full size of a large photo), small to large;
     ///  D. the inverted levels (light code on dark ground), except the full-size one.
     static func search(_ pyramid: Pyramid, scanner: ZBarScanner) throws -> [String] {
         let levels = pyramid.denominators
-        if let found = scan(try pyramid.level(levels[0]).padded(8), scanner, "A 1/\(levels[0])") { return found }
+        let smallest = try pyramid.level(levels[0])
+        if let found = scan(smallest.padded(8), scanner, "A 1/\(levels[0])") { return found }
+        // A code that fills much of the frame: its outline on the smallest level.
+        if levels.count > 1, let found = rectifiedScan(smallest, scanner, "A 1/\(levels[0])") { return found }
         if min(pyramid.width, pyramid.height) >= 1200 && levels.count > 1 {
             let roiLevel = levels.first(where: { min(pyramid.width, pyramid.height) / $0 >= 600 }) ?? levels[0]
             let t0 = tracing ? now() : 0
             let boxes = try pyramid.level(roiLevel).codeRegions()
             trace("regions on 1/\(roiLevel): \(boxes.count) in \(String(format: "%.1f", (now() - t0) * 1000)) ms")
-            for box in boxes where box.area < 0.5 {
+            for box in boxes {
                 for d in levels {
                     let crop = try pyramid.level(d).cropped(box)
                     guard min(crop.width, crop.height) >= 64 else { continue }
+                    guard crop.width * crop.height <= 3_000_000 else { break }  // C scans such big boxes anyway
                     let border = max(8, min(crop.width, crop.height) / 16)
                     if let found = scan(crop.padded(border), scanner, "B 1/\(d)") { return found }
                     let radius = max(3, min(crop.width, crop.height) / 40)
