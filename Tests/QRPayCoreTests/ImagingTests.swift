@@ -162,6 +162,13 @@ private func payload(length: Int, salt: Int = 0) -> String {
         #expect(orientation >= 5 ? (decoded.width == 400 && decoded.height == 520) : (decoded.width == 520 && decoded.height == 400))
     }
 
+    /// Not UTF-8: the ECI designator says how to read the bytes (20 Shift JIS, 3 ISO 8859-1).
+    @Test(arguments: [(UInt32(20), [UInt8]([0x93, 0x8C, 0x8B, 0x9E]), "東京"), (3, [0x63, 0x61, 0x66, 0xE9], "café")])
+    func eciDesignatorsAreHonoured(_ eci: UInt32, _ bytes: [UInt8], _ text: String) throws {
+        let png = try QRCodeImage.png(modules: QRCodeImage.modules(eci: eci, bytes: bytes), moduleSize: 6, margin: 4)
+        #expect(try QRImageDecoder().decode(data: png).symbols == [text])
+    }
+
     @Test func latin1BytesBecomeText() {
         #expect(ZBarScanner.text([0x63, 0x61, 0x66, 0xE9]) == "café")
         #expect(ZBarScanner.text(Array("café".utf8)) == "café")

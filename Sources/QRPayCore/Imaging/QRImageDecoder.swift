@@ -7,7 +7,8 @@
 //  2. Every image gets a white quiet zone, so codes that touch the frame still scan.
 //  3. Each level is tried as it is and then binarised against its local mean (shadows, gradient
 //     light, low contrast); when no level gave anything, the inverted images are tried.
-//  4. zbar runs in binary mode; the bytes become text as UTF-8 when valid, else ISO 8859-1.
+//  4. zbar runs in binary mode; the bytes become text as UTF-8 when valid, else by their ECI
+//     designator (zbar's text mode), else as ISO 8859-1.
 
 import Foundation
 #if canImport(Glibc)
@@ -145,10 +146,10 @@ public struct QRImageDecoder: Sendable {
 
     private static func scan(_ image: GrayImage, _ scanner: ZBarScanner, _ pass: String = "") -> [String]? {
         let t0 = tracing ? now() : 0
-        let texts = scanner.scan(image)
+        let texts = scanner.texts(image)
         if tracing { trace("\(pass) \(image.width)x\(image.height) \(String(format: "%.1f", (now() - t0) * 1000)) ms: \(texts.count)") }
         var seen = Set<String>()
-        let unique = texts.map(ZBarScanner.text).filter { seen.insert($0).inserted }
+        let unique = texts.filter { seen.insert($0).inserted }
         return unique.isEmpty ? nil : unique
     }
 
