@@ -1,14 +1,20 @@
 // Image file -> the text of every QR symbol in it.
 //
 // The front end that makes zbar fast and robust on phone photos:
-//  1. JPEGs are decoded at reduced scale first (libjpeg's scaled IDCT: 1/8, 1/4, 1/2, 1/1) and the
-//     pyramid is climbed only while nothing is found; a 12 MP photo of a code usually reads at 1/4
-//     or 1/8 in a few milliseconds, where zbar on the full frame takes most of a second.
-//  2. Every image gets a white quiet zone, so codes that touch the frame still scan.
-//  3. Each level is tried as it is and then binarised against its local mean (shadows, gradient
-//     light, low contrast); when no level gave anything, the inverted images are tried.
+//  1. A pyramid of grayscale levels (1/8, 1/4, 1/2, 1/1), built lazily: JPEGs through libjpeg's
+//     scaled IDCT (1/2 and 1/1 decoded directly, smaller levels halved from 1/2), so a 12 MP photo
+//     whose code reads at a reduced scale never costs a full-size decode.
+//  2. The search climbs from cheap to expensive and stops at the first symbol (see `search`):
+//     the smallest level; then boxes of dense black-and-white texture, cropped from ever larger
+//     levels (zbar's time grows with pixels, and a code is a small part of a photo); then whole
+//     levels; then inverted levels.
+//  3. Each try gets a white quiet zone (codes touching the frame), a local-mean thresholded
+//     variant (shadows, gradient light, low contrast) and a perspective-corrected one (the code's
+//     outline warped back to a square: zbar misses codes photographed at an angle).
 //  4. zbar runs in binary mode; the bytes become text as UTF-8 when valid, else by their ECI
 //     designator (zbar's text mode), else as ISO 8859-1.
+//  5. Only the first pass that finds anything counts: an image is expected to hold one payment
+//     code (several codes are all reported only when they read at the same pass).
 
 import Foundation
 #if canImport(Glibc)
