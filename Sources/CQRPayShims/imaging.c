@@ -126,6 +126,11 @@ int qrpay_jpeg_header(const uint8_t *data, size_t length, int *width, int *heigh
     jpeg_mem_src(&cinfo, data, (unsigned long)length);
     jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xFFFF);
     jpeg_read_header(&cinfo, TRUE);
+    if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK) {
+        set_message(message, message_size, "CMYK JPEG images are not supported");
+        jpeg_destroy_decompress(&cinfo);
+        return QRPAY_IMG_UNSUPPORTED;
+    }
     *width = (int)cinfo.image_width;
     *height = (int)cinfo.image_height;
     *components = cinfo.num_components;
