@@ -10,6 +10,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 BIN=$(swift build -c release --show-bin-path)
-[ -x "$BIN/qrpay-bench" ] || swift build -c release --product qrpay-bench
+# --manifest-cache none: Package.swift adds programs by folder, which a cached manifest misses.
+[ -x "$BIN/qrpay-bench" ] || swift build -c release --manifest-cache none --product qrpay-bench
 case " $* " in *" --count "*) exec "$BIN/qrpay-bench" decode "$@" ;; esac
 exec "$BIN/qrpay-bench" decode --count 40 "$@"
