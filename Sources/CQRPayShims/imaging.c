@@ -48,6 +48,21 @@ static void qrpay_jpeg_emit_message(j_common_ptr cinfo, int level) {
 
 static void qrpay_jpeg_output_message(j_common_ptr cinfo) { (void)cinfo; }
 
+/* A progressive JPEG may hold thousands of tiny scans, each a pass over the whole image (a
+ * "decompression bomb" in time); real encoders write about ten. Stop after 500. */
+static void qrpay_jpeg_progress(j_common_ptr cinfo) {
+    j_decompress_ptr d = (j_decompress_ptr)cinfo;
+    if (cinfo->is_decompressor && d->input_scan_number > 500) {
+        cinfo->err->msg_code = JERR_NOTIMPL;
+        strcpy(((struct qrpay_jpeg_error *)cinfo->err)->text, "too many progressive scans");
+        longjmp(((struct qrpay_jpeg_error *)cinfo->err)->jump, 1);
+    }
+}
+
+/* libjpeg's own allocations (progressive coefficient buffers: 2 bytes a sample for the whole
+ * image) are capped; with no backing store, going over is a clean error. */
+#define QRPAY_JPEG_MAX_MEMORY (768L << 20)
+
 static void init_jpeg_error(struct qrpay_jpeg_error *err) {
     jpeg_std_error(&err->mgr);
     err->mgr.error_exit = qrpay_jpeg_error_exit;
@@ -111,6 +126,11 @@ int qrpay_jpeg_header(const uint8_t *data, size_t length, int *width, int *heigh
     jpeg_mem_src(&cinfo, data, (unsigned long)length);
     jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xFFFF);
     jpeg_read_header(&cinfo, TRUE);
+    if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK) {
+        set_message(message, message_size, "CMYK JPEG images are not supported");
+        jpeg_destroy_decompress(&cinfo);
+        return QRPAY_IMG_UNSUPPORTED;
+    }
     *width = (int)cinfo.image_width;
     *height = (int)cinfo.image_height;
     *components = cinfo.num_components;
@@ -135,12 +155,15 @@ int qrpay_jpeg_decode_gray(const uint8_t *data, size_t length, int scale_denom, 
         return status;
     }
     jpeg_create_decompress(&cinfo);
+    struct jpeg_progress_mgr progress = {qrpay_jpeg_progress, 0, 0, 0, 0};
+    cinfo.progress = &progress;
+    cinfo.mem->max_memory_to_use = QRPAY_JPEG_MAX_MEMORY;
     jpeg_mem_src(&cinfo, data, (unsigned long)length);
     jpeg_read_header(&cinfo, TRUE);
     cinfo.out_color_space = JCS_GRAYSCALE;   /* YCbCr: just the Y channel, no colour conversion */
     cinfo.scale_num = 1;
     cinfo.scale_denom = (unsigned)scale_denom;
-    cinfo.dct_method = JDCT_ISLOW;
+    cinfo.dct_method = JDCT_IFAST;   /* speed over exactness: the scanner does not mind */
     cinfo.do_fancy_upsampling = FALSE;
     jpeg_calc_output_dimensions(&cinfo);
     size_t w = cinfo.output_width, h = cinfo.output_height;

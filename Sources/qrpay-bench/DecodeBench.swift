@@ -34,6 +34,12 @@ extension QRPayBench {
                     let path = "\(work)/shot-\(i).jpg"
                     try FileIO.writeDurably(jpeg, to: path, replace: true, syncDirectory: false)
                     items.append((path, text))
+                    if keep != nil {
+                        let about = String(format: "rotation %.0f perspective %.3f blur %.1f noise %.1f gradient %.2f quality %d code %.2f seed %llu\n",
+                                           shot.rotationDegrees, shot.perspective, shot.blur, shot.noise, shot.gradient,
+                                           shot.jpegQuality, shot.codeFraction, shot.seed) + text + "\n"
+                        try FileIO.writeDurably(Data(about.utf8), to: "\(work)/shot-\(i).txt", replace: true, syncDirectory: false)
+                    }
                 }
                 if let dir {
                     for name in try FileIO.listDirectory(dir).sorted()
@@ -80,7 +86,13 @@ extension QRPayBench {
 enum BenchShots {
     /// Shot `index`: a payment-like payload and a varied phone shot (some easy, some hard).
     static func make(index: Int, seed: UInt64) -> (String, PhoneCamera.Shot) {
-        var state = seed &* 0x9E37_79B9_7F4A_7C15 &+ 0x1234_5678
+        func mix(_ x: UInt64) -> UInt64 {
+            var z = x &+ 0x9E37_79B9_7F4A_7C15
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        var state = mix(mix(seed))
         func unit() -> Double {
             state &+= 0x9E37_79B9_7F4A_7C15
             var z = state
@@ -91,14 +103,16 @@ enum BenchShots {
         let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
         func word(_ n: Int) -> String { String((0..<n).map { _ in alphabet[Int(unit() * Double(alphabet.count))] }) }
         let text = "QRP1.shop-\(word(1 + Int(unit() * 40))).pay-\(word(1 + Int(unit() * 40))).\(word(86))"
+        // Ranges from an easy shot to a hard one: strong tilt, defocus, a dim sensor, uneven
+        // light, heavy compression, a code at 8% of the frame.
         let shot = PhoneCamera.Shot(
             rotationDegrees: unit() * 360,
             perspective: unit() * 0.12,
-            blur: unit() * 3,
-            noise: 2 + unit() * 8,
-            gradient: unit() * 0.7,
-            jpegQuality: 60 + Int(unit() * 31),
-            codeFraction: 0.10 + unit() * 0.30,
+            blur: unit() * 3.5,
+            noise: 2 + unit() * 10,
+            gradient: unit() * 0.8,
+            jpegQuality: 55 + Int(unit() * 36),
+            codeFraction: 0.08 + unit() * 0.32,
             seed: seed)
         return (text, shot)
     }

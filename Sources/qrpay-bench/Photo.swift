@@ -23,10 +23,27 @@ extension QRPayBench {
         @Option(help: "The code's side as a fraction of the frame's short side.") var codeFraction: Double = 0.25
         @Option(help: "Frame width, pixels.") var width: Int = 4032
         @Option(help: "Frame height, pixels.") var height: Int = 3024
+        @Option(help: ArgumentHelp("Instead: write a gray PNG preview of the JPEG --in at 1/N scale to --out.", valueName: "N"))
+        var preview: Int?
+        @Option(help: ArgumentHelp("With --preview: keep only this part (fractions x0,y0,x1,y1).", valueName: "box"))
+        var crop: String?
+
+        func box() throws -> (Double, Double, Double, Double)? {
+            guard let crop else { return nil }
+            let v = crop.split(separator: ",").compactMap { Double($0) }
+            guard v.count == 4 else { throw QRPayError.usage("--crop wants x0,y0,x1,y1") }
+            return (v[0], v[1], v[2], v[3])
+        }
 
         func run() throws {
             try runReportingErrors("qrpay-bench") {
                 let png = try FileIO.read(input, maxBytes: 64 << 20)
+                // Absolute, so that writeDurably always has a directory to fsync.
+                let output = URL(fileURLWithPath: self.output).standardizedFileURL.path
+                if let preview {
+                    try FileIO.writeDurably(try PhoneCamera.previewPNG(jpeg: png, scaleDenominator: preview, crop: box()), to: output, replace: true)
+                    return
+                }
                 let shot = PhoneCamera.Shot(rotationDegrees: rotation, perspective: perspective, blur: blur, noise: noise,
                                             gradient: gradient, jpegQuality: quality, frameWidth: width, frameHeight: height,
                                             codeFraction: codeFraction, seed: seed)

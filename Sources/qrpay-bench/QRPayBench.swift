@@ -3,6 +3,7 @@
 // SYNOPSIS
 //      qrpay-bench photo --in PNG --out JPG [--seed N] [--rotation D] [--perspective F] [--blur PX]
 //                  [--noise SD] [--gradient F] [--quality Q] [--code-fraction F] [--width W] [--height H]
+//      qrpay-bench encode --text TEXT --out PNG [--correction L|M|Q|H] [--module-size N]
 //      qrpay-bench decode [--count N] [--dir DIR] [--zbarimg PATH] [--keep DIR]
 //
 // DESCRIPTION
@@ -32,5 +33,5 @@ struct QRPayBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "qrpay-bench",
         abstract: "Benchmarks and phone-like test photos for QR-Pay.",
-        subcommands: [Photo.self, DecodeBench.self])
+        subcommands: [Photo.self, DecodeBench.self, Encode.self])
 }

@@ -55,7 +55,7 @@ extension QRPayUser {
                     entry["symbols"] = .array(decoded.symbols.map { .string($0) })
                     entry["width"] = .int(Int64(decoded.width))
                     entry["height"] = .int(Int64(decoded.height))
-                    entry["milliseconds"] = .double((decoded.milliseconds * 1000).rounded() / 1000)
+                    entry["milliseconds"] = .double((decoded.milliseconds * 16).rounded() / 16)  // exact in binary: prints short
                     if decoded.symbols.isEmpty {
                         empty = true
                         if !json { Diagnostics.info("qrpay-user", "\(path): no QR code found") }

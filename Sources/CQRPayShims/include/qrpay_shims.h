@@ -33,7 +33,8 @@ enum {
     QRPAY_IMG_TRUNCATED = 1,   /* the data ended early (libjpeg's "premature end of data") */
     QRPAY_IMG_CORRUPT = 2,     /* any other fatal libjpeg/libpng error */
     QRPAY_IMG_NOMEM = 3,
-    QRPAY_IMG_ARGUMENT = 4     /* caller error: buffer too small, bad size */
+    QRPAY_IMG_ARGUMENT = 4,    /* caller error: buffer too small, bad size */
+    QRPAY_IMG_UNSUPPORTED = 5  /* a valid file QR-Pay does not read (CMYK JPEG) */
 };
 
 /* JPEG header only: full-size dimensions, component count, EXIF orientation (1..8, 1 if absent).

@@ -133,6 +133,8 @@ struct JPEGReader {
         switch Int(status) {
         case QRPAY_IMG_OK: return
         case QRPAY_IMG_TRUNCATED: throw ImageErrors.truncated(.jpeg, ImageErrors.text(message))
+        case QRPAY_IMG_UNSUPPORTED:
+            throw QRPayError("image.unsupported", "unsupported image format (\(ImageErrors.text(message)))")
         case QRPAY_IMG_NOMEM: throw QRPayError("image.memory", "out of memory decoding the JPEG image", exit: .tempFail)
         default: throw ImageErrors.corrupt(.jpeg, ImageErrors.text(message))
         }

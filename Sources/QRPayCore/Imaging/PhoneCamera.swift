@@ -55,6 +55,7 @@ public enum PhoneCamera {
     }
 
     /// Grayscale scene: table, paper sheet, code; defocus blur around the code.
+    /// (Written for speed even in debug builds: the tests photograph 12 MP frames.)
     static func render(code: GrayImage, shot: Shot) -> GrayImage {
         var rng = SplitMix(seed: shot.seed)
         let W = shot.frameWidth, H = shot.frameHeight
@@ -71,40 +72,59 @@ public enum PhoneCamera {
             let dv = v + (rng.unit() - 0.5) * 2 * shot.perspective
             return (cx + side * (du * ca - dv * sa), cy + side * (du * sa + dv * ca))
         }
-        let inverse = Homography.squareToQuad(corners).inverse()
+        let forward = Homography.squareToQuad(corners)
+        let h = forward.inverse().m
         // Paper: a sheet a little larger than the code (in code units), on a darker textured table.
-        let paperMargin = 0.35
-        let paper = 232.0, table = 96.0
+        let mu = 0.35, mv = 0.49
+        let paper = 232, ink = 28, table = 96.0
+        // The sheet's bounding box in the frame; outside it is only table.
+        let sheet = [(-mu, -mv), (1 + mu, -mv), (1 + mu, 1 + mv), (-mu, 1 + mv)].map { forward.apply($0.0, $0.1) }
+        let bx0 = max(0, Int(sheet.map(\.0).min()!.rounded(.down)) - 1), bx1 = min(W, Int(sheet.map(\.0).max()!.rounded(.up)) + 1)
+        let by0 = max(0, Int(sheet.map(\.1).min()!.rounded(.down)) - 1), by1 = min(H, Int(sheet.map(\.1).max()!.rounded(.up)) + 1)
+        // Wood-ish table: slow stripes, sin(a + b) from per-column and per-row tables.
+        let sinX = (0..<W).map { sin(Double($0) * 0.013) }, cosX = (0..<W).map { cos(Double($0) * 0.013) }
         var out = [UInt8](repeating: 0, count: W * H)
         let cw = code.width, ch = code.height
+        let fcw = Double(cw), fch = Double(ch)
         var minX = W, maxX = 0, minY = H, maxY = 0
-        code.pixels.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
+        code.pixels.withUnsafeBufferPointer { srcBuffer in
+            out.withUnsafeMutableBufferPointer { dstBuffer in
+                let src = srcBuffer.baseAddress!, dst = dstBuffer.baseAddress!
                 for y in 0..<H {
+                    let phase = sin(Double(y) * 0.004) * 3
+                    let sp = 14 * cos(phase), cp = 14 * sin(phase)
+                    let row = dst + y * W
+                    let inSheetRows = y >= by0 && y < by1
                     let fy = Double(y) + 0.5
+                    // Homography numerators and denominator are linear in x.
+                    var nu = h[0] * 0.5 + h[1] * fy + h[2], nv = h[3] * 0.5 + h[4] * fy + h[5], dw = h[6] * 0.5 + h[7] * fy + h[8]
                     for x in 0..<W {
-                        let fx = Double(x) + 0.5
-                        let (u, v) = inverse.apply(fx, fy)
-                        var value: Double
-                        if u >= 0, u < 1, v >= 0, v < 1 {
-                            // Bilinear sample of the code image, ink 28 on paper.
-                            let sx = u * Double(cw) - 0.5, sy = v * Double(ch) - 0.5
-                            let x0 = max(0, min(cw - 1, Int(sx.rounded(.down)))), y0 = max(0, min(ch - 1, Int(sy.rounded(.down))))
-                            let x1 = min(cw - 1, x0 + 1), y1 = min(ch - 1, y0 + 1)
-                            let ax = max(0, min(1, sx - Double(x0))), ay = max(0, min(1, sy - Double(y0)))
-                            let top = Double(src[y0 * cw + x0]) * (1 - ax) + Double(src[y0 * cw + x1]) * ax
-                            let bottom = Double(src[y1 * cw + x0]) * (1 - ax) + Double(src[y1 * cw + x1]) * ax
-                            let t = (top * (1 - ay) + bottom * ay) / 255
-                            value = 28 + (paper - 28) * t
-                            if x < minX { minX = x }; if x > maxX { maxX = x }
-                            if y < minY { minY = y }; if y > maxY { maxY = y }
-                        } else if u > -paperMargin, u < 1 + paperMargin, v > -paperMargin * 1.4, v < 1 + paperMargin * 1.4 {
-                            value = paper
-                        } else {
-                            // Wood-ish table: slow stripes.
-                            value = table + 14 * sin(Double(x) * 0.013 + sin(Double(y) * 0.004) * 3)
+                        var value = 0
+                        var done = false
+                        if inSheetRows && x >= bx0 && x < bx1 {
+                            let u = nu / dw, v = nv / dw
+                            if u >= 0, u < 1, v >= 0, v < 1 {
+                                // Bilinear sample of the code image: ink on paper.
+                                let sx = u * fcw - 0.5, sy = v * fch - 0.5
+                                let x0 = sx < 0 ? 0 : min(cw - 1, Int(sx)), y0 = sy < 0 ? 0 : min(ch - 1, Int(sy))
+                                let x1 = min(cw - 1, x0 + 1), y1 = min(ch - 1, y0 + 1)
+                                let ax = max(0, min(1, sx - Double(x0))), ay = max(0, min(1, sy - Double(y0)))
+                                let top = Double(src[y0 * cw + x0]) * (1 - ax) + Double(src[y0 * cw + x1]) * ax
+                                let bottom = Double(src[y1 * cw + x0]) * (1 - ax) + Double(src[y1 * cw + x1]) * ax
+                                value = ink + Int(Double(paper - ink) * (top * (1 - ay) + bottom * ay) / 255)
+                                done = true
+                                if x < minX { minX = x }
+                                if x > maxX { maxX = x }
+                                if y < minY { minY = y }
+                                if y > maxY { maxY = y }
+                            } else if u > -mu, u < 1 + mu, v > -mv, v < 1 + mv {
+                                value = paper
+                                done = true
+                            }
                         }
-                        dst[y * W + x] = UInt8(max(0, min(255, value)))
+                        if !done { value = Int(table + sinX[x] * sp + cosX[x] * cp) }
+                        row[x] = UInt8(truncatingIfNeeded: max(0, min(255, value)))
+                        nu += h[0]; nv += h[3]; dw += h[6]
                     }
                 }
             }
@@ -127,22 +147,32 @@ public enum PhoneCamera {
         let (dx, dy) = (cos(direction), sin(direction))
         let span = abs(dx) * Double(W) + abs(dy) * Double(H)
         let g = max(0, min(0.95, shot.gradient))
-        let tint: [Double] = [1.0, 0.96, 0.88]
-        var rgb = [UInt8](repeating: 0, count: W * H * 3)
         let sigma = max(0, shot.noise)
-        scene.pixels.withUnsafeBufferPointer { src in
-            rgb.withUnsafeMutableBufferPointer { dst in
+        // Noise from a table of 4096 roughly normal samples (fixed point, 1/256), indexed by 12 random bits.
+        let noise: [Int] = (0..<4096).map { _ in Int((rng.gaussianish() * sigma * 256).rounded()) }
+        // Light (fixed point, 1/65536) is linear in x along a row: 1 on the bright side, 1-g on the dark side.
+        let tint = [256, 246, 225]  // warm cast, 1/256
+        var rgb = [UInt8](repeating: 0, count: W * H * 3)
+        scene.pixels.withUnsafeBufferPointer { srcBuffer in
+            rgb.withUnsafeMutableBufferPointer { dstBuffer in
+                let src = srcBuffer.baseAddress!, dst = dstBuffer.baseAddress!
+                let step = Int(-g * dx / span * 65536)
                 for y in 0..<H {
+                    let t0 = ((0.5 - Double(W) / 2) * dx + (Double(y) - Double(H) / 2) * dy) / span + 0.5
+                    var light = Int((1 - g * t0) * 65536)
+                    var o = y * W * 3
+                    var bits: UInt64 = 0, left = 0
                     for x in 0..<W {
-                        // Light: 1 on the bright side, 1-g on the dark side.
-                        let t = ((Double(x) - Double(W) / 2) * dx + (Double(y) - Double(H) / 2) * dy) / span + 0.5
-                        let light = 1 - g * t
-                        let base = Double(src[y * W + x]) * light
-                        let o = (y * W + x) * 3
+                        let base = (Int(src[y * W + x]) * light) >> 16  // 0...255
                         for c in 0..<3 {
-                            let n = sigma > 0 ? rng.gaussianish() * sigma : 0
-                            dst[o + c] = UInt8(max(0, min(255, base * tint[c] + n)))
+                            if left == 0 { bits = rng.next(); left = 5 }
+                            let n = noise[Int(bits & 0xFFF)]
+                            bits >>= 12; left -= 1
+                            let v = (base * tint[c] + n) >> 8
+                            dst[o + c] = UInt8(truncatingIfNeeded: v < 0 ? 0 : (v > 255 ? 255 : v))
                         }
+                        o += 3
+                        light += step
                     }
                 }
             }
@@ -236,5 +266,15 @@ struct SplitMix {
         let r = next()
         let s = Double(r & 0xFFFF) + Double((r >> 16) & 0xFFFF) + Double((r >> 32) & 0xFFFF) + Double(r >> 48)
         return (s / 65536 - 2) * 1.732
+    }
+}
+
+extension PhoneCamera {
+    /// A gray 8-bit PNG of a JPEG at 1/scaleDenominator (1, 2, 4, 8): for looking at test photos.
+    /// `crop` (x0, y0, x1, y1 as fractions of the image) keeps only that part.
+    public static func previewPNG(jpeg: Data, scaleDenominator: Int = 4, crop: (Double, Double, Double, Double)? = nil) throws -> Data {
+        var image = try JPEGReader(jpeg, maxPixels: 100_000_000).gray(scale: scaleDenominator)
+        if let crop { image = image.cropped(RegionBox(x0: crop.0, y0: crop.1, x1: crop.2, y1: crop.3)) }
+        return try PNGWriter.gray(rows: image.pixels, width: image.width, height: image.height, bitDepth: 8)
     }
 }

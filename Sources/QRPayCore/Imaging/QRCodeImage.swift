@@ -67,7 +67,11 @@ public enum QRCodeImage {
         if let moduleSize, !(1...maxModuleSize).contains(moduleSize) {
             throw QRPayError("qr.module-size", "the module size must be 1...\(maxModuleSize) pixels, not \(moduleSize)")
         }
-        let qr = try modules(text: text, correction: correction)
+        return try png(modules: modules(text: text, correction: correction), moduleSize: moduleSize, margin: margin)
+    }
+
+    /// A module matrix -> 1-bit grayscale PNG.
+    static func png(modules qr: QRModules, moduleSize: Int?, margin: Int) throws -> Data {
         let total = qr.size + 2 * margin
         let scale = moduleSize ?? defaultModuleSize(modules: total)
         let side = total * scale
@@ -87,6 +91,23 @@ public enum QRCodeImage {
             }
         }
         return try PNGWriter.gray(rows: rows, width: side, height: side, bitDepth: 1)
+    }
+
+    /// Bytes in 8-bit mode after an ECI designator (for example 20, Shift JIS): for tests of ECI decoding.
+    static func modules(eci: UInt32, bytes: [UInt8], correction: QRErrorCorrection = .medium) throws -> QRModules {
+        guard let input = QRinput_new2(0, correction.level) else {
+            throw QRPayError("qr.encode", "libqrencode could not allocate its input", exit: .software)
+        }
+        defer { QRinput_free(input) }
+        guard QRinput_appendECIheader(input, eci) == 0,
+              bytes.withUnsafeBufferPointer({ QRinput_append(input, QR_MODE_8, Int32($0.count), $0.baseAddress) }) == 0,
+              let code = QRcode_encodeInput(input) else {
+            throw QRPayError("qr.encode", "libqrencode could not encode the ECI data", exit: .software)
+        }
+        defer { QRcode_free(code) }
+        let size = Int(code.pointee.width)
+        let data = UnsafeBufferPointer(start: code.pointee.data, count: size * size)
+        return QRModules(size: size, version: Int(code.pointee.version), dark: data.map { $0 & 1 == 1 })
     }
 }
 

@@ -1,5 +1,7 @@
-// zbar, QR symbols only, binary mode (raw bytes; QR-Pay decodes the text itself, as UTF-8 when the
-// bytes are valid UTF-8, else ISO 8859-1 as the QR standard's default).
+// zbar, QR symbols only, binary mode: raw bytes, which QR-Pay takes as UTF-8 when they are valid
+// UTF-8 (ASCII, ECI 26, and what most encoders write). Otherwise the image is scanned once more in
+// zbar's text mode, which converts each segment by its ECI designator (Latin-1, Shift JIS, ...);
+// failing that the bytes are read as ISO 8859-1, the QR standard's default.
 
 internal import CZbar
 import Foundation
@@ -7,18 +9,41 @@ import Foundation
 /// Owns one zbar image scanner; not shared between threads (a decode makes its own).
 final class ZBarScanner {
     private let scanner: OpaquePointer
+    /// Text mode (ECI conversion by zbar), made on first use.
+    private var textScanner: OpaquePointer?
 
     init() throws {
+        scanner = try ZBarScanner.make(binary: true)
+    }
+
+    deinit {
+        zbar_image_scanner_destroy(scanner)
+        if let textScanner { zbar_image_scanner_destroy(textScanner) }
+    }
+
+    private static func make(binary: Bool) throws -> OpaquePointer {
         guard let scanner = zbar_image_scanner_create() else {
             throw QRPayError("image.memory", "cannot create a zbar scanner", exit: .tempFail)
         }
-        self.scanner = scanner
         zbar_image_scanner_set_config(scanner, ZBAR_NONE, ZBAR_CFG_ENABLE, 0)
         zbar_image_scanner_set_config(scanner, ZBAR_QRCODE, ZBAR_CFG_ENABLE, 1)
-        zbar_image_scanner_set_config(scanner, ZBAR_QRCODE, ZBAR_CFG_BINARY, 1)
+        zbar_image_scanner_set_config(scanner, ZBAR_QRCODE, ZBAR_CFG_BINARY, binary ? 1 : 0)
+        return scanner
     }
 
-    deinit { zbar_image_scanner_destroy(scanner) }
+    /// The texts of `image`'s QR symbols, from raw bytes (see the file comment).
+    func texts(_ image: GrayImage) -> [String] {
+        let raw = scan(image)
+        if raw.allSatisfy({ String(validating: $0, as: UTF8.self) != nil }) { return raw.map(ZBarScanner.text) }
+        if textScanner == nil { textScanner = try? ZBarScanner.make(binary: false) }
+        if let textScanner {
+            let converted = ZBarScanner.scan(image, with: textScanner)
+            if converted.count == raw.count {
+                return converted.map { String(validating: $0, as: UTF8.self) ?? ZBarScanner.text($0) }
+            }
+        }
+        return raw.map(ZBarScanner.text)
+    }
 
     /// Scan density: 1 looks at every row and column, 2 at every other one (twice as fast).
     func setDensity(_ density: Int) {
@@ -27,7 +52,9 @@ final class ZBarScanner {
     }
 
     /// The raw bytes of every QR symbol in `image`.
-    func scan(_ image: GrayImage) -> [[UInt8]] {
+    func scan(_ image: GrayImage) -> [[UInt8]] { ZBarScanner.scan(image, with: scanner) }
+
+    private static func scan(_ image: GrayImage, with scanner: OpaquePointer) -> [[UInt8]] {
         guard image.width > 0, image.height > 0 else { return [] }
         // The pixel buffer stays alive (and unmoved) inside withUnsafeBufferPointer until the zbar
         // image that points at it is destroyed; zbar gets no cleanup handler, it never frees it.
