@@ -212,20 +212,19 @@ import Testing
         #expect(try CertificateAuthority(spoolRoot: dir.path).certificate.displayName == "A")
     }
 
-    /// Thousands of documents do not rebuild the chain: one X509_verify_cert per certificate.
+    /// Hundreds of documents do not rebuild the chain: one X509_verify_cert per certificate.
     @Test func verifyingManyDocumentsUsesTheCache() async throws {
         let pki = try PKIFixture()
         let shop = try pki.issue(.shop, "1001")
         let user = try pki.issue(.user, "u1")
         let trust = try pki.trustStore()
         var documents: [JWS] = []
-        for i in 0..<2000 {
+        for i in 0..<400 {
             let signer = i % 2 == 0 ? shop : user
             documents.append(try JWS(parsing: try JWS.sign(payload: Data(#"{"n":\#(i)}"#.utf8), type: .receipt,
                                                            key: signer.key, certificate: signer.certificate)))
         }
         let all = documents
-        let start = Date()
         // Concurrently, as a stage with several workers would.
         try await withThrowingTaskGroup(of: Int.self) { group in
             for worker in 0..<4 {
@@ -241,10 +240,9 @@ import Testing
             }
             var total = 0
             for try await n in group { total += n }
-            #expect(total == 2000)
+            #expect(total == 400)
         }
-        let elapsed = Date().timeIntervalSince(start)
+        // The cache is what is asserted; speed is measured by `make bench`, never by a test.
         #expect(trust.chainBuilds == 2)
-        #expect(elapsed < 20, "2000 verifications took \(elapsed) s")
     }
 }
