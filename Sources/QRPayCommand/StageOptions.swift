@@ -46,3 +46,16 @@ public func runStage(program: String, spoolRoot: String, stage: SpoolStage, opti
         Diagnostics.info(program, "\(summary)")
     }
 }
+
+/// Runs one of the PG's stages: unlocks the PG's key with the password in `passwordFile`, builds the
+/// stage with it, and runs it (`runStage`). Errors before the run (wrong password: 77) exit too.
+public func runPGStage(program: String, spool: SpoolOptions, passwordFile: String, options: StageModeOptions,
+                       make: (String, Credentials) throws -> SpoolStage) throws {
+    let root = spool.root
+    var stage: SpoolStage!
+    try runReportingErrors(program) {
+        let pg = try Credentials.loadPG(spoolRoot: root, password: try readPasswordFile(passwordFile))
+        stage = try make(root, pg)
+    }
+    try runStage(program: program, spoolRoot: root, stage: stage, options: options)
+}

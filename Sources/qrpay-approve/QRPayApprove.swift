@@ -35,12 +35,8 @@ struct QRPayApprove: ParsableCommand {
     @OptionGroup var mode: StageModeOptions
 
     func run() throws {
-        let root = spool.root
-        var stage: ApproveStage!
-        try runReportingErrors("qrpay-approve") {
-            let pg = try Credentials.loadPG(spoolRoot: root, password: try readPasswordFile(passwordFile))
-            stage = try ApproveStage(spoolRoot: root, pg: pg)
+        try runPGStage(program: "qrpay-approve", spool: spool, passwordFile: passwordFile, options: mode) { root, pg in
+            try ApproveStage(spoolRoot: root, pg: pg)
         }
-        try runStage(program: "qrpay-approve", spoolRoot: root, stage: stage, options: mode)
     }
 }

@@ -37,12 +37,8 @@ struct QRPayRegister: ParsableCommand {
     @OptionGroup var mode: StageModeOptions
 
     func run() throws {
-        let root = spool.root
-        var stage: RegisterStage!
-        try runReportingErrors("qrpay-register") {
-            let pg = try Credentials.loadPG(spoolRoot: root, password: try readPasswordFile(passwordFile))
-            stage = try RegisterStage(spoolRoot: root, pg: pg)
+        try runPGStage(program: "qrpay-register", spool: spool, passwordFile: passwordFile, options: mode) { root, pg in
+            try RegisterStage(spoolRoot: root, pg: pg)
         }
-        try runStage(program: "qrpay-register", spoolRoot: root, stage: stage, options: mode)
     }
 }

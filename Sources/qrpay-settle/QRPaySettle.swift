@@ -41,13 +41,10 @@ struct QRPaySettle: ParsableCommand {
     }
 
     func run() throws {
-        let root = spool.root
-        var stage: SettleStage!
-        try runReportingErrors("qrpay-settle") {
-            let pg = try Credentials.loadPG(spoolRoot: root, password: try readPasswordFile(passwordFile))
-            stage = try SettleStage(spoolRoot: root, pg: pg, hold: try QRPayCore.Duration.parse(hold))
+        try runPGStage(program: "qrpay-settle", spool: spool, passwordFile: passwordFile, options: mode) { root, pg in
+            let stage = try SettleStage(spoolRoot: root, pg: pg, hold: try QRPayCore.Duration.parse(hold))
             stage.log = { line in Diagnostics.info("qrpay-settle", line) }
+            return stage
         }
-        try runStage(program: "qrpay-settle", spoolRoot: root, stage: stage, options: mode)
     }
 }
