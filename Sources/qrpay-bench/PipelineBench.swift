@@ -31,6 +31,7 @@ extension QRPayBench {
         @Option(help: ArgumentHelp("Build the spools in this folder and keep them (default: a temporary folder, removed).", valueName: "dir"))
         var work: String?
         @Flag(help: "Small figures everywhere (a functional check of the bench, not a measurement).") var quick = false
+        @Flag(help: .hidden) var setupOnly = false
 
         func run() throws {
             try runReportingErrors("qrpay-bench") {
@@ -168,6 +169,10 @@ struct PipelineRun {
         let payments = try main.signPayments(p.count, prefix: "B")
         try main.deliver(payments.map(\.data), to: SpoolLayout.inbox(main.root))
         info(String(format: "%d signed payments in the inbox in %.1f s; running qrpay-register --once", p.count, BenchTable.now() - t0))
+        if p.setupOnly {  // for profiling: qrpay-register --spool ROOT --password-file ROOT.pass --once
+            print(main.root)
+            return
+        }
         let register = try stage("qrpay-register", main, expected: p.count, log: work + "/register.log")
         let registerRate = Double(p.count) / register.seconds
         table.add("register --once, empty spool", String(format: "%.0f payments/s", registerRate), target: ">= 1500/s",

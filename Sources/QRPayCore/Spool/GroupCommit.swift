@@ -208,13 +208,15 @@ public final class GroupCommit {
             if item.replace {
                 guard rename(item.tmp, item.target) == 0 else { throw SpoolFS.error("rename", item.target, errno) }
             } else {
-                if link(item.tmp, item.target) != 0 {
-                    guard errno == EEXIST else { throw SpoolFS.error("link", item.target, errno) }
+                // One rename that never replaces (renameat2 RENAME_NOREPLACE), not link + unlink.
+                let e = SpoolFS.renameNoReplace(item.tmp, item.target)
+                if e != 0 {
+                    guard e == EEXIST else { throw SpoolFS.error("link", item.target, e) }
                     guard item.skipIfExists else {
                         throw QRPayError("spool.exists", "\(item.target) already exists; the spool never replaces a file", exit: .cantCreate)
                     }
+                    unlink(item.tmp)
                 }
-                unlink(item.tmp)
             }
             done += 1
             let dir = (item.target as NSString).deletingLastPathComponent
