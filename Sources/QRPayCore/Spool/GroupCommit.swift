@@ -133,7 +133,13 @@ public final class GroupCommit {
             if skipIfExists { return }
             throw QRPayError("spool.exists", "\(target) is already being written in this batch", exit: .cantCreate)
         }
-        let fd = try SpoolFS.createOpen(tmp, mode: mode)
+        let fd: Int32
+        do {
+            fd = try SpoolFS.createOpen(tmp, mode: mode)
+        } catch let e as QRPayError where e.code == "spool.no-such-file" {
+            // A directory removed under a running stage: not the input's fault, retry later.
+            throw QRPayError("spool.io", e.message, exit: .tempFail)
+        }
         do {
             try SpoolFS.writeAll(fd, data, tmp)
         } catch {
@@ -185,7 +191,13 @@ public final class GroupCommit {
         let useSyncfs = items.count > syncfsThreshold && SpoolFS.hasSyncfs
         // 1. The data.
         if useSyncfs {
-            try SpoolFS.syncfs(items[0].fd, path: items[0].tmp)
+            // One syncfs per file system the batch touches (usually one: the spool's).
+            var devices = Set<UInt64>()
+            for item in items {
+                var st = stat()
+                guard fstat(item.fd, &st) == 0 else { throw SpoolFS.error("stat", item.tmp, errno) }
+                if devices.insert(UInt64(st.st_dev)).inserted { try SpoolFS.syncfs(item.fd, path: item.tmp) }
+            }
         } else {
             try SpoolFS.syncAll(items.map(\.fd), paths: items.map(\.tmp))
         }
@@ -231,11 +243,16 @@ public final class GroupCommit {
             }
         }
         // 4. The directory entries.
-        if useSyncfs, let first = directories.first {
-            let fd = open(first, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
-            guard fd >= 0 else { throw SpoolFS.error("open directory", first, errno) }
-            defer { close(fd) }
-            try SpoolFS.syncfs(fd, path: first)
+        if useSyncfs {
+            var devices = Set<UInt64>()
+            for dir in directories {
+                let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
+                guard fd >= 0 else { throw SpoolFS.error("open directory", dir, errno) }
+                defer { close(fd) }
+                var st = stat()
+                guard fstat(fd, &st) == 0 else { throw SpoolFS.error("stat", dir, errno) }
+                if devices.insert(UInt64(st.st_dev)).inserted { try SpoolFS.syncfs(fd, path: dir) }
+            }
         } else {
             try SpoolFS.syncDirectories(directories)
         }
