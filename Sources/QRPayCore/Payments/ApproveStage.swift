@@ -29,9 +29,9 @@ public final class ApproveStage: SpoolStage, @unchecked Sendable {
     }
 
     /// Approvals per group commit (see RegisterStage.batchSize).
-    public var batchSize = 64
+    public var batchSize = StageTuning.batchSize
     /// Batches handled at once (thread-safe as RegisterStage).
-    public var concurrency = min(2, max(1, ProcessInfo.processInfo.activeProcessorCount))
+    public var concurrency = StageTuning.concurrency
 
     /// One file on its own: a group commit of one, flushed before returning.
     public func process(_ file: ClaimedFile) throws -> StageOutcome {

@@ -35,10 +35,10 @@ public final class RegisterStage: SpoolStage, @unchecked Sendable {
 
     /// Files per group commit: records, markers, list entries, QR PNGs and notices of up to this many
     /// payments are made durable together, with one journal append (see GroupCommit).
-    public var batchSize = 64
+    public var batchSize = StageTuning.batchSize
     /// Batches handled at once (the stage is thread-safe: TrustStore locks, GroupCommit keys keep two
     /// batches off one payment, the journal serializes appends with flock).
-    public var concurrency = min(2, max(1, ProcessInfo.processInfo.activeProcessorCount))
+    public var concurrency = StageTuning.concurrency
 
     /// One file on its own: a group commit of one, flushed before returning.
     public func process(_ file: ClaimedFile) throws -> StageOutcome {

@@ -271,3 +271,16 @@ public final class GroupCommit {
         releaseKeys(from: 0)
     }
 }
+
+/// Batch size and concurrency of the batched stages (register, approve): 64 files per group commit
+/// and one batch per CPU (at most 4) unless QRPAY_BATCH_SIZE / QRPAY_STAGE_CONCURRENCY say otherwise.
+public enum StageTuning {
+    public static let batchSize: Int = setting("QRPAY_BATCH_SIZE", 64, 1...4096)
+    public static let concurrency: Int = setting("QRPAY_STAGE_CONCURRENCY",
+                                                 min(4, max(1, ProcessInfo.processInfo.activeProcessorCount)), 1...64)
+
+    static func setting(_ name: String, _ fallback: Int, _ range: ClosedRange<Int>) -> Int {
+        guard let text = ProcessInfo.processInfo.environment[name], let n = Int(text), range.contains(n) else { return fallback }
+        return n
+    }
+}
