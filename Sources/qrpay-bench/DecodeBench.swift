@@ -20,65 +20,74 @@ extension QRPayBench {
         func run() throws {
             try runReportingErrors("qrpay-bench") {
                 guard count >= 0 else { throw QRPayError.usage("--count must be >= 0") }
-                let work = keep ?? NSTemporaryDirectory() + "qrpay-bench." + FileIO.uniqueName()
-                try FileIO.makeDirectory(work, mode: 0o700)
-                defer { if keep == nil { try? FileManager.default.removeItem(atPath: work) } }
-
-                // 1. The images: (path, expected text or nil when unknown).
-                var items: [(path: String, expected: String?)] = []
-                let started = BenchTable.now()
-                for i in 0..<count {
-                    let (text, shot) = BenchShots.make(index: i, seed: seed &+ UInt64(i))
-                    let png = try QRCodeImage.png(text: text)
-                    let jpeg = try PhoneCamera.photograph(png: png, shot: shot)
-                    let path = "\(work)/shot-\(i).jpg"
-                    try FileIO.writeDurably(jpeg, to: path, replace: true, syncDirectory: false)
-                    items.append((path, text))
-                    if keep != nil {
-                        let about = String(format: "rotation %.0f perspective %.3f blur %.1f noise %.1f gradient %.2f quality %d code %.2f seed %llu\n",
-                                           shot.rotationDegrees, shot.perspective, shot.blur, shot.noise, shot.gradient,
-                                           shot.jpegQuality, shot.codeFraction, shot.seed) + text + "\n"
-                        try FileIO.writeDurably(Data(about.utf8), to: "\(work)/shot-\(i).txt", replace: true, syncDirectory: false)
-                    }
-                }
-                if let dir {
-                    for name in try FileIO.listDirectory(dir).sorted()
-                    where [".png", ".jpg", ".jpeg"].contains(where: { name.lowercased().hasSuffix($0) }) {
-                        items.append(("\(dir)/\(name)", nil))
-                    }
-                }
-                Diagnostics.info("qrpay-bench", String(format: "%d images ready in %.1f s (%@)", items.count, BenchTable.now() - started, work))
-
-                // 2. QR-Pay's decoder, in process; peak RSS measured from here.
-                BenchShots.resetPeakRSS()
-                let decoder = QRImageDecoder()
-                var ours = BenchRow(name: "qrpay", succeeded: 0, total: items.count, milliseconds: [])
-                var failures: [String] = []
-                for item in items {
-                    let t0 = BenchTable.now()
-                    let symbols = (try? decoder.decode(file: item.path).symbols) ?? []
-                    ours.milliseconds.append((BenchTable.now() - t0) * 1000)
-                    if BenchShots.matches(symbols, item.expected) { ours.succeeded += 1 }
-                    else { failures.append((item.path as NSString).lastPathComponent) }
-                }
-                ours.note = String(format: "peak RSS %.0f MiB", BenchTable.peakRSSMiB())
-                var rows = [ours]
-
-                // 3. zbarimg, one subprocess per image, wall time.
-                if !zbarimg.isEmpty {
-                    var zbar = BenchRow(name: "zbarimg", succeeded: 0, total: items.count, milliseconds: [], note: "subprocess per image")
-                    for item in items {
-                        let t0 = BenchTable.now()
-                        let output = BenchShots.run(zbarimg, ["--raw", "-q", item.path])
-                        zbar.milliseconds.append((BenchTable.now() - t0) * 1000)
-                        let lines = output.split(separator: "\n").map(String.init)
-                        if BenchShots.matches(lines, item.expected) { zbar.succeeded += 1 }
-                    }
-                    rows.append(zbar)
-                }
-                print(BenchTable.render(rows, title: "decode: \(items.count) images (\(count) generated 12 MP phone-like JPEGs\(dir.map { " + \($0)" } ?? ""))"), terminator: "")
+                let (rows, failures, title) = try DecodeBench.measure(count: count, dir: dir, zbarimg: zbarimg, keep: keep, seed: seed)
+                print(BenchTable.render(rows, title: title), terminator: "")
                 if !failures.isEmpty { print("qrpay missed: " + failures.joined(separator: " ")) }
             }
+        }
+
+        /// Makes the images, decodes them with QR-Pay's decoder and zbarimg: the rows, the images
+        /// QR-Pay missed, and the table's title. `qrpay-bench pipeline` puts these rows in its table.
+        static func measure(count: Int, dir: String?, zbarimg: String, keep: String?, seed: UInt64) throws
+            -> (rows: [BenchRow], failures: [String], title: String) {
+            let work = keep ?? NSTemporaryDirectory() + "qrpay-bench." + FileIO.uniqueName()
+            try FileIO.makeDirectory(work, mode: 0o700)
+            defer { if keep == nil { try? FileManager.default.removeItem(atPath: work) } }
+
+            // 1. The images: (path, expected text or nil when unknown).
+            var items: [(path: String, expected: String?)] = []
+            let started = BenchTable.now()
+            for i in 0..<count {
+                let (text, shot) = BenchShots.make(index: i, seed: seed &+ UInt64(i))
+                let png = try QRCodeImage.png(text: text)
+                let jpeg = try PhoneCamera.photograph(png: png, shot: shot)
+                let path = "\(work)/shot-\(i).jpg"
+                try FileIO.writeDurably(jpeg, to: path, replace: true, syncDirectory: false)
+                items.append((path, text))
+                if keep != nil {
+                    let about = String(format: "rotation %.0f perspective %.3f blur %.1f noise %.1f gradient %.2f quality %d code %.2f seed %llu\n",
+                                       shot.rotationDegrees, shot.perspective, shot.blur, shot.noise, shot.gradient,
+                                       shot.jpegQuality, shot.codeFraction, shot.seed) + text + "\n"
+                    try FileIO.writeDurably(Data(about.utf8), to: "\(work)/shot-\(i).txt", replace: true, syncDirectory: false)
+                }
+            }
+            if let dir {
+                for name in try FileIO.listDirectory(dir).sorted()
+                where [".png", ".jpg", ".jpeg"].contains(where: { name.lowercased().hasSuffix($0) }) {
+                    items.append(("\(dir)/\(name)", nil))
+                }
+            }
+            Diagnostics.info("qrpay-bench", String(format: "%d images ready in %.1f s (%@)", items.count, BenchTable.now() - started, work))
+
+            // 2. QR-Pay's decoder, in process; peak RSS measured from here.
+            BenchShots.resetPeakRSS()
+            let decoder = QRImageDecoder()
+            var ours = BenchRow(name: "qrpay", succeeded: 0, total: items.count, milliseconds: [])
+            var failures: [String] = []
+            for item in items {
+                let t0 = BenchTable.now()
+                let symbols = (try? decoder.decode(file: item.path).symbols) ?? []
+                ours.milliseconds.append((BenchTable.now() - t0) * 1000)
+                if BenchShots.matches(symbols, item.expected) { ours.succeeded += 1 }
+                else { failures.append((item.path as NSString).lastPathComponent) }
+            }
+            ours.note = String(format: "peak RSS %.0f MiB", BenchTable.peakRSSMiB())
+            var rows = [ours]
+
+            // 3. zbarimg, one subprocess per image, wall time.
+            if !zbarimg.isEmpty {
+                var zbar = BenchRow(name: "zbarimg", succeeded: 0, total: items.count, milliseconds: [], note: "subprocess per image")
+                for item in items {
+                    let t0 = BenchTable.now()
+                    let output = BenchShots.run(zbarimg, ["--raw", "-q", item.path])
+                    zbar.milliseconds.append((BenchTable.now() - t0) * 1000)
+                    let lines = output.split(separator: "\n").map(String.init)
+                    if BenchShots.matches(lines, item.expected) { zbar.succeeded += 1 }
+                }
+                rows.append(zbar)
+            }
+            let title = "decode: \(items.count) images (\(count) generated 12 MP phone-like JPEGs\(dir.map { " + \($0)" } ?? ""))"
+            return (rows, failures, title)
         }
     }
 }
@@ -102,9 +111,9 @@ enum BenchShots {
         }
         let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
         func word(_ n: Int) -> String { String((0..<n).map { _ in alphabet[Int(unit() * Double(alphabet.count))] }) }
-        let text = "QRP1.shop-\(word(1 + Int(unit() * 40))).pay-\(word(1 + Int(unit() * 40))).\(word(86))"
         // Ranges from an easy shot to a hard one: strong tilt, defocus, a dim sensor, uneven
         // light, heavy compression, a code at 8% of the frame.
+        let text = "QRP1.shop-\(word(1 + Int(unit() * 40))).pay-\(word(1 + Int(unit() * 40))).\(word(86))"
         let shot = PhoneCamera.Shot(
             rotationDegrees: unit() * 360,
             perspective: unit() * 0.12,

@@ -79,14 +79,16 @@ public enum QRCodeImage {
         // 1-bit gray: 1 is white. Start all white, clear the bits of dark modules.
         var rows = [UInt8](repeating: 0xFF, count: stride * side)
         rows.withUnsafeMutableBufferPointer { out in
+            // One pixel row per module row, copied `scale` times (every module is a scale x scale square).
             for my in 0..<qr.size {
+                let y0 = (my + margin) * scale
+                let first = y0 * stride
                 for mx in 0..<qr.size where qr[mx, my] {
-                    let x0 = (mx + margin) * scale, y0 = (my + margin) * scale
-                    for y in y0..<(y0 + scale) {
-                        for x in x0..<(x0 + scale) {
-                            out[y * stride + x >> 3] &= ~(0x80 >> UInt8(x & 7))
-                        }
-                    }
+                    let x0 = (mx + margin) * scale
+                    for x in x0..<(x0 + scale) { out[first + x >> 3] &= ~(0x80 >> UInt8(x & 7)) }
+                }
+                for y in (y0 + 1)..<(y0 + scale) {
+                    for k in 0..<stride { out[y * stride + k] = out[first + k] }
                 }
             }
         }

@@ -28,7 +28,20 @@ public final class ApproveStage: SpoolStage, @unchecked Sendable {
         queues = [SpoolLayout.approvals(spoolRoot)]
     }
 
+    /// Approvals per group commit (see RegisterStage.batchSize).
+    public var batchSize = StageTuning.batchSize
+    /// Batches handled at once (thread-safe as RegisterStage).
+    public var concurrency = StageTuning.concurrency
+
+    /// One file on its own: a group commit of one, flushed before returning.
     public func process(_ file: ClaimedFile) throws -> StageOutcome {
+        let commit = GroupCommit()
+        let outcome = try process(file, commit: commit)
+        try commit.flush()
+        return outcome
+    }
+
+    public func process(_ file: ClaimedFile, commit: GroupCommit) throws -> StageOutcome {
         let data = try file.read(maxBytes: 64 * 1024)
         let now = clock()
         let jws = try JWS(parsing: data)
@@ -37,15 +50,17 @@ public final class ApproveStage: SpoolStage, @unchecked Sendable {
         guard approval.audience == pgID else {
             throw QRPayError("approval.audience", "the approval is addressed to PG \(approval.audience), not to this PG (\(pgID))")
         }
-        guard let record = try store.load(shop: approval.shop, payment: approval.payment) else {
+        guard let record = try store.load(shop: approval.shop, payment: approval.payment, commit: commit) else {
             throw QRPayError("approval.unknown-payment", "payment \(approval.shop)/\(approval.payment) is not registered")
         }
         let approvalHash = jws.documentHash
         if record.state != .request {
             if let entry = record.history.first(where: { $0.state == .accept }),
                entry.evidence["documentHash"]?.stringValue == approvalHash {
-                try store.reindex(record)
-                try finishOutputs(record, user: approval.user)
+                if !store.isStaged(shop: approval.shop, payment: approval.payment, in: commit) {
+                    try store.reindex(record, commit: commit)
+                    try finishOutputs(record, user: approval.user, commit: commit)
+                }
                 return .done("\(approval.shop)/\(approval.payment) already accepted with this approval; nothing changed")
             }
             throw QRPayError("approval.replay",
@@ -65,14 +80,14 @@ public final class ApproveStage: SpoolStage, @unchecked Sendable {
             record, to: .accept, at: now,
             evidence: ["type": "approval", "user": .string(approval.user), "documentHash": .string(approvalHash),
                        "document": (try? JSONValue.parse(data)) ?? .null],
-            evidenceDocument: data, user: approval.user)
-        try finishOutputs(accepted, user: approval.user)
+            evidenceDocument: data, user: approval.user, commit: commit)
+        try finishOutputs(accepted, user: approval.user, commit: commit)
         return .done("\(approval.shop)/\(approval.payment) accept by user \(approval.user) \(record.info.currency.format(record.info.total))")
     }
 
-    func finishOutputs(_ record: PaymentRecord, user: String) throws {
-        try store.publish(record)
-        try notifier.notifyShop(record)
-        try notifier.receipt(for: record, user: user)
+    func finishOutputs(_ record: PaymentRecord, user: String, commit: GroupCommit) throws {
+        try store.publish(record, commit: commit)
+        try notifier.notifyShop(record, commit: commit)
+        try notifier.receipt(for: record, user: user, commit: commit)
     }
 }

@@ -41,6 +41,32 @@ public struct Notifier: Sendable {
                         name: "\(record.info.shop).\(record.info.payment).\(record.state.rawValue).json")
     }
 
+    /// `notifyShop` through a group commit.
+    public func notifyShop(_ record: PaymentRecord, reason: String? = nil, commit: GroupCommit) throws {
+        let notice = StateNotice(shop: record.info.shop, payment: record.info.payment, state: record.state,
+                                 total: record.info.total, currency: record.info.currency.code, user: record.user,
+                                 reason: reason, at: record.history.last?.at ?? Date())
+        try deliverOnce(notice, type: .notice, to: Notifier.noticeQueue(spoolRoot: spoolRoot, shop: record.info.shop),
+                        name: "\(record.info.payment).\(record.state.rawValue).json", commit: commit)
+    }
+
+    /// `receipt` through a group commit.
+    public func receipt(for record: PaymentRecord, user: String, commit: GroupCommit) throws {
+        let notice = StateNotice(shop: record.info.shop, payment: record.info.payment, state: record.state,
+                                 total: record.info.total, currency: record.info.currency.code, user: user,
+                                 at: record.history.last?.at ?? Date())
+        try deliverOnce(notice, type: .receipt, to: Notifier.receiptQueue(spoolRoot: spoolRoot, user: user),
+                        name: "\(record.info.shop).\(record.info.payment).\(record.state.rawValue).json", commit: commit)
+    }
+
+    func deliverOnce(_ notice: StateNotice, type: DocumentType, to queue: Queue, name: String, commit: GroupCommit) throws {
+        let target = queue.newDirectory + "/" + name
+        if commit.pendingData(at: target) != nil || FileIO.exists(target) || FileIO.exists(queue.curDirectory + "/" + name) { return }
+        try DirectoryCache.shared.ensure(queue)
+        let signed = try JWS.sign(payload: notice.json.serialized(), type: type, key: pg.key, certificate: pg.certificate)
+        try commit.deliver(signed, to: queue, name: name, skipIfExists: true)
+    }
+
     func deliverOnce(_ notice: StateNotice, type: DocumentType, to queue: Queue, name: String) throws {
         if FileIO.exists(queue.path + "/new/" + name) || FileIO.exists(queue.path + "/cur/" + name) { return }
         try queue.create()

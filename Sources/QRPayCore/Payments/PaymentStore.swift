@@ -15,6 +15,7 @@
 // marker removed. The record is the truth; `reindex` repairs markers a crash left behind.
 
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -92,6 +93,100 @@ public final class PaymentStore: @unchecked Sendable {
                                 mode: 0o640, replace: true)
         try removeMarker(state: record.state, info: record.info)
         return updated
+    }
+
+    // MARK: group commit (RegisterStage, ApproveStage)
+    //
+    // The same operations staged in a `GroupCommit`: nothing is visible before the runner flushes
+    // it; the journal entry is appended at flush before any record is linked or replaced. Each
+    // operation first claims the record's path as the commit's key, so that two concurrent batches
+    // never change the same payment.
+
+    /// The record of (shop, payment) as it will be after `commit` is flushed (a staged record first),
+    /// or nil. Claims the record for `commit`.
+    public func load(shop: String, payment: String, commit: GroupCommit) throws -> PaymentRecord? {
+        try Identifier.validate(shop, what: "shop")
+        try Identifier.validate(payment, what: "payment")
+        let path = recordPath(shop: shop, payment: payment)
+        try commit.claim(key: path)
+        if let staged = commit.pendingData(at: path) { return try PaymentRecord(data: staged) }
+        return try load(shop: shop, payment: payment)
+    }
+
+    /// Whether `commit` already stages a record for (shop, payment).
+    public func isStaged(shop: String, payment: String, in commit: GroupCommit) -> Bool {
+        commit.pendingData(at: recordPath(shop: shop, payment: payment)) != nil
+    }
+
+    /// `create` through `commit`: journal entry, marker, record (never replacing one).
+    public func create(_ record: PaymentRecord, commit: GroupCommit) throws {
+        let path = recordPath(shop: record.info.shop, payment: record.info.payment)
+        try commit.claim(key: path)
+        try DirectoryCache.shared.ensure((path as NSString).deletingLastPathComponent, mode: 0o750)
+        commit.journal(journal, TransitionRequest(shop: record.info.shop, payment: record.info.payment, from: nil,
+                                                  to: record.state, evidence: record.document,
+                                                  at: record.history.last?.at ?? Date()))
+        try writeMarker(record, commit: commit)
+        try commit.write(record.serialized(), to: path, mode: 0o640, replace: false)
+    }
+
+    /// `transition` through `commit`: journal entry, new marker, record replaced, old marker removed.
+    @discardableResult
+    public func transition(_ record: PaymentRecord, to next: PaymentState, at: Date, evidence: JSONValue,
+                           evidenceDocument: Data, user: String? = nil, commit: GroupCommit) throws -> PaymentRecord {
+        guard record.state.canMove(to: next) else {
+            throw QRPayError("payment.state", "payment \(record.info.shop)/\(record.info.payment) is \(record.state.rawValue); it cannot become \(next.rawValue)")
+        }
+        let path = recordPath(shop: record.info.shop, payment: record.info.payment)
+        try commit.claim(key: path)
+        var updated = record
+        updated.state = next
+        if let user { updated.user = user }
+        updated.history.append(HistoryEntry(state: next, at: at, evidence: evidence))
+        commit.journal(journal, TransitionRequest(shop: record.info.shop, payment: record.info.payment, from: record.state,
+                                                  to: next, evidence: evidenceDocument, at: at))
+        try writeMarker(updated, commit: commit)
+        try commit.write(updated.serialized(), to: path, mode: 0o640, replace: true)
+        commit.remove(markerPath(state: record.state, info: record.info))
+        return updated
+    }
+
+    func writeMarker(_ record: PaymentRecord, commit: GroupCommit) throws {
+        let path = markerPath(state: record.state, info: record.info)
+        try DirectoryCache.shared.ensure((path as NSString).deletingLastPathComponent, mode: 0o750)
+        let summary: JSONValue = ["shop": .string(record.info.shop), "payment": .string(record.info.payment),
+                                  "currency": .string(record.info.currency.code), "total": .int(record.info.total)]
+        try commit.write(summary.serialized(), to: path, mode: 0o640, replace: true)
+    }
+
+    /// `reindex` through `commit`.
+    public func reindex(_ record: PaymentRecord, commit: GroupCommit) throws {
+        if !FileIO.exists(markerPath(state: record.state, info: record.info)) { try writeMarker(record, commit: commit) }
+        for state in PaymentState.allCases where state != record.state {
+            let path = markerPath(state: state, info: record.info)
+            if FileIO.exists(path) { commit.remove(path) }
+        }
+    }
+
+    /// `publish` through `commit`.
+    public func publish(_ record: PaymentRecord, commit: GroupCommit) throws {
+        let (path, entry) = try listEntry(record)
+        try DirectoryCache.shared.ensure(listDirectory, mode: 0o711)
+        try DirectoryCache.shared.ensure((path as NSString).deletingLastPathComponent, mode: 0o711)
+        try commit.write(entry, to: path, mode: 0o644, replace: true)
+    }
+
+    func listEntry(_ record: PaymentRecord) throws -> (path: String, data: Data) {
+        guard let signature = Base64URL.decode(record.signature) else {
+            throw QRPayError("record.signature", "record has a malformed signature")
+        }
+        let entry: JSONValue = [
+            "shop": .string(record.info.shop), "payment": .string(record.info.payment),
+            "state": .string(record.state.rawValue),
+            "document": (try? JSONValue.parse(record.document)) ?? .null,
+            "updated": .string(Timestamp.format(record.history.last?.at ?? Date())),
+        ]
+        return (listPath(token: QRPayload.listToken(signature: signature)), entry.serialized(pretty: true))
     }
 
     func writeMarker(_ record: PaymentRecord) throws {
@@ -188,5 +283,43 @@ public struct StateMarker: Sendable, Equatable {
         guard parts.count == 4, let total = Int64(parts[3]) else { return nil }
         shop = String(parts[0]); payment = String(parts[1]); currency = String(parts[2])
         self.total = total; self.state = state; self.day = day
+    }
+}
+
+/// Directories known to exist, so that a batch does not lstat (or create) them again for every
+/// file. Process-wide and thread-safe; an entry is only added after the directory exists, and is
+/// trusted for 10 s (a directory an operator removes under a running --watch stage comes back).
+final class DirectoryCache: Sendable {
+    static let shared = DirectoryCache()
+    private let known = Mutex<[String: Double]>([:])
+    static let lifetime = 10.0
+
+    private static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    private func isKnown(_ path: String) -> Bool {
+        let now = DirectoryCache.now()
+        return known.withLock { ($0[path] ?? -1) > now }
+    }
+
+    private func remember(_ path: String) {
+        let until = DirectoryCache.now() + DirectoryCache.lifetime
+        known.withLock { $0[path] = until }
+    }
+
+    func ensure(_ path: String, mode: mode_t) throws {
+        if isKnown(path) { return }
+        try FileIO.makeDirectory(path, mode: mode)
+        remember(path)
+    }
+
+    /// Makes a queue's directories (checked again every 10 s).
+    func ensure(_ queue: Queue) throws {
+        if isKnown(queue.path) { return }
+        if !(FileIO.isDirectory(queue.tmpDirectory) && FileIO.isDirectory(queue.newDirectory)) { try queue.create() }
+        remember(queue.path)
     }
 }

@@ -33,7 +33,22 @@ public final class RegisterStage: SpoolStage, @unchecked Sendable {
         self.queues = [SpoolLayout.inbox(spoolRoot)]
     }
 
+    /// Files per group commit: records, markers, list entries, QR PNGs and notices of up to this many
+    /// payments are made durable together, with one journal append (see GroupCommit).
+    public var batchSize = StageTuning.batchSize
+    /// Batches handled at once (the stage is thread-safe: TrustStore locks, GroupCommit keys keep two
+    /// batches off one payment, the journal serializes appends with flock).
+    public var concurrency = StageTuning.concurrency
+
+    /// One file on its own: a group commit of one, flushed before returning.
     public func process(_ file: ClaimedFile) throws -> StageOutcome {
+        let commit = GroupCommit()
+        let outcome = try process(file, commit: commit)
+        try commit.flush()
+        return outcome
+    }
+
+    public func process(_ file: ClaimedFile, commit: GroupCommit) throws -> StageOutcome {
         let data = try file.read(maxBytes: RegisterStage.maxDocumentBytes)
         let now = clock()
         let jws = try JWS(parsing: data)
@@ -43,13 +58,16 @@ public final class RegisterStage: SpoolStage, @unchecked Sendable {
             throw QRPayError("payment.future", "payment \(info.shop)/\(info.payment) is created \(Timestamp.format(info.created)), in the future")
         }
 
-        if let existing = try store.load(shop: info.shop, payment: info.payment) {
+        if let existing = try store.load(shop: info.shop, payment: info.payment, commit: commit) {
             guard existing.info == info else {
                 throw QRPayError("payment.replay",
                                  "payment number \(info.payment) of shop \(info.shop) is already registered with other content (replay)")
             }
+            if store.isStaged(shop: info.shop, payment: info.payment, in: commit) {
+                return .done("\(info.shop)/\(info.payment) already registered in this batch; nothing changed")
+            }
             // The same payment again: finish whatever a crash may have left undone, change nothing.
-            try completeOutputs(existing)
+            try completeOutputs(existing, commit: commit)
             return .done("\(info.shop)/\(info.payment) already registered (\(existing.state.rawValue)); nothing changed")
         }
         guard info.expires > now else {
@@ -57,7 +75,7 @@ public final class RegisterStage: SpoolStage, @unchecked Sendable {
         }
 
         let qr = try QRPayload(shop: info.shop, payment: info.payment, signature: jws.signature)
-        let qrPath = try writeQR(qr)
+        let qrPath = try writeQR(qr, commit: commit)
         let signer = try trust.certificate(fingerprint: jws.fingerprint)
         let record = PaymentRecord(
             info: info, state: .request, document: data, documentHash: jws.documentHash,
@@ -68,29 +86,30 @@ public final class RegisterStage: SpoolStage, @unchecked Sendable {
             history: [HistoryEntry(state: .request, at: now,
                                    evidence: ["type": "payment", "documentHash": .string(jws.documentHash),
                                               "verifiedAt": .string(Timestamp.format(now))])])
-        do {
-            try store.create(record)
-        } catch let e as QRPayError where e.code == "io.exists" {
-            return try process(file)  // raced with ourselves after a crash: take the idempotent path
-        }
-        try completeOutputs(record)
+        try store.create(record, commit: commit)
+        try store.publish(record, commit: commit)
+        try notifier.notifyShop(record, commit: commit)
         return .done("\(info.shop)/\(info.payment) request \(info.currency.format(info.total))")
     }
 
-    func writeQR(_ qr: QRPayload) throws -> String {
+    func qrPath(_ qr: QRPayload) -> (directory: String, path: String) {
         let dir = SpoolLayout.shopDirectory(spoolRoot, shop: qr.shop) + "/qr"
-        try FileIO.makeDirectory(dir, mode: 0o750)
-        let path = "\(dir)/\(qr.payment).png"
-        try FileIO.writeDurably(try QRCodeImage.png(text: qr.text), to: path, mode: 0o644, replace: true)
+        return (dir, "\(dir)/\(qr.payment).png")
+    }
+
+    func writeQR(_ qr: QRPayload, commit: GroupCommit) throws -> String {
+        let (dir, path) = qrPath(qr)
+        try DirectoryCache.shared.ensure(dir, mode: 0o750)
+        try commit.write(try QRCodeImage.png(text: qr.text), to: path, mode: 0o644, replace: true)
         return path
     }
 
-    func completeOutputs(_ record: PaymentRecord) throws {
+    func completeOutputs(_ record: PaymentRecord, commit: GroupCommit) throws {
         if !FileIO.exists(record.qrPath), let sig = Base64URL.decode(record.signature) {
-            _ = try writeQR(try QRPayload(shop: record.info.shop, payment: record.info.payment, signature: sig))
+            _ = try writeQR(try QRPayload(shop: record.info.shop, payment: record.info.payment, signature: sig), commit: commit)
         }
-        try store.reindex(record)
-        try store.publish(record)
-        try notifier.notifyShop(record)
+        try store.reindex(record, commit: commit)
+        try store.publish(record, commit: commit)
+        try notifier.notifyShop(record, commit: commit)
     }
 }

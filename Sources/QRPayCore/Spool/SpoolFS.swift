@@ -143,6 +143,23 @@ enum SpoolFS {
         }
     }
 
+    private typealias SyncFS = @convention(c) (Int32) -> Int32
+    private static let syncfsFunction: SyncFS? = {
+        guard let handle = dlopen(nil, RTLD_NOW), let sym = dlsym(handle, "syncfs") else { return nil }
+        return unsafeBitCast(sym, to: SyncFS.self)
+    }()
+
+    /// Whether syncfs(2) is available (Linux).
+    static var hasSyncfs: Bool { syncfsFunction != nil }
+
+    /// syncfs(2): writes back and commits everything dirty on the file system holding `fd` and waits
+    /// for it (one journal commit and device flush for a whole batch). Since Linux 5.8 it reports
+    /// writeback errors of the file system, as fsync does for one file.
+    static func syncfs(_ fd: Int32, path: String) throws {
+        guard let f = syncfsFunction else { throw error("syncfs", path, ENOSYS) }
+        guard f(fd) == 0 else { throw error("syncfs", path, errno) }
+    }
+
     /// fsyncs every directory (in parallel, as `syncAll`).
     static func syncDirectories(_ dirs: [String]) throws {
         try parallel(dirs.count) { i in try fsyncDirectory(dirs[i]) }

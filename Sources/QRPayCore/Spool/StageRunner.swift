@@ -392,6 +392,13 @@ final class SignalState: Sendable {
             action.sa_flags = SA_RESTART
             sigaction(sig, &action, nil)
         }
+        // A parent may have started us with these signals blocked (the mask is inherited): then
+        // SIGTERM would never reach the handler and a --watch stage would never stop.
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
+        sigaddset(&unblock, SIGTERM)
+        sigaddset(&unblock, SIGINT)
+        pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
         // Touch the globals the handler uses, so no lazy initialisation happens inside it.
         _ = signalRequested.load(ordering: .sequentiallyConsistent)
         _ = signalWakeFD.load(ordering: .sequentiallyConsistent)

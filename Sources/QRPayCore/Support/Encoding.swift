@@ -3,29 +3,86 @@
 import Foundation
 
 public enum Base64URL {
+    private static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+    /// Byte -> 6-bit value, 0xFF for bytes outside the alphabet.
+    private static let values: [UInt8] = {
+        var table = [UInt8](repeating: 0xFF, count: 256)
+        for (i, c) in alphabet.enumerated() { table[Int(c)] = UInt8(i) }
+        return table
+    }()
+
     public static func encode(_ data: Data) -> String {
-        var s = data.base64EncodedString()
-        s = s.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-        while s.hasSuffix("=") { s.removeLast() }
-        return s
+        data.withUnsafeBytes { encode(bytes: $0) }
     }
 
     public static func encode<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
-        encode(Data(bytes))
+        let array = Array(bytes)
+        return array.withUnsafeBytes { encode(bytes: $0) }
     }
 
-    /// Decodes strict unpadded base64url; nil for anything else (padding, `+`, `/`, whitespace).
+    private static func encode(bytes input: UnsafeRawBufferPointer) -> String {
+        let n = input.count
+        let length = (n / 3) * 4 + [0, 2, 3][n % 3]
+        if length == 0 { return "" }
+        return alphabet.withUnsafeBufferPointer { a in
+            String(unsafeUninitializedCapacity: length) { out in
+                var i = 0, o = 0
+                while i + 3 <= n {
+                    let v = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8 | UInt32(input[i + 2])
+                    out[o] = a[Int(v >> 18)]; out[o + 1] = a[Int(v >> 12 & 63)]
+                    out[o + 2] = a[Int(v >> 6 & 63)]; out[o + 3] = a[Int(v & 63)]
+                    i += 3; o += 4
+                }
+                if n - i == 1 {
+                    let v = UInt32(input[i]) << 16
+                    out[o] = a[Int(v >> 18)]; out[o + 1] = a[Int(v >> 12 & 63)]
+                    o += 2
+                } else if n - i == 2 {
+                    let v = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8
+                    out[o] = a[Int(v >> 18)]; out[o + 1] = a[Int(v >> 12 & 63)]; out[o + 2] = a[Int(v >> 6 & 63)]
+                    o += 3
+                }
+                return o
+            }
+        }
+    }
+
+    /// Decodes strict unpadded base64url; nil for anything else (padding, `+`, `/`, whitespace, and
+    /// non-canonical spellings whose unused low bits are set, so one signature has one spelling).
     public static func decode(_ text: String) -> Data? {
-        guard text.utf8.allSatisfy({ b in
-            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x5F
-        }) else { return nil }
-        if text.utf8.count % 4 == 1 { return nil }
-        var s = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while s.utf8.count % 4 != 0 { s.append("=") }
-        guard let data = Data(base64Encoded: s) else { return nil }
-        // Refuse non-canonical encodings (unused low bits set), so one signature has one spelling.
-        guard encode(data) == text else { return nil }
-        return data
+        var text = text
+        return text.withUTF8 { decode(utf8: $0) }
+    }
+
+    private static func decode(utf8 input: UnsafeBufferPointer<UInt8>) -> Data? {
+        let n = input.count
+        if n % 4 == 1 { return nil }
+        var out = Data(count: (n / 4) * 3 + [0, 0, 1, 2][n % 4])
+        let ok = values.withUnsafeBufferPointer { t in
+            out.withUnsafeMutableBytes { (o: UnsafeMutableRawBufferPointer) -> Bool in
+                var i = 0, j = 0
+                while i + 4 <= n {
+                    let a = t[Int(input[i])], b = t[Int(input[i + 1])], c = t[Int(input[i + 2])], d = t[Int(input[i + 3])]
+                    if (a | b | c | d) & 0xC0 != 0 { return false }
+                    let v = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
+                    o[j] = UInt8(v >> 16); o[j + 1] = UInt8(v >> 8 & 0xFF); o[j + 2] = UInt8(v & 0xFF)
+                    i += 4; j += 3
+                }
+                switch n - i {
+                case 2:
+                    let a = t[Int(input[i])], b = t[Int(input[i + 1])]
+                    if (a | b) & 0xC0 != 0 || b & 0x0F != 0 { return false }
+                    o[j] = a << 2 | b >> 4
+                case 3:
+                    let a = t[Int(input[i])], b = t[Int(input[i + 1])], c = t[Int(input[i + 2])]
+                    if (a | b | c) & 0xC0 != 0 || c & 0x03 != 0 { return false }
+                    o[j] = a << 2 | b >> 4; o[j + 1] = (b & 0x0F) << 4 | c >> 2
+                default: break
+                }
+                return true
+            }
+        }
+        return ok ? out : nil
     }
 }
 

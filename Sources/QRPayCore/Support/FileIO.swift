@@ -77,7 +77,8 @@ public enum FileIO {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         let random = UInt64.random(in: 0...UInt64.max)
-        return "\(ts.tv_sec).\(String(format: "%09ld", ts.tv_nsec)).\(getpid()).\(String(random, radix: 16))\(suffix)"
+        let nanos = String(ts.tv_nsec)
+        return "\(ts.tv_sec).\(String(repeating: "0", count: max(0, 9 - nanos.utf8.count)))\(nanos).\(getpid()).\(String(random, radix: 16))\(suffix)"
     }
 
     /// Writes `data` durably to `path`.

@@ -8,8 +8,20 @@ public enum Timestamp {
         var t = time_t(date.timeIntervalSince1970.rounded(.down))
         var tmv = tm()
         gmtime_r(&t, &tmv)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ", tmv.tm_year + 1900, tmv.tm_mon + 1, tmv.tm_mday,
-                      tmv.tm_hour, tmv.tm_min, tmv.tm_sec)
+        guard (0...9999).contains(tmv.tm_year + 1900) else {
+            return String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ", tmv.tm_year + 1900, tmv.tm_mon + 1, tmv.tm_mday,
+                          tmv.tm_hour, tmv.tm_min, tmv.tm_sec)
+        }
+        // By hand: String(format:) goes through CoreFoundation and shows in the register stage's profile.
+        var out = [UInt8](repeating: 0, count: 20)
+        func put(_ value: Int32, _ at: Int, _ digits: Int) {
+            var v = value
+            for k in stride(from: at + digits - 1, through: at, by: -1) { out[k] = 0x30 + UInt8(v % 10); v /= 10 }
+        }
+        put(tmv.tm_year + 1900, 0, 4); out[4] = 0x2D; put(tmv.tm_mon + 1, 5, 2); out[7] = 0x2D; put(tmv.tm_mday, 8, 2)
+        out[10] = 0x54; put(tmv.tm_hour, 11, 2); out[13] = 0x3A; put(tmv.tm_min, 14, 2); out[16] = 0x3A; put(tmv.tm_sec, 17, 2)
+        out[19] = 0x5A
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Parses `YYYY-MM-DDTHH:MM:SSZ` (UTC only, as QR-Pay writes it).

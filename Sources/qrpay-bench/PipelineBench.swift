@@ -1,0 +1,447 @@
+// qrpay-bench pipeline - the pipeline's throughput, scale and latency measured against the targets
+// of the performance issue, with the photo decode rows, printed as one table (what `make bench`
+// runs; see QRPayBench.swift). Every figure comes from the real programs run as subprocesses on
+// spools the bench builds with the in-process API (CA, certificates, documents signed for real).
+
+import ArgumentParser
+import Foundation
+import QRPayCommand
+import QRPayCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension QRPayBench {
+    struct PipelineBench: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "pipeline",
+            abstract: "Register/approve throughput against a reference loop, scale, --watch latency and photo decode, in one table.")
+
+        @Option(help: "Payments (and approvals) per throughput run.") var count = 20_000
+        @Option(help: "Shops the payments come from.") var shops = 50
+        @Option(help: "Users who approve.") var users = 10
+        @Option(help: "Payments in the reference loop (default: --count).") var referenceCount: Int?
+        @Option(help: "Payments already registered in the scale spool; 0 skips the scale rows.") var scale = 1_000_000
+        @Option(help: "Payments dropped one at a time for the --watch latency; 0 skips it.") var watchDrops = 1000
+        @Option(help: "Photo-like 12 MP images for the decode rows; 0 skips them.") var decodeCount = 20
+        @Option(help: ArgumentHelp("The zbarimg to compare with ('' to skip).", valueName: "path")) var zbarimg = "/usr/bin/zbarimg"
+        @Option(help: ArgumentHelp("Where the programs are (default: beside qrpay-bench).", valueName: "dir")) var bin: String?
+        @Option(help: ArgumentHelp("The qrpay-reconcile to time (default: BIN/qrpay-reconcile; the row is skipped when absent).", valueName: "path"))
+        var reconcile: String?
+        @Option(help: ArgumentHelp("Build the spools in this folder and keep them (default: a temporary folder, removed).", valueName: "dir"))
+        var work: String?
+        @Flag(help: "Small figures everywhere (a functional check of the bench, not a measurement).") var quick = false
+        @Flag(help: .hidden) var setupOnly = false
+
+        func run() throws {
+            try runReportingErrors("qrpay-bench") {
+                var p = self
+                if quick {
+                    p.count = min(count, 200); p.shops = min(shops, 5); p.users = min(users, 3); p.scale = min(scale, 1000)
+                    p.watchDrops = min(watchDrops, 20); p.decodeCount = min(decodeCount, 1)
+                }
+                guard p.count > 0, p.shops > 0, p.users > 0, p.scale >= 0, p.watchDrops >= 0, p.decodeCount >= 0 else {
+                    throw QRPayError.usage("--count, --shops and --users must be > 0; --scale, --watch-drops, --decode-count >= 0")
+                }
+                var run = PipelineRun(p)
+                try run.run()
+            }
+        }
+    }
+}
+
+/// One signed payment, with what the bench needs of it.
+struct SignedPayment: Sendable {
+    let data: Data
+    let shop: String
+    let payment: String
+    let total: Int64
+    let documentHash: String
+    let signature: Data
+    let signingInput: Data
+}
+
+/// A spool with a CA, the PG, shops and users, all certified.
+final class BenchSpool: @unchecked Sendable {
+    static let caPassword = "bench-ca-password"
+    static let ownerPassword = "bench-owner-password"
+    let root: String
+    let passwordFile: String
+    let shops: [(id: String, credentials: Credentials)]
+    let users: [(id: String, credentials: Credentials)]
+
+    init(root: String, shops shopCount: Int, users userCount: Int) throws {
+        self.root = root
+        try FileIO.makeDirectory(root, mode: 0o755)
+        let ca = try CertificateAuthority.create(spoolRoot: root, name: "Bench CA", password: BenchSpool.caPassword)
+        _ = try ca.issue(role: .pg, id: "PG1", name: "Bench PG", caPassword: BenchSpool.caPassword, ownerPassword: BenchSpool.ownerPassword)
+        let owners: [(Role, String)] = (1...shopCount).map { (.shop, String(format: "S%04d", $0)) }
+            + (0..<userCount).map { (.user, String(format: "U%04d", $0 + 1)) }
+        let issued = Slots<Credentials>(owners.count)
+        try parallelFor(owners.count) { i in
+            let (role, id) = owners[i]
+            _ = try ca.issue(role: role, id: id, name: "Bench \(id)", caPassword: BenchSpool.caPassword, ownerPassword: BenchSpool.ownerPassword)
+            issued[i] = try Credentials.load(spoolRoot: root, role: role, id: id, password: BenchSpool.ownerPassword)
+        }
+        var s: [(String, Credentials)] = [], u: [(String, Credentials)] = []
+        for (i, owner) in owners.enumerated() {
+            if owner.0 == .shop { s.append((owner.1, issued[i]!)) } else { u.append((owner.1, issued[i]!)) }
+        }
+        shops = s
+        users = u
+        passwordFile = root + ".pass"
+        try FileIO.writeDurably(Data((BenchSpool.ownerPassword + "\n").utf8), to: passwordFile, mode: 0o600, replace: true)
+    }
+
+    func info(_ index: Int, prefix: String, shop: Int? = nil, now: Date) throws -> PaymentInfo {
+        let id = shops[shop ?? index % shops.count].id
+        return try PaymentInfo(shop: id, payment: "\(prefix)-\(index)", currency: try Currency("KRW"),
+                               items: [try PaymentItem(name: "Americano", quantity: 2, unitPrice: 4500),
+                                       try PaymentItem(name: "Bagel", quantity: 1, unitPrice: 3200)],
+                               created: now, expires: now + 6 * 3600)
+    }
+
+    /// Payment `index` signed by its shop, as qrpay-shop signs it.
+    func sign(_ info: PaymentInfo) throws -> SignedPayment {
+        let c = shops.first { $0.id == info.shop }!.credentials
+        let data = try JWS.sign(payload: info.json.serialized(), type: .payment, key: c.key, certificate: c.certificate)
+        let jws = try JWS(parsing: data)
+        return SignedPayment(data: data, shop: info.shop, payment: info.payment, total: info.total,
+                             documentHash: jws.documentHash, signature: jws.signature, signingInput: jws.signingInput)
+    }
+
+    func signPayments(_ count: Int, prefix: String, shop: Int? = nil) throws -> [SignedPayment] {
+        let now = Date()
+        let out = Slots<SignedPayment>(count)
+        try parallelFor(count) { i in out[i] = try self.sign(try self.info(i, prefix: prefix, shop: shop, now: now)) }
+        return out.values
+    }
+
+    func signApprovals(for payments: [SignedPayment]) throws -> [Data] {
+        let now = Date()
+        let out = Slots<Data>(payments.count)
+        try parallelFor(payments.count) { i in
+            let p = payments[i]
+            let (user, c) = self.users[i % self.users.count]
+            let a = try Approval(shop: p.shop, payment: p.payment, user: user, total: p.total, currency: "KRW",
+                                 document: p.documentHash, audience: "PG1", at: now)
+            out[i] = try JWS.sign(payload: a.json.serialized(), type: .approval, key: c.key, certificate: c.certificate)
+        }
+        return out.values
+    }
+
+    /// Drops documents into a queue with group commits of 1,000 (as a busy shop front end would).
+    func deliver(_ documents: [Data], to queue: Queue) throws {
+        try queue.create()
+        for start in stride(from: 0, to: documents.count, by: 1000) {
+            _ = try queue.deliverBatch(documents[start..<min(start + 1000, documents.count)].map { ($0, nil) })
+        }
+    }
+}
+
+struct PipelineRun {
+    let p: QRPayBench.PipelineBench
+    let bin: String
+    let work: String
+    let keep: Bool
+    var table = ResultTable()
+
+    init(_ p: QRPayBench.PipelineBench) {
+        self.p = p
+        bin = p.bin ?? ((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")).map {
+            ($0 as NSString).deletingLastPathComponent } ?? ".")
+        keep = p.work != nil
+        work = p.work ?? NSTemporaryDirectory() + "qrpay-bench." + FileIO.uniqueName()
+    }
+
+    func info(_ text: String) { Diagnostics.info("qrpay-bench", text) }
+
+    mutating func run() throws {
+        try FileIO.makeDirectory(work, mode: 0o700)
+        defer { if !keep { try? FileManager.default.removeItem(atPath: work) } }
+        let machine = Machine.describe(workPath: work)
+        let started = BenchTable.now()
+
+        // 1. Register and approve throughput on an empty spool, and the reference loop.
+        info("building the main spool (\(p.shops) shops, \(p.users) users)")
+        let main = try BenchSpool(root: work + "/main", shops: p.shops, users: p.users)
+        var t0 = BenchTable.now()
+        let payments = try main.signPayments(p.count, prefix: "B")
+        // The reference first, while the file system is as fresh for it as for the stage (on an ext4
+        // without a journal, every inode allocation skips inodes freed in the last minutes).
+        let referenceCount = min(p.referenceCount ?? p.count, payments.count)
+        var referenceRate = 0.0
+        if !p.setupOnly {
+            info("reference loop over \(referenceCount) payments")
+            referenceRate = try reference(Array(payments.prefix(referenceCount)), main)
+        }
+        try main.deliver(payments.map(\.data), to: SpoolLayout.inbox(main.root))
+        info(String(format: "%d signed payments in the inbox in %.1f s; running qrpay-register --once", p.count, BenchTable.now() - t0))
+        if p.setupOnly {  // for profiling: qrpay-register --spool ROOT --password-file ROOT.pass --once
+            print(main.root)
+            return
+        }
+        let register = try stage("qrpay-register", main, expected: p.count, log: work + "/register.log")
+        let registerRate = Double(p.count) / register.seconds
+        table.add("register --once, empty spool", String(format: "%.0f payments/s", registerRate), target: ">= 1500/s",
+                  met: registerRate >= 1500,
+                  note: String(format: "%d payments, %d shops, %.1f s, peak RSS %.0f MiB%@", p.count, p.shops, register.seconds,
+                               register.rss, register.problem))
+
+        t0 = BenchTable.now()
+        let approvals = try main.signApprovals(for: payments)
+        try main.deliver(approvals, to: SpoolLayout.approvals(main.root))
+        info(String(format: "%d signed approvals in the queue in %.1f s; running qrpay-approve --once", approvals.count, BenchTable.now() - t0))
+        let approve = try stage("qrpay-approve", main, expected: p.count, log: work + "/approve.log")
+        let approveRate = Double(p.count) / approve.seconds
+        table.add("approve --once", String(format: "%.0f approvals/s", approveRate),
+                  note: String(format: "%d approvals, %d users, %.1f s, peak RSS %.0f MiB%@", p.count, p.users, approve.seconds,
+                               approve.rss, approve.problem))
+
+        table.add("reference loop, in process", String(format: "%.0f payments/s", referenceRate),
+                  note: "per payment: 1 ECDSA verify, 1 QR encode + PNG, 5 files + 1 journal entry, group commits of 64 on \(ProcessInfo.processInfo.activeProcessorCount) threads")
+        let ratio = registerRate / referenceRate
+        table.add("register / reference", String(format: "%.2f", ratio), target: ">= 0.7", met: ratio >= 0.7)
+        table.add("approve / reference", String(format: "%.2f", approveRate / referenceRate), note: "the reference is the register's minimum work")
+
+        // 2. --watch latency.
+        if p.watchDrops > 0 {
+            info("--watch latency over \(p.watchDrops) drops")
+            let (latencies, missed) = try watchLatency(main)
+            let p50 = BenchRow.percentile(latencies, 0.5), p99 = BenchRow.percentile(latencies, 0.99)
+            table.add("--watch drop -> QR PNG, p50", String(format: "%.1f ms", p50),
+                      note: "\(latencies.count) drops one at a time; from the link into new/ to the PNG's inotify event")
+            table.add("--watch drop -> QR PNG, p99", String(format: "%.1f ms", p99), target: "<= 50 ms", met: p99 <= 50 && missed == 0,
+                      note: missed > 0 ? "\(missed) drops without a PNG in 10 s" : String(format: "max %.1f ms", latencies.max() ?? .nan))
+        }
+
+        // 3. Scale.
+        if p.scale > 0 { try scaleRows(registerRate) }
+
+        // 4. Photo decode.
+        if p.decodeCount > 0 {
+            info("decode rows over \(p.decodeCount) photo-like images")
+            let (rows, _, title) = try QRPayBench.DecodeBench.measure(count: p.decodeCount, dir: nil, zbarimg: p.zbarimg, keep: nil, seed: 1)
+            for row in rows {
+                let qrpay = row.name == "qrpay"
+                table.add("decode \(row.name), 12 MP phone photo",
+                          String(format: "median %.0f ms, p95 %.0f ms, read %d/%d", row.median, row.p95, row.succeeded, row.total),
+                          target: qrpay ? "<= 80 ms median" : "", met: qrpay ? row.median <= 80 : nil,
+                          note: row.note.isEmpty ? title : row.note)
+            }
+        }
+
+        let mode = p.quick ? " (--quick: a functional check, not a measurement)" : ""
+        print(table.render(title: String(format: "QR-Pay pipeline bench%@, %.0f s in all", mode, BenchTable.now() - started),
+                           machine: machine), terminator: "")
+    }
+
+    /// Runs a stage program with --once; checks how many files it processed.
+    func stage(_ program: String, _ spool: BenchSpool, expected: Int, log: String) throws
+        -> (seconds: Double, rss: Double, problem: String) {
+        let r = try Child.run(bin + "/" + program, ["--spool", spool.root, "--password-file", spool.passwordFile, "--once"], stderr: log)
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        let summary = text.split(separator: "\n").last.map(String.init) ?? ""
+        var problem = ""
+        if r.status != 0 { problem = "; exit \(r.status): \(summary)" }
+        else if !summary.contains(" \(expected) processed, 0 quarantined, 0 deferred") { problem = "; NOT ALL PROCESSED: \(summary)" }
+        return (r.seconds, r.maxRSSMiB, problem)
+    }
+
+    /// The irreducible work of registration with the same libraries, in process, on every core:
+    /// per payment one ECDSA verify, one QR encode and PNG, the five files the design keeps (record,
+    /// state marker, list entry, QR PNG, notice) and a journal entry, made durable by group commits of 64.
+    func reference(_ payments: [SignedPayment], _ spool: BenchSpool) throws -> Double {
+        let dir = work + "/reference"
+        var keys: [String: PublicKey] = [:]
+        for (id, c) in spool.shops {
+            keys[id] = c.certificate.publicKey
+            for sub in ["records/\(id)", "qr/\(id)"] { try FileIO.makeDirectory(dir + "/" + sub, mode: 0o750) }
+            try Queue(path: dir + "/notices/\(id)").create()
+        }
+        for sub in ["markers", "list"] { try FileIO.makeDirectory(dir + "/" + sub, mode: 0o750) }
+        let journal = Journal(pgDirectory: dir)
+        let batches = stride(from: 0, to: payments.count, by: 64).map { $0..<min($0 + 64, payments.count) }
+        let publicKeys = keys
+        let t0 = BenchTable.now()
+        try parallelFor(batches.count) { b in
+            let commit = GroupCommit()
+            for p in payments[batches[b]] {
+                guard publicKeys[p.shop]!.verify(signature: p.signature, message: p.signingInput) else {
+                    throw QRPayError("bench.verify", "reference: \(p.payment) does not verify")
+                }
+                let qr = try QRPayload(shop: p.shop, payment: p.payment, signature: p.signature)
+                try commit.write(try QRCodeImage.png(text: qr.text), to: "\(dir)/qr/\(p.shop)/\(p.payment).png", replace: true)
+                try commit.write(p.data, to: "\(dir)/records/\(p.shop)/\(p.payment).json")
+                try commit.write(Data("{\"total\":\(p.total)}".utf8), to: "\(dir)/markers/\(p.shop)~\(p.payment)", replace: true)
+                try commit.write(p.data, to: "\(dir)/list/\(qr.listToken).json", replace: true)
+                try commit.deliver(p.data, to: Queue(path: dir + "/notices/\(p.shop)"), name: "\(p.payment).request.json")
+                commit.journal(journal, TransitionRequest(shop: p.shop, payment: p.payment, from: nil, to: .request,
+                                                          evidence: p.data, at: Date()))
+            }
+            try commit.flush()
+        }
+        return Double(payments.count) / (BenchTable.now() - t0)
+    }
+
+    /// Starts qrpay-register --watch, drops payments one at a time, and times each drop (the link
+    /// into inbox/new/) to the inotify event of its QR PNG. Returns milliseconds, and how many were missed.
+    func watchLatency(_ spool: BenchSpool) throws -> ([Double], Int) {
+        let shop = spool.shops[0].id
+        let qrDir = SpoolLayout.shopDirectory(spool.root, shop: shop) + "/qr"
+        try FileIO.makeDirectory(qrDir, mode: 0o750)
+        let drops = try spool.signPayments(p.watchDrops, prefix: "W", shop: 0)
+        let inbox = SpoolLayout.inbox(spool.root)
+        try inbox.create()
+
+        let fd = inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK))
+        guard fd >= 0, inotify_add_watch(fd, qrDir, UInt32(IN_CREATE | IN_MOVED_TO)) >= 0 else {
+            throw QRPayError("bench.inotify", "cannot watch \(qrDir)", exit: .osError)
+        }
+        defer { close(fd) }
+        let child = try Child.spawn(bin + "/qrpay-register",
+                                    ["--spool", spool.root, "--password-file", spool.passwordFile, "--watch", "--rescan-every", "1h"],
+                                    stderr: work + "/watch.log")
+        defer {
+            child.terminate()
+            _ = child.wait()
+        }
+        // Ready when it holds the stage lock (its pid in the lock file), then a moment to settle.
+        let lock = SpoolLayout.lockFile(spool.root, stage: "register")
+        let deadline = BenchTable.now() + 60
+        while BenchTable.now() < deadline {
+            if let text = try? String(contentsOfFile: lock, encoding: .utf8), text.trimmingCharacters(in: .whitespacesAndNewlines) == "\(child.pid)" { break }
+            usleep(10_000)
+        }
+        usleep(500_000)
+
+        var latencies: [Double] = []
+        var missed = 0
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        for doc in drops {
+            let name = FileIO.uniqueName(suffix: ".json")
+            let tmp = inbox.tmpDirectory + "/" + name
+            try FileIO.writeDurably(doc.data, to: tmp, mode: Queue.fileMode, syncDirectory: false)
+            let wanted = doc.payment + ".png"
+            let t0 = BenchTable.now()
+            guard link(tmp, inbox.newDirectory + "/" + name) == 0 else { throw QRPayError.io("link", path: tmp, errno: errno) }
+            try FileIO.fsyncDirectory(inbox.newDirectory)
+            unlink(tmp)
+            var seen = false
+            while !seen && BenchTable.now() < t0 + 10 {
+                var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                if poll(&pfd, 1, 100) <= 0 { continue }
+                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                let now = BenchTable.now()
+                var offset = 0
+                while n > 0 && offset + 16 <= n {
+                    let len = Int(buffer[offset + 12]) | Int(buffer[offset + 13]) << 8 | Int(buffer[offset + 14]) << 16 | Int(buffer[offset + 15]) << 24
+                    let nameBytes = buffer[(offset + 16)..<min(n, offset + 16 + len)].prefix { $0 != 0 }
+                    if String(decoding: nameBytes, as: UTF8.self) == wanted {
+                        latencies.append((now - t0) * 1000)
+                        seen = true
+                    }
+                    offset += 16 + len
+                }
+            }
+            if !seen { missed += 1 }
+        }
+        return (latencies, missed)
+    }
+
+    /// A spool with `scale` payments already registered (written directly in the store's layout,
+    /// signed for real), then registration throughput, `qrpay-spool status` and `qrpay-reconcile`.
+    mutating func scaleRows(_ emptyRate: Double) throws {
+        info("building the scale spool: \(p.scale) registered payments")
+        let spool = try BenchSpool(root: work + "/scale", shops: p.shops, users: 1)
+        let t0 = BenchTable.now()
+        let now = Date()
+        try prebuild(spool, count: p.scale, now: now)
+        let built = BenchTable.now() - t0
+        info(String(format: "scale spool built in %.0f s", built))
+
+        let payments = try spool.signPayments(p.count, prefix: "N")
+        try spool.deliver(payments.map(\.data), to: SpoolLayout.inbox(spool.root))
+        let register = try stage("qrpay-register", spool, expected: p.count, log: work + "/register-scale.log")
+        let rate = Double(p.count) / register.seconds
+        table.add("register --once, \(p.scale) in spool", String(format: "%.0f payments/s", rate),
+                  target: String(format: ">= %.0f/s (80%% of empty)", emptyRate * 0.8), met: rate >= emptyRate * 0.8,
+                  note: String(format: "%.0f%% of empty; spool built in %.0f s (signed for real); peak RSS %.0f MiB%@",
+                               rate / emptyRate * 100, built, register.rss, register.problem))
+
+        let status = try Child.run(bin + "/qrpay-spool", ["status", "--spool", spool.root], stdout: work + "/status.out", stderr: work + "/status.err")
+        table.add("qrpay-spool status, \(p.scale + p.count) payments", String(format: "%.2f s", status.seconds), target: "<= 1 s",
+                  met: status.seconds <= 1 && status.status == 0,
+                  note: String(format: "peak RSS %.0f MiB%@", status.maxRSSMiB, status.status == 0 ? "" : ", exit \(status.status)"))
+
+        let reconcilePath = p.reconcile ?? bin + "/qrpay-reconcile"
+        if FileManager.default.isExecutableFile(atPath: reconcilePath) {
+            let r = try Child.run(reconcilePath, ["--spool", spool.root, "--date", Timestamp.day(now), "--out", work + "/reports"],
+                                  stdout: work + "/reconcile.out", stderr: work + "/reconcile.err")
+            table.add("qrpay-reconcile, a day of \(p.scale + p.count)", String(format: "%.1f s, %.0f MiB RSS", r.seconds, r.maxRSSMiB),
+                      target: "<= 30 s, <= 200 MB", met: r.seconds <= 30 && r.maxRSSMiB * 1.048576 <= 200 && (r.status == 0 || r.status == 1),
+                      note: r.status <= 1 ? "exit \(r.status)" : "failed: exit \(r.status), see reconcile.err")
+        } else {
+            table.add("qrpay-reconcile, a day of \(p.scale + p.count)", "skipped", target: "<= 30 s, <= 200 MB",
+                      note: "no \(reconcilePath) (pass --reconcile PATH)")
+        }
+    }
+
+    /// Writes `count` registered payments in the store's layout: record, state marker, list entry
+    /// and journal entries (one append per 1,000). Plain writes, one sync() at the end: a set-up,
+    /// not a measurement.
+    func prebuild(_ spool: BenchSpool, count: Int, now: Date) throws {
+        let store = PaymentStore(spoolRoot: spool.root)
+        let chunk = 1000
+        let chunks = (count + chunk - 1) / chunk
+        let made = DirectorySet()
+        let certificates = Dictionary(uniqueKeysWithValues: spool.shops.map { ($0.id, $0.credentials.certificate) })
+        try parallelFor(chunks) { c in
+            var transitions: [TransitionRequest] = []
+            for i in (c * chunk)..<min(count, (c + 1) * chunk) {
+                let info = try spool.info(i, prefix: "M", now: now)
+                let p = try spool.sign(info)
+                let signer = certificates[info.shop]!
+                let record = PaymentRecord(
+                    info: info, state: .request, document: p.data, documentHash: p.documentHash,
+                    signature: Base64URL.encode(p.signature),
+                    signer: ["fingerprint": .string(signer.fingerprint), "serial": .string(signer.serialHex),
+                             "name": .string(signer.displayName), "notAfter": .string(Timestamp.format(signer.notAfter))],
+                    qrPath: SpoolLayout.shopDirectory(spool.root, shop: info.shop) + "/qr/\(info.payment).png",
+                    history: [HistoryEntry(state: .request, at: now,
+                                           evidence: ["type": "payment", "documentHash": .string(p.documentHash),
+                                                      "verifiedAt": .string(Timestamp.format(now))])])
+                try made.write(record.serialized(), to: store.recordPath(shop: info.shop, payment: info.payment), directoryMode: 0o750)
+                let summary: JSONValue = ["shop": .string(info.shop), "payment": .string(info.payment),
+                                          "currency": .string(info.currency.code), "total": .int(info.total)]
+                try made.write(summary.serialized(), to: store.markerPath(state: .request, info: info), directoryMode: 0o750)
+                let entry: JSONValue = ["shop": .string(info.shop), "payment": .string(info.payment), "state": "request",
+                                        "document": try JSONValue.parse(p.data), "updated": .string(Timestamp.format(now))]
+                try made.write(entry.serialized(pretty: true), to: store.listPath(token: QRPayload.listToken(signature: p.signature)),
+                               directoryMode: 0o711, mode: 0o644)
+                transitions.append(TransitionRequest(shop: info.shop, payment: info.payment, from: nil, to: .request,
+                                                     evidence: p.data, at: now))
+            }
+            try store.journal.append(transitions)
+        }
+        sync()
+    }
+}
+
+/// Plain (not yet durable) file writes for the scale spool's set-up, creating directories once.
+final class DirectorySet: @unchecked Sendable {
+    private let lock = NSLock()
+    private var known: Set<String> = []
+
+    func write(_ data: Data, to path: String, directoryMode: mode_t, mode: mode_t = 0o640) throws {
+        let dir = (path as NSString).deletingLastPathComponent
+        if !lock.withLock({ known.contains(dir) }) {
+            try FileIO.makeDirectory(dir, mode: directoryMode)
+            lock.withLock { _ = known.insert(dir) }
+        }
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw QRPayError.io("create", path: path, errno: errno) }
+        defer { close(fd) }
+        try FileIO.writeAll(fd: fd, data, path: path)
+    }
+}
