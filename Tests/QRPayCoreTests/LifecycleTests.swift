@@ -109,6 +109,45 @@ import Testing
         #expect(try s.store.load(shop: "1001", payment: "T-1")?.state == .cancel, "\(settled.stderr)")
     }
 
+    /// qrpay-approve and qrpay-settle are separate programs changing the same records; run together
+    /// around the payments' expiry, every payment still ends in exactly one state that the journal,
+    /// the markers and `qrpay-spool check` agree on.
+    @Test func approveAndSettleRacingStayConsistent() throws {
+        let s = try PipelineSpool()
+        let created = Date()
+        var records: [PaymentRecord] = []
+        for i in 0..<40 {
+            try s.dropInInbox(try s.signedPayment(try s.paymentInfo(payment: "X-\(i)", created: created, lifetime: 3)))
+        }
+        #expect(s.run("qrpay-register", ["--password-file", s.passwordFile, "--once"]).status == 0)
+        for i in 0..<40 { records.append(try #require(try s.store.load(shop: "1001", payment: "X-\(i)"))) }
+        for r in records { try s.dropApproval(try s.approval(for: r)) }
+        while Date() < records[0].info.expires - 0.05 { usleep(10_000) }
+        let group = DispatchGroup()
+        let results = ResultsBox()
+        for program in ["qrpay-approve", "qrpay-settle"] {
+            group.enter()
+            DispatchQueue.global().async {
+                let args = program == "qrpay-settle" ? ["--hold", "1h"] : []
+                let r = s.run(program, ["--password-file", s.passwordFile, "--once"] + args)
+                results.append(r.status, r.stderr)
+                group.leave()
+            }
+        }
+        group.wait()
+        #expect(results.statuses == [0, 0], "\(results.errors)")
+        #expect(settle(s, hold: "1h").status == 0)  // expires whatever is left
+        for r in records {
+            let now = try #require(try s.store.load(shop: "1001", payment: r.info.payment))
+            #expect(now.state == .accept || now.state == .expire)
+            #expect(now.history.count == 2)
+        }
+        #expect(try s.markers(.accept).count + s.markers(.expire).count == 40)
+        #expect(try s.markers(.request).isEmpty)
+        let check = s.run("qrpay-spool", ["check"])
+        #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
+    }
+
     @Test func expiry() throws {
         let s = try PipelineSpool()
         let c = s.run("qrpay-shop", ["create", "--shop", "1001", "--password-file", s.passwordFile, "--currency", "USD",

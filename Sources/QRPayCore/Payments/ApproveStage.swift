@@ -11,6 +11,8 @@ import Foundation
 
 public final class ApproveStage: SpoolStage, @unchecked Sendable {
     public let name = "approve"
+    /// The PG stages change the same records: one pass at a time (see SpoolStage.sharedLock).
+    public var sharedLock: String? { "pg-state" }
     public let queues: [Queue]
     let trust: TrustStore
     let store: PaymentStore

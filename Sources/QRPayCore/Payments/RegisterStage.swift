@@ -13,6 +13,8 @@ import Foundation
 
 public final class RegisterStage: SpoolStage, @unchecked Sendable {
     public let name = "register"
+    /// The PG stages change the same records: one pass at a time (see SpoolStage.sharedLock).
+    public var sharedLock: String? { "pg-state" }
     public let queues: [Queue]
     public let spoolRoot: String
     let trust: TrustStore

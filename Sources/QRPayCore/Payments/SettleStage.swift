@@ -22,6 +22,8 @@ import Glibc
 
 public final class SettleStage: SpoolStage, @unchecked Sendable {
     public let name = "settle"
+    /// The PG stages change the same records: one pass at a time (see SpoolStage.sharedLock).
+    public var sharedLock: String? { "pg-state" }
     public let queues: [Queue]
     let trust: TrustStore
     let store: PaymentStore

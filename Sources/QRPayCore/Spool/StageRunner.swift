@@ -45,6 +45,11 @@ public protocol SpoolStage: AnyObject {
     /// Files per group commit (default 1). The runner hands up to this many files to
     /// `process(_:commit:)` with one `GroupCommit`, flushes it once, and only then completes them.
     var batchSize: Int { get }
+    /// Stages that change the same records (the PG's register, approve and settle run as separate
+    /// programs) name one shared lock; the runner holds it (flock, ROOT/run/NAME.lock, blocking) for
+    /// each pass over the queues and the tick after it, so their read-check-write of a record never
+    /// interleaves. Between passes (while waiting for work) it is released. Default: none.
+    var sharedLock: String? { get }
     /// Group-commit variant of `process`: stage outputs in `commit` instead of writing them durably
     /// one by one. Default: calls `process(_:)` (which makes its outputs durable itself). What a
     /// failing file staged is rolled back by the runner.
@@ -54,6 +59,7 @@ public protocol SpoolStage: AnyObject {
 extension SpoolStage {
     public var concurrency: Int { 1 }
     public var batchSize: Int { 1 }
+    public var sharedLock: String? { nil }
     public func tick(now: Date) throws {}
     public func shouldClaim(_ name: String, in queue: Queue) -> Bool { true }
     public func process(_ file: ClaimedFile, commit: GroupCommit) throws -> StageOutcome { try process(file) }
@@ -172,6 +178,8 @@ public struct StageRunner {
         var promote = true
         while !shouldStop {
             let now = clock()
+            let shared = try stage.sharedLock.map(acquireSharedLock)
+            defer { if let shared { flock(shared, LOCK_UN); close(shared) } }
             if promote {
                 for queue in queues { try queue.promoteDeferred(now: now) }
             }
@@ -182,6 +190,7 @@ public struct StageRunner {
             } catch let error as QRPayError where error.isTransient {
                 log("\(stage.name): tick: \(error.message)")
             }
+            if let shared { flock(shared, LOCK_UN) }
             guard case .watch(let every) = mode, let watcher else { break }
             var extra = [control.wakeRead]
             if handleSignals { extra.append(SignalState.shared.wakeRead) }
@@ -192,6 +201,22 @@ public struct StageRunner {
     }
 
     private func display(_ queue: Queue) -> String { SpoolLayout.displayName(queue, root: spoolRoot) }
+
+    /// The lock shared by stages that change the same records: blocking, one pass at a time.
+    private func acquireSharedLock(_ name: String) throws -> Int32 {
+        let dir = SpoolLayout.runDirectory(spoolRoot)
+        try SpoolFS.makeDirectories(dir, mode: 0o750)
+        let path = dir + "/" + name + ".lock"
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o640)
+        guard fd >= 0 else { throw SpoolFS.error("open lock file", path, errno) }
+        while flock(fd, LOCK_EX) != 0 {
+            if errno == EINTR && !shouldStop { continue }
+            let e = errno
+            close(fd)
+            throw SpoolFS.error("lock", path, e)
+        }
+        return fd
+    }
 
     private func acquireLock() throws -> Int32 {
         let dir = SpoolLayout.runDirectory(spoolRoot)
