@@ -223,6 +223,38 @@ public final class PaymentStore: @unchecked Sendable {
         try FileIO.listDirectory("\(statesDirectory)/\(state.rawValue)").filter { !$0.hasPrefix(".") }.sorted()
     }
 
+    /// How many payments are in `state` and their sums per currency, from the marker names alone
+    /// (no String per marker: `qrpay-spool status` on a million payments).
+    public func tally(_ state: PaymentState) throws -> (count: Int, sums: [String: Int64]) {
+        var count = 0
+        var sums: [String: Int64] = [:]
+        var byCode: [UInt32: Int64] = [:]
+        let base = "\(statesDirectory)/\(state.rawValue)"
+        for d in try days(in: state) {
+            try FileIO.forEachName(base + "/" + d) { name in
+                // SHOP~PAYMENT~CUR~TOTAL: the total after the last "~", the currency before it.
+                guard name.first != 0x2E, let last = name.lastIndex(of: 0x7E), last >= 4, name[last - 4] == 0x7E else { return }
+                var total: Int64 = 0
+                var i = last + 1
+                guard i < name.count else { return }
+                while i < name.count {
+                    let b = name[i]
+                    guard b >= 0x30 && b <= 0x39, total < maximumAmount else { return }
+                    total = total * 10 + Int64(b - 0x30)
+                    i += 1
+                }
+                let code = UInt32(name[last - 3]) << 16 | UInt32(name[last - 2]) << 8 | UInt32(name[last - 1])
+                byCode[code, default: 0] += total
+                count += 1
+            }
+        }
+        for (code, total) in byCode {
+            let text = String(decoding: [UInt8(code >> 16 & 0xFF), UInt8(code >> 8 & 0xFF), UInt8(code & 0xFF)], as: UTF8.self)
+            sums[text, default: 0] += total
+        }
+        return (count, sums)
+    }
+
     /// Streams the markers of `state` (one day, or all), reading names only.
     public func forEachMarker(in state: PaymentState, day: String? = nil, _ body: (StateMarker) throws -> Void) throws {
         let base = "\(statesDirectory)/\(state.rawValue)"

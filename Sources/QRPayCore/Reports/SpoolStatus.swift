@@ -68,12 +68,7 @@ public struct SpoolStatus: Sendable {
         }
         let store = PaymentStore(spoolRoot: root)
         for state in PaymentState.allCases {
-            var count = 0
-            var sums: [String: Int64] = [:]
-            try store.forEachMarker(in: state) { m in
-                count += 1
-                sums[m.currency, default: 0] += m.total
-            }
+            let (count, sums) = try store.tally(state)
             status.payments[state] = count
             status.sums[state] = sums
         }
