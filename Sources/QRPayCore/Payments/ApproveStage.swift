@@ -9,7 +9,7 @@
 
 import Foundation
 
-public final class ApproveStage: SpoolStage, @unchecked Sendable {
+public final class ApproveStage: GroupCommitStage, @unchecked Sendable {
     public let name = "approve"
     /// The PG stages change the same records: one pass at a time (see SpoolStage.sharedLock).
     public var sharedLock: String? { "pg-state" }
@@ -34,14 +34,6 @@ public final class ApproveStage: SpoolStage, @unchecked Sendable {
     public var batchSize = StageTuning.batchSize
     /// Batches handled at once (thread-safe as RegisterStage).
     public var concurrency = StageTuning.concurrency
-
-    /// One file on its own: a group commit of one, flushed before returning.
-    public func process(_ file: ClaimedFile) throws -> StageOutcome {
-        let commit = GroupCommit()
-        let outcome = try process(file, commit: commit)
-        try commit.flush()
-        return outcome
-    }
 
     public func process(_ file: ClaimedFile, commit: GroupCommit) throws -> StageOutcome {
         let data = try file.read(maxBytes: 64 * 1024)

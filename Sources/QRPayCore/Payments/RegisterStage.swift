@@ -11,7 +11,7 @@
 
 import Foundation
 
-public final class RegisterStage: SpoolStage, @unchecked Sendable {
+public final class RegisterStage: GroupCommitStage, @unchecked Sendable {
     public let name = "register"
     /// The PG stages change the same records: one pass at a time (see SpoolStage.sharedLock).
     public var sharedLock: String? { "pg-state" }
@@ -41,14 +41,6 @@ public final class RegisterStage: SpoolStage, @unchecked Sendable {
     /// Batches handled at once (the stage is thread-safe: TrustStore locks, GroupCommit keys keep two
     /// batches off one payment, the journal serializes appends with flock).
     public var concurrency = StageTuning.concurrency
-
-    /// One file on its own: a group commit of one, flushed before returning.
-    public func process(_ file: ClaimedFile) throws -> StageOutcome {
-        let commit = GroupCommit()
-        let outcome = try process(file, commit: commit)
-        try commit.flush()
-        return outcome
-    }
 
     public func process(_ file: ClaimedFile, commit: GroupCommit) throws -> StageOutcome {
         let data = try file.read(maxBytes: RegisterStage.maxDocumentBytes)

@@ -250,17 +250,7 @@ enum SpoolFS {
     }
 
     static func writeAll(_ fd: Int32, _ data: Data, _ path: String) throws {
-        try data.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw error("write", path, errno)
-                }
-                offset += n
-            }
-        }
+        try FileIO.writeAll(fd: fd, data, path: path)
     }
 
     /// Writes a small JSON record durably: tmp file in `tmpDirectory`, fsync, rename over `path`

@@ -65,6 +65,19 @@ extension SpoolStage {
     public func process(_ file: ClaimedFile, commit: GroupCommit) throws -> StageOutcome { try process(file) }
 }
 
+/// A stage whose outputs always go through a group commit: handling one file on its own is a group
+/// commit of one, flushed before returning.
+public protocol GroupCommitStage: SpoolStage {}
+
+extension GroupCommitStage {
+    public func process(_ file: ClaimedFile) throws -> StageOutcome {
+        let commit = GroupCommit()
+        let outcome = try process(file, commit: commit)
+        try commit.flush()
+        return outcome
+    }
+}
+
 public struct StageSummary: Sendable, Equatable, CustomStringConvertible {
     public var processed = 0
     public var quarantined = 0
