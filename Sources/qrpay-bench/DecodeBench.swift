@@ -86,6 +86,9 @@ extension QRPayBench {
                 }
                 rows.append(zbar)
             }
+            // 4. zxing-cpp (Python bindings, PyPI `zxing-cpp` + `pillow`), in one process, per-image
+            //    time from opening the file to the text, as for QR-Pay's row.
+            if let zxing = ZXingRow.measure(items) { rows.append(zxing) }
             let title = "decode: \(items.count) images (\(count) generated 12 MP phone-like JPEGs\(dir.map { " + \($0)" } ?? ""))"
             return (rows, failures, title)
         }
@@ -152,5 +155,55 @@ enum BenchShots {
         let data = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// The zxing-cpp row: skipped (nil) when python3, `zxingcpp` or `PIL` is missing.
+enum ZXingRow {
+    static let script = """
+    import sys, time
+    try:
+        import zxingcpp
+        from PIL import Image
+    except ImportError:
+        print("unavailable"); sys.exit(0)
+    for path in sys.stdin.read().split("\\n"):
+        if not path: continue
+        t0 = time.perf_counter()
+        try:
+            found = [r.text for r in zxingcpp.read_barcodes(Image.open(path).convert("L"), formats=zxingcpp.BarcodeFormat.QRCode)]
+        except Exception:
+            found = []
+        ms = (time.perf_counter() - t0) * 1000
+        print("%.3f\\t%s" % (ms, "\\x1f".join(found)))
+    """
+
+    static func measure(_ items: [(path: String, expected: String?)]) -> BenchRow? {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script]
+        let input = Pipe(), output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        do { try process.run() } catch { return nil }
+        let paths = Data(items.map(\.path).joined(separator: "\n").utf8)
+        DispatchQueue.global().async {
+            try? input.fileHandleForWriting.write(contentsOf: paths)
+            try? input.fileHandleForWriting.close()
+        }
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        guard lines.first != "unavailable", lines.count >= items.count else { return nil }
+        var row = BenchRow(name: "zxing-cpp", succeeded: 0, total: items.count, milliseconds: [],
+                           note: "Python bindings, in process (JPEG decode by Pillow)")
+        for (item, line) in zip(items, lines) {
+            let parts = line.split(separator: "\t", maxSplits: 1, omittingEmptySubsequences: false)
+            row.milliseconds.append(Double(parts.first ?? "") ?? 0)
+            let found = parts.count > 1 ? parts[1].split(separator: "\u{1f}").map(String.init) : []
+            if BenchShots.matches(found, item.expected) { row.succeeded += 1 }
+        }
+        return row
     }
 }
