@@ -240,23 +240,9 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
             "at": .string(Timestamp.format(now)), "file": .string(file.name), "queue": .string(path),
         ]
         if let attempts = deferredRecord(file.name)?["attempts"]?.intValue { record["attempts"] = .int(attempts) }
-        var target = file.name
-        for _ in 0..<3 {
-            if SpoolFS.lstatKind(quarantineDirectory + "/" + target) != nil {
-                target = file.name + ".dup-" + FileIO.uniqueName()
-                continue
-            }
-            try SpoolFS.writeRecord(.object(record), to: quarantineDirectory + "/" + target + SpoolName.reasonSuffix,
-                                    tmpDirectory: tmpDirectory, mode: Queue.fileMode)
-            let e = SpoolFS.renameNoReplace(file.path, quarantineDirectory + "/" + target)
-            if e == EEXIST { target = file.name + ".dup-" + FileIO.uniqueName(); continue }
-            guard e == 0 else { throw SpoolFS.error("quarantine", file.path, e) }
-            try SpoolFS.fsyncDirectory(quarantineDirectory)
-            try SpoolFS.fsyncDirectory(curDirectory)
-            removeDeferredRecord(file.name)
-            return target
-        }
-        throw QRPayError("spool.io", "cannot find a free name in \(quarantineDirectory) for \(file.name)", exit: .ioError)
+        let target = try park(file, in: quarantineDirectory, verb: "quarantine", reason: .object(record))
+        removeDeferredRecord(file.name)
+        return target
     }
 
     /// Moves a claimed file to deferred/NAME for a retry at `retryAt`, with deferred/NAME.reason.json
@@ -264,27 +250,34 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
     /// If another file of the same name is already deferred, this one goes in as NAME.dup-UNIQUE.
     public func deferFile(_ file: ClaimedFile, stage: String, error: QRPayError, retryAt: Date, now: Date = Date()) throws {
         let attempts = (deferredRecord(file.name)?["attempts"]?.intValue ?? 0) + 1
+        let record: JSONValue = [
+            "stage": .string(stage), "reason": .string(error.message), "code": .string(error.code),
+            "at": .string(Timestamp.format(now)), "file": .string(file.name), "queue": .string(path),
+            "attempts": .int(attempts), "retryAt": .string(Timestamp.format(retryAt)),
+        ]
+        try park(file, in: deferredDirectory, verb: "defer", reason: record)
+    }
+
+    /// Moves a claimed file into `directory` beside its NAME.reason.json (written first), never
+    /// replacing: a name already taken there becomes NAME.dup-UNIQUE. Returns the name used.
+    @discardableResult
+    private func park(_ file: ClaimedFile, in directory: String, verb: String, reason: JSONValue) throws -> String {
         var target = file.name
         for _ in 0..<3 {
-            if SpoolFS.lstatKind(deferredDirectory + "/" + target) != nil {
+            if SpoolFS.lstatKind(directory + "/" + target) != nil {
                 target = file.name + ".dup-" + FileIO.uniqueName()
                 continue
             }
-            let record: JSONValue = [
-                "stage": .string(stage), "reason": .string(error.message), "code": .string(error.code),
-                "at": .string(Timestamp.format(now)), "file": .string(file.name), "queue": .string(path),
-                "attempts": .int(attempts), "retryAt": .string(Timestamp.format(retryAt)),
-            ]
-            try SpoolFS.writeRecord(record, to: deferredDirectory + "/" + target + SpoolName.reasonSuffix,
+            try SpoolFS.writeRecord(reason, to: directory + "/" + target + SpoolName.reasonSuffix,
                                     tmpDirectory: tmpDirectory, mode: Queue.fileMode)
-            let e = SpoolFS.renameNoReplace(file.path, deferredDirectory + "/" + target)
+            let e = SpoolFS.renameNoReplace(file.path, directory + "/" + target)
             if e == EEXIST { target = file.name + ".dup-" + FileIO.uniqueName(); continue }
-            guard e == 0 else { throw SpoolFS.error("defer", file.path, e) }
-            try SpoolFS.fsyncDirectory(deferredDirectory)
+            guard e == 0 else { throw SpoolFS.error(verb, file.path, e) }
+            try SpoolFS.fsyncDirectory(directory)
             try SpoolFS.fsyncDirectory(curDirectory)
-            return
+            return target
         }
-        throw QRPayError("spool.io", "cannot find a free name in \(deferredDirectory) for \(file.name)", exit: .ioError)
+        throw QRPayError("spool.io", "cannot find a free name in \(directory) for \(file.name)", exit: .ioError)
     }
 
     /// How many times NAME was deferred so far (0 if never).

@@ -129,7 +129,7 @@ public enum FileIO {
         }
         let parent = (path as NSString).deletingLastPathComponent
         if !parent.isEmpty && parent != path && parent != "/" {
-            try makeDirectory(parent, mode: parent.hasSuffix("/ca") ? 0o755 : 0o755)
+            try makeDirectory(parent, mode: 0o755)
         }
         if mkdir(path, mode) != 0 && errno != EEXIST {
             throw QRPayError.io("create directory", path: path, errno: errno)
