@@ -1,3 +1,5 @@
+/* _GNU_SOURCE before any header: <fcntl.h> then defines O_TMPFILE. */
+#define _GNU_SOURCE 1
 #include "qrpay_shims.h"
 #include <openssl/crypto.h>
 #include <openssl/bio.h>
@@ -11,6 +13,26 @@ long qrpay_bio_get_mem_data(void *bio, char **data) {
 
 /* EVP_PKEY_PUBLIC_KEY is a macro of OSSL_KEYMGMT_SELECT_* bits (see qrpay_shims.h). */
 int qrpay_evp_pkey_public_key_selection(void) { return EVP_PKEY_PUBLIC_KEY; }
+
+#include <fcntl.h>
+
+/* O_TMPFILE (see qrpay_shims.h). */
+int qrpay_o_tmpfile(void) {
+#ifdef O_TMPFILE
+    return O_TMPFILE;
+#else
+    return 0;
+#endif
+}
+
+/* AT_EMPTY_PATH (see qrpay_shims.h). */
+int qrpay_at_empty_path(void) {
+#ifdef AT_EMPTY_PATH
+    return AT_EMPTY_PATH;
+#else
+    return 0;
+#endif
+}
 
 #include <jansson.h>
 

@@ -45,22 +45,37 @@ struct Child {
         return Child(pid: pid, started: started)
     }
 
-    /// Waits for the child: exit status, wall seconds since spawn, peak RSS in MiB.
-    func wait() -> (status: Int32, seconds: Double, maxRSSMiB: Double) {
+    /// Waits for the child: exit status, wall seconds since spawn, peak RSS in MiB, CPU seconds (user + system).
+    @discardableResult
+    func wait() -> (status: Int32, seconds: Double, maxRSSMiB: Double, cpu: Double) {
         var status: Int32 = 0
         var usage = rusage()
         while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
         let seconds = BenchTable.now() - started
         let code: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        return (code, seconds, Double(usage.ru_maxrss) / 1024)
+        return (code, seconds, Double(usage.ru_maxrss) / 1024, CPUTime.seconds(usage))
     }
 
     func terminate() { kill(pid, SIGTERM) }
 
     /// Runs a program to its end.
     static func run(_ path: String, _ args: [String], stdout: String = "/dev/null", stderr: String = "/dev/null") throws
-        -> (status: Int32, seconds: Double, maxRSSMiB: Double) {
+        -> (status: Int32, seconds: Double, maxRSSMiB: Double, cpu: Double) {
         try spawn(path, args, stdout: stdout, stderr: stderr).wait()
+    }
+}
+
+/// CPU time (user + system) from rusage.
+enum CPUTime {
+    static func seconds(_ u: rusage) -> Double {
+        Double(u.ru_utime.tv_sec) + Double(u.ru_utime.tv_usec) / 1e6 + Double(u.ru_stime.tv_sec) + Double(u.ru_stime.tv_usec) / 1e6
+    }
+
+    /// This process's CPU seconds so far (every thread).
+    static func ofSelf() -> Double {
+        var u = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
+        return seconds(u)
     }
 }
 

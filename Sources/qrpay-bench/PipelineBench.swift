@@ -170,10 +170,10 @@ struct PipelineRun {
         // The reference first, while the file system is as fresh for it as for the stage (on an ext4
         // without a journal, every inode allocation skips inodes freed in the last minutes).
         let referenceCount = min(p.referenceCount ?? p.count, payments.count)
-        var referenceRate = 0.0
+        var referenceRate = 0.0, referenceCPU = 0.0
         if !p.setupOnly {
             info("reference loop over \(referenceCount) payments")
-            referenceRate = try reference(Array(payments.prefix(referenceCount)), main)
+            (referenceRate, referenceCPU) = try reference(Array(payments.prefix(referenceCount)), main)
         }
         try main.deliver(payments.map(\.data), to: SpoolLayout.inbox(main.root))
         info(String(format: "%d signed payments in the inbox in %.1f s; running qrpay-register --once", p.count, BenchTable.now() - t0))
@@ -185,8 +185,8 @@ struct PipelineRun {
         let registerRate = Double(p.count) / register.seconds
         table.add("register --once, empty spool", String(format: "%.0f payments/s", registerRate), target: ">= 1500/s",
                   met: registerRate >= 1500,
-                  note: String(format: "%d payments, %d shops, %.1f s, peak RSS %.0f MiB%@", p.count, p.shops, register.seconds,
-                               register.rss, register.problem))
+                  note: String(format: "%d payments, %d shops, %.1f s, CPU %.0f us/payment, peak RSS %.0f MiB%@", p.count, p.shops,
+                               register.seconds, register.cpu / Double(p.count) * 1e6, register.rss, register.problem))
 
         t0 = BenchTable.now()
         let approvals = try main.signApprovals(for: payments)
@@ -195,11 +195,12 @@ struct PipelineRun {
         let approve = try stage("qrpay-approve", main, expected: p.count, log: work + "/approve.log")
         let approveRate = Double(p.count) / approve.seconds
         table.add("approve --once", String(format: "%.0f approvals/s", approveRate),
-                  note: String(format: "%d approvals, %d users, %.1f s, peak RSS %.0f MiB%@", p.count, p.users, approve.seconds,
-                               approve.rss, approve.problem))
+                  note: String(format: "%d approvals, %d users, %.1f s, CPU %.0f us/approval, peak RSS %.0f MiB%@", p.count, p.users,
+                               approve.seconds, approve.cpu / Double(p.count) * 1e6, approve.rss, approve.problem))
 
         table.add("reference loop, in process", String(format: "%.0f payments/s", referenceRate),
-                  note: "per payment: 1 ECDSA verify, 1 QR encode + PNG, 5 files + 1 journal entry, group commits of 64 on \(ProcessInfo.processInfo.activeProcessorCount) threads")
+                  note: String(format: "CPU %.0f us/payment; per payment: 1 ECDSA verify, 1 QR encode + PNG, 5 files + 1 journal entry, group commits of 64 on %d threads",
+                               referenceCPU / Double(referenceCount) * 1e6, ProcessInfo.processInfo.activeProcessorCount))
         let ratio = registerRate / referenceRate
         table.add("register / reference", String(format: "%.2f", ratio), target: ">= 0.7", met: ratio >= 0.7)
         table.add("approve / reference", String(format: "%.2f", approveRate / referenceRate), note: "the reference is the register's minimum work")
@@ -238,20 +239,20 @@ struct PipelineRun {
 
     /// Runs a stage program with --once; checks how many files it processed.
     func stage(_ program: String, _ spool: BenchSpool, expected: Int, log: String) throws
-        -> (seconds: Double, rss: Double, problem: String) {
+        -> (seconds: Double, rss: Double, cpu: Double, problem: String) {
         let r = try Child.run(bin + "/" + program, ["--spool", spool.root, "--password-file", spool.passwordFile, "--once"], stderr: log)
         let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         let summary = text.split(separator: "\n").last.map(String.init) ?? ""
         var problem = ""
         if r.status != 0 { problem = "; exit \(r.status): \(summary)" }
         else if !summary.contains(" \(expected) processed, 0 quarantined, 0 deferred") { problem = "; NOT ALL PROCESSED: \(summary)" }
-        return (r.seconds, r.maxRSSMiB, problem)
+        return (r.seconds, r.maxRSSMiB, r.cpu, problem)
     }
 
     /// The irreducible work of registration with the same libraries, in process, on every core:
     /// per payment one ECDSA verify, one QR encode and PNG, the five files the design keeps (record,
     /// state marker, list entry, QR PNG, notice) and a journal entry, made durable by group commits of 64.
-    func reference(_ payments: [SignedPayment], _ spool: BenchSpool) throws -> Double {
+    func reference(_ payments: [SignedPayment], _ spool: BenchSpool) throws -> (rate: Double, cpu: Double) {
         let dir = work + "/reference"
         var keys: [String: PublicKey] = [:]
         for (id, c) in spool.shops {
@@ -263,7 +264,7 @@ struct PipelineRun {
         let journal = Journal(pgDirectory: dir)
         let batches = stride(from: 0, to: payments.count, by: 64).map { $0..<min($0 + 64, payments.count) }
         let publicKeys = keys
-        let t0 = BenchTable.now()
+        let t0 = BenchTable.now(), cpu0 = CPUTime.ofSelf()
         try parallelFor(batches.count) { b in
             let commit = GroupCommit()
             for p in payments[batches[b]] {
@@ -281,7 +282,7 @@ struct PipelineRun {
             }
             try commit.flush()
         }
-        return Double(payments.count) / (BenchTable.now() - t0)
+        return (Double(payments.count) / (BenchTable.now() - t0), CPUTime.ofSelf() - cpu0)
     }
 
     /// Starts qrpay-register --watch, drops payments one at a time, and times each drop (the link

@@ -45,5 +45,5 @@ struct QRPayBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "qrpay-bench",
         abstract: "Benchmarks and phone-like test photos for QR-Pay.",
-        subcommands: [Photo.self, DecodeBench.self, Encode.self, PipelineBench.self])
+        subcommands: [Photo.self, DecodeBench.self, Encode.self, PipelineBench.self, Parts.self])
 }

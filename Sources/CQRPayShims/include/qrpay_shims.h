@@ -22,6 +22,12 @@ size_t qrpay_json_dump_flags(int pretty);
  * the selection for EVP_PKEY_fromdata of a public key (PKI: P-256 keys from raw points). */
 int qrpay_evp_pkey_public_key_selection(void);
 
+/* O_TMPFILE is a macro of __O_TMPFILE | O_DIRECTORY that Swift's Glibc module does not import;
+ * 0 where the C library does not define it (GroupCommit then names its temporary files). */
+int qrpay_o_tmpfile(void);
+/* AT_EMPTY_PATH (a _GNU_SOURCE macro Swift does not import); 0 where undefined. */
+int qrpay_at_empty_path(void);
+
 /* ---- Imaging (QRPayCore/Imaging) ----
  * libjpeg and libpng's full API report fatal errors by longjmp from an error callback; longjmp
  * across Swift frames is undefined behaviour, so every call that can reach such a callback runs in

@@ -9,6 +9,7 @@
 // for one kind never verifies as another (TrustStore.verify checks it).
 
 import Foundation
+import Synchronization
 
 /// JWS "typ" values, one per document kind.
 public enum DocumentType: String, Sendable, CaseIterable {
@@ -31,6 +32,10 @@ public struct JWS: Sendable {
     public let fingerprint: String
     /// ASCII(BASE64URL(protected) "." BASE64URL(payload)): what the signature covers.
     public let signingInput: Data
+    /// BASE64URL(signature), as the document carries it.
+    public let encodedSignature: String
+    /// The whole document as parsed (to embed it elsewhere without parsing it again).
+    public let object: JSONValue
 
     /// The largest signed document QR-Pay reads.
     public static let maxBytes = 1 << 20
@@ -40,8 +45,7 @@ public struct JWS: Sendable {
         guard key.matches(certificate) else {
             throw QRPayError("pki.key-mismatch", "The signing key does not belong to the certificate \(certificate).", exit: .config)
         }
-        let header: JSONValue = ["alg": "ES256", "typ": .string(type.rawValue), "x5t#S256": .string(certificate.fingerprint)]
-        let protected = Base64URL.encode(header.serialized())
+        let protected = protectedHeader(type: type, fingerprint: certificate.fingerprint)
         let encodedPayload = Base64URL.encode(payload)
         let signature = try key.sign(Data((protected + "." + encodedPayload).utf8))
         let document: JSONValue = [
@@ -49,6 +53,21 @@ public struct JWS: Sendable {
         ]
         return document.serialized()
     }
+
+    /// BASE64URL of the protected header for (type, signer), made once per pair (the same bytes every time).
+    static func protectedHeader(type: DocumentType, fingerprint: String) -> String {
+        let key = type.rawValue + " " + fingerprint
+        if let cached = headerCache.withLock({ $0[key] }) { return cached }
+        let header: JSONValue = ["alg": "ES256", "typ": .string(type.rawValue), "x5t#S256": .string(fingerprint)]
+        let encoded = Base64URL.encode(header.serialized())
+        headerCache.withLock { cache in
+            if cache.count > 256 { cache.removeAll() }
+            cache[key] = encoded
+        }
+        return encoded
+    }
+
+    private static let headerCache = Mutex<[String: String]>([:])
 
     /// Parses a QR-Pay JWS strictly (see the top of this file). Errors: `jws.malformed`, `jws.alg`, `jws.type`.
     public init(parsing data: Data) throws {
@@ -124,6 +143,8 @@ public struct JWS: Sendable {
         self.payload = payload.bytes
         self.signature = signature.bytes
         self.signingInput = Data((protected.text + "." + payload.text).utf8)
+        self.encodedSignature = signature.text
+        self.object = value
     }
 
     /// True when the signature verifies with `key` (no certificate checks: use TrustStore.verify).

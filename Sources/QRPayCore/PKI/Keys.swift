@@ -8,6 +8,7 @@
 internal import COpenSSL
 internal import CQRPayShims
 import Foundation
+import Synchronization
 
 /// Owns one EVP_PKEY.
 final class EVPKey: @unchecked Sendable {
@@ -37,6 +38,9 @@ final class EVPKey: @unchecked Sendable {
 
 public final class PrivateKey: @unchecked Sendable {
     let key: EVPKey
+    /// The fingerprint of the last certificate `matches` confirmed (a stage signs every notice with
+    /// one key and one certificate: compare the key once, not per signature).
+    private let matchedFingerprint = Mutex<String?>(nil)
 
     init(key: EVPKey) { self.key = key }
 
@@ -131,7 +135,11 @@ public final class PrivateKey: @unchecked Sendable {
 
     /// True when `certificate` certifies this key.
     public func matches(_ certificate: Certificate) -> Bool {
-        EVP_PKEY_eq(key.pointer, certificate.publicKey.key.pointer) == 1
+        let fingerprint = certificate.fingerprint
+        if matchedFingerprint.withLock({ $0 == fingerprint }) { return true }
+        guard EVP_PKEY_eq(key.pointer, certificate.publicKey.key.pointer) == 1 else { return false }
+        matchedFingerprint.withLock { $0 = fingerprint }
+        return true
     }
 }
 

@@ -41,13 +41,15 @@ public struct Notifier: Sendable {
                         name: "\(record.info.shop).\(record.info.payment).\(record.state.rawValue).json")
     }
 
-    /// `notifyShop` through a group commit.
-    public func notifyShop(_ record: PaymentRecord, reason: String? = nil, commit: GroupCommit) throws {
+    /// `notifyShop` through a group commit. `firstRecord`: the record is being created in this commit,
+    /// so no notice about it can exist yet (a commit links the record before its notice), and the
+    /// look for an earlier copy is skipped.
+    public func notifyShop(_ record: PaymentRecord, reason: String? = nil, commit: GroupCommit, firstRecord: Bool = false) throws {
         let notice = StateNotice(shop: record.info.shop, payment: record.info.payment, state: record.state,
                                  total: record.info.total, currency: record.info.currency.code, user: record.user,
                                  reason: reason, at: record.history.last?.at ?? Date())
         try deliverOnce(notice, type: .notice, to: Notifier.noticeQueue(spoolRoot: spoolRoot, shop: record.info.shop),
-                        name: "\(record.info.payment).\(record.state.rawValue).json", commit: commit)
+                        name: "\(record.info.payment).\(record.state.rawValue).json", commit: commit, lookFirst: !firstRecord)
     }
 
     /// `receipt` through a group commit.
@@ -59,9 +61,11 @@ public struct Notifier: Sendable {
                         name: "\(record.info.shop).\(record.info.payment).\(record.state.rawValue).json", commit: commit)
     }
 
-    func deliverOnce(_ notice: StateNotice, type: DocumentType, to queue: Queue, name: String, commit: GroupCommit) throws {
+    func deliverOnce(_ notice: StateNotice, type: DocumentType, to queue: Queue, name: String, commit: GroupCommit,
+                     lookFirst: Bool = true) throws {
         let target = queue.newDirectory + "/" + name
-        if commit.pendingData(at: target) != nil || FileIO.exists(target) || FileIO.exists(queue.curDirectory + "/" + name) { return }
+        if commit.pendingData(at: target) != nil { return }
+        if lookFirst && (FileIO.exists(target) || FileIO.exists(queue.curDirectory + "/" + name)) { return }
         try DirectoryCache.shared.ensure(queue)
         let signed = try JWS.sign(payload: notice.json.serialized(), type: type, key: pg.key, certificate: pg.certificate)
         try commit.deliver(signed, to: queue, name: name, skipIfExists: true)
@@ -85,7 +89,7 @@ extension JWS {
     public var documentHash: String {
         var compact = signingInput
         compact.append(contentsOf: Array(".".utf8))
-        compact.append(contentsOf: Array(Base64URL.encode(signature).utf8))
+        compact.append(contentsOf: Array(encodedSignature.utf8))
         return Base64URL.encode(Digest.sha256(compact))
     }
 }

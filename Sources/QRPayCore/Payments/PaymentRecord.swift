@@ -37,6 +37,15 @@ public struct PaymentRecord: Equatable, Sendable {
     public var qrPath: String
     public var user: String?
     public var history: [HistoryEntry]
+    /// `document` parsed, when whoever made the record had it at hand (saves parsing it again to
+    /// serialize the record); not part of the record's value.
+    var parsedDocument: JSONValue?
+
+    public static func == (a: PaymentRecord, b: PaymentRecord) -> Bool {
+        a.info == b.info && a.state == b.state && a.document == b.document && a.documentHash == b.documentHash
+            && a.signature == b.signature && a.signer == b.signer && a.qrPath == b.qrPath && a.user == b.user
+            && a.history == b.history
+    }
 
     public init(info: PaymentInfo, state: PaymentState, document: Data, documentHash: String, signature: String,
                 signer: JSONValue, qrPath: String, user: String? = nil, history: [HistoryEntry]) {
@@ -55,7 +64,7 @@ public struct PaymentRecord: Equatable, Sendable {
             "items": info.json["items"]!,
             "created": .string(Timestamp.format(info.created)),
             "expires": .string(Timestamp.format(info.expires)),
-            "document": (try? JSONValue.parse(document)) ?? .string(String(decoding: document, as: UTF8.self)),
+            "document": parsedDocument ?? (try? JSONValue.parse(document)) ?? .string(String(decoding: document, as: UTF8.self)),
             "documentHash": .string(documentHash),
             "signature": .string(signature),
             "signer": signer,

@@ -67,7 +67,7 @@ public final class PaymentStore: @unchecked Sendable {
     /// the payment already has a record.
     public func create(_ record: PaymentRecord) throws {
         let path = recordPath(shop: record.info.shop, payment: record.info.payment)
-        try FileIO.makeDirectory((path as NSString).deletingLastPathComponent, mode: 0o750)
+        try FileIO.makeDirectory(FileIO.parentDirectory(path), mode: 0o750)
         try journal.append([TransitionRequest(shop: record.info.shop, payment: record.info.payment, from: nil,
                                               to: record.state, evidence: record.document,
                                               at: record.history.last?.at ?? Date())])
@@ -122,7 +122,7 @@ public final class PaymentStore: @unchecked Sendable {
     public func create(_ record: PaymentRecord, commit: GroupCommit) throws {
         let path = recordPath(shop: record.info.shop, payment: record.info.payment)
         try commit.claim(key: path)
-        try DirectoryCache.shared.ensure((path as NSString).deletingLastPathComponent, mode: 0o750)
+        try DirectoryCache.shared.ensure(FileIO.parentDirectory(path), mode: 0o750)
         commit.journal(journal, TransitionRequest(shop: record.info.shop, payment: record.info.payment, from: nil,
                                                   to: record.state, evidence: record.document,
                                                   at: record.history.last?.at ?? Date()))
@@ -153,7 +153,7 @@ public final class PaymentStore: @unchecked Sendable {
 
     func writeMarker(_ record: PaymentRecord, commit: GroupCommit) throws {
         let path = markerPath(state: record.state, info: record.info)
-        try DirectoryCache.shared.ensure((path as NSString).deletingLastPathComponent, mode: 0o750)
+        try DirectoryCache.shared.ensure(FileIO.parentDirectory(path), mode: 0o750)
         let summary: JSONValue = ["shop": .string(record.info.shop), "payment": .string(record.info.payment),
                                   "currency": .string(record.info.currency.code), "total": .int(record.info.total)]
         try commit.write(summary.serialized(), to: path, mode: 0o640, replace: true)
@@ -168,22 +168,22 @@ public final class PaymentStore: @unchecked Sendable {
         }
     }
 
-    /// `publish` through `commit`.
-    public func publish(_ record: PaymentRecord, commit: GroupCommit) throws {
-        let (path, entry) = try listEntry(record)
+    /// `publish` through `commit`. `document`: the record's document already parsed, if at hand.
+    public func publish(_ record: PaymentRecord, document: JSONValue? = nil, commit: GroupCommit) throws {
+        let (path, entry) = try listEntry(record, document: document)
         try DirectoryCache.shared.ensure(listDirectory, mode: 0o711)
-        try DirectoryCache.shared.ensure((path as NSString).deletingLastPathComponent, mode: 0o711)
+        try DirectoryCache.shared.ensure(FileIO.parentDirectory(path), mode: 0o711)
         try commit.write(entry, to: path, mode: 0o644, replace: true)
     }
 
-    func listEntry(_ record: PaymentRecord) throws -> (path: String, data: Data) {
+    func listEntry(_ record: PaymentRecord, document: JSONValue? = nil) throws -> (path: String, data: Data) {
         guard let signature = Base64URL.decode(record.signature) else {
             throw QRPayError("record.signature", "record has a malformed signature")
         }
         let entry: JSONValue = [
             "shop": .string(record.info.shop), "payment": .string(record.info.payment),
             "state": .string(record.state.rawValue),
-            "document": (try? JSONValue.parse(record.document)) ?? .null,
+            "document": document ?? (try? JSONValue.parse(record.document)) ?? .null,
             "updated": .string(Timestamp.format(record.history.last?.at ?? Date())),
         ]
         return (listPath(token: QRPayload.listToken(signature: signature)), entry.serialized(pretty: true))
@@ -191,7 +191,7 @@ public final class PaymentStore: @unchecked Sendable {
 
     func writeMarker(_ record: PaymentRecord) throws {
         let path = markerPath(state: record.state, info: record.info)
-        try FileIO.makeDirectory((path as NSString).deletingLastPathComponent, mode: 0o750)
+        try FileIO.makeDirectory(FileIO.parentDirectory(path), mode: 0o750)
         let summary: JSONValue = ["shop": .string(record.info.shop), "payment": .string(record.info.payment),
                                   "currency": .string(record.info.currency.code), "total": .int(record.info.total)]
         try FileIO.writeDurably(summary.serialized(), to: path, mode: 0o640, replace: true)
@@ -200,7 +200,7 @@ public final class PaymentStore: @unchecked Sendable {
     func removeMarker(state: PaymentState, info: PaymentInfo) throws {
         let path = markerPath(state: state, info: info)
         if unlink(path) != 0 && errno != ENOENT { throw QRPayError.io("remove", path: path, errno: errno) }
-        try? FileIO.fsyncDirectory((path as NSString).deletingLastPathComponent)
+        try? FileIO.fsyncDirectory(FileIO.parentDirectory(path))
     }
 
     /// Makes the markers agree with the record: exactly one, in the record's state.
@@ -275,7 +275,7 @@ public final class PaymentStore: @unchecked Sendable {
         let token = QRPayload.listToken(signature: signature)
         let path = listPath(token: token)
         if !FileIO.isDirectory(listDirectory) { try FileIO.makeDirectory(listDirectory, mode: 0o711) }
-        try FileIO.makeDirectory((path as NSString).deletingLastPathComponent, mode: 0o711)
+        try FileIO.makeDirectory(FileIO.parentDirectory(path), mode: 0o711)
         let entry: JSONValue = [
             "shop": .string(record.info.shop), "payment": .string(record.info.payment),
             "state": .string(record.state.rawValue),

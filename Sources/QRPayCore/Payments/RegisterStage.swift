@@ -71,7 +71,7 @@ public final class RegisterStage: GroupCommitStage, @unchecked Sendable {
         let qr = try QRPayload(shop: info.shop, payment: info.payment, signature: jws.signature)
         let qrPath = try writeQR(qr, commit: commit)
         let signer = try trust.certificate(fingerprint: jws.fingerprint)
-        let record = PaymentRecord(
+        var record = PaymentRecord(
             info: info, state: .request, document: data, documentHash: jws.documentHash,
             signature: Base64URL.encode(jws.signature),
             signer: ["fingerprint": .string(signer.fingerprint), "serial": .string(signer.serialHex),
@@ -80,9 +80,10 @@ public final class RegisterStage: GroupCommitStage, @unchecked Sendable {
             history: [HistoryEntry(state: .request, at: now,
                                    evidence: ["type": "payment", "documentHash": .string(jws.documentHash),
                                               "verifiedAt": .string(Timestamp.format(now))])])
+        record.parsedDocument = jws.object
         try store.create(record, commit: commit)
-        try store.publish(record, commit: commit)
-        try notifier.notifyShop(record, commit: commit)
+        try store.publish(record, document: jws.object, commit: commit)
+        try notifier.notifyShop(record, commit: commit, firstRecord: true)
         return .done("\(info.shop)/\(info.payment) request \(info.currency.format(info.total))")
     }
 

@@ -74,7 +74,7 @@ public struct ShopClient: Sendable {
 
     func appendJournal(_ entry: JSONValue) throws {
         let path = journalPath
-        try FileIO.makeDirectory((path as NSString).deletingLastPathComponent, mode: 0o700)
+        try FileIO.makeDirectory(FileIO.parentDirectory(path), mode: 0o700)
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw QRPayError.io("open", path: path, errno: errno) }
         defer { close(fd) }

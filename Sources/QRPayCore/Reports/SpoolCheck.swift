@@ -228,7 +228,7 @@ public final class SpoolCheck {
         if isRecent(path) || isRecent(recordPath) { return }
         let removeMarker = {
             if unlink(path) != 0 && errno != ENOENT { throw QRPayError.io("remove", path: path, errno: errno) }
-            try FileIO.fsyncDirectory((path as NSString).deletingLastPathComponent)
+            try FileIO.fsyncDirectory(FileIO.parentDirectory(path))
         }
         let record: PaymentRecord?
         do { record = try store.load(shop: m.shop, payment: m.payment) } catch { return }  // reported with the records
@@ -292,7 +292,7 @@ public final class SpoolCheck {
     func checkModes() throws {
         for key in try keyFiles() {
             var st = stat(), dst = stat()
-            let dir = (key as NSString).deletingLastPathComponent
+            let dir = FileIO.parentDirectory(key)
             guard lstat(key, &st) == 0, lstat(dir, &dst) == 0 else { continue }
             let mode = st.st_mode & 0o7777
             if mode != 0o600 {

@@ -28,6 +28,7 @@ import Glibc
 
 public final class GroupCommit {
     private struct Item {
+        /// The named temporary file, or "" for an anonymous one (O_TMPFILE, named at flush by linkat).
         let tmp: String
         let target: String
         var fd: Int32
@@ -74,9 +75,10 @@ public final class GroupCommit {
     /// (same file system as the target; default: beside it, as a dotfile).
     public func write(_ data: Data, to path: String, mode: mode_t = Queue.fileMode, replace: Bool = false,
                       skipIfExists: Bool = false, tmpDirectory: String? = nil) throws {
-        let dir = tmpDirectory ?? (path as NSString).deletingLastPathComponent
-        try stage(data, to: path, tmp: dir + "/.tmp." + FileIO.uniqueName(), mode: mode, replace: replace,
-                  skipIfExists: skipIfExists)
+        let dir = tmpDirectory ?? FileIO.parentDirectory(path)
+        // Beside the target: an anonymous file where the file system has them, else a dotfile.
+        try stage(data, to: path, tmp: dir + "/.tmp." + FileIO.uniqueName(), anonymousIn: tmpDirectory == nil ? dir : nil,
+                  mode: mode, replace: replace, skipIfExists: skipIfExists)
     }
 
     /// Stages a delivery into `queue`'s new/ (through its tmp/, like `Queue.deliver`). Returns the name.
@@ -128,23 +130,30 @@ public final class GroupCommit {
         byTarget[path].map { items[$0].data }
     }
 
-    private func stage(_ data: Data, to target: String, tmp: String, mode: mode_t, replace: Bool, skipIfExists: Bool) throws {
+    private func stage(_ data: Data, to target: String, tmp named: String, anonymousIn directory: String? = nil,
+                       mode: mode_t, replace: Bool, skipIfExists: Bool) throws {
         if !replace, byTarget[target] != nil {
             if skipIfExists { return }
             throw QRPayError("spool.exists", "\(target) is already being written in this batch", exit: .cantCreate)
         }
-        let fd: Int32
+        var fd: Int32 = -1
+        var tmp = named
         do {
-            fd = try SpoolFS.createOpen(tmp, mode: mode)
+            if let directory, let anonymous = try SpoolFS.openAnonymous(in: directory, mode: mode) {
+                fd = anonymous
+                tmp = ""
+            } else {
+                fd = try SpoolFS.createOpen(tmp, mode: mode)
+            }
         } catch let e as QRPayError where e.code == "spool.no-such-file" {
             // A directory removed under a running stage: not the input's fault, retry later.
             throw QRPayError("spool.io", e.message, exit: .tempFail)
         }
         do {
-            try SpoolFS.writeAll(fd, data, tmp)
+            try SpoolFS.writeAll(fd, data, tmp.isEmpty ? target : tmp)
         } catch {
             close(fd)
-            unlink(tmp)
+            if !tmp.isEmpty { unlink(tmp) }
             throw error
         }
         byTarget[target] = items.count
@@ -167,7 +176,7 @@ public final class GroupCommit {
         guard mark < items.count else { return }
         for item in items[mark...] {
             if item.fd >= 0 { close(item.fd) }
-            unlink(item.tmp)
+            if !item.tmp.isEmpty { unlink(item.tmp) }
         }
         items.removeSubrange(mark...)
         byTarget = byTarget.filter { $0.value < mark }
@@ -179,7 +188,9 @@ public final class GroupCommit {
     /// was already linked stays (durable content), the rest is discarded, and the error is thrown.
     public func flush() throws {
         var done = 0  // items[..<done] are in place
+        var syncDescriptors: [Int32] = []  // one per file system, for the second syncfs
         defer {
+            for fd in syncDescriptors { close(fd) }
             discardItems(from: done)
             items.removeAll()
             byTarget.removeAll()
@@ -190,18 +201,24 @@ public final class GroupCommit {
         if items.isEmpty && removals.isEmpty && transitions.isEmpty { return }
         let useSyncfs = items.count > syncfsThreshold && SpoolFS.hasSyncfs
         // 1. The data.
+        var devices = Set<UInt64>()
         if useSyncfs {
-            // One syncfs per file system the batch touches (usually one: the spool's).
-            var devices = Set<UInt64>()
+            // One syncfs per file system the batch touches (usually one: the spool's); a descriptor
+            // of each is kept for step 4.
             for item in items {
                 var st = stat()
-                guard fstat(item.fd, &st) == 0 else { throw SpoolFS.error("stat", item.tmp, errno) }
-                if devices.insert(UInt64(st.st_dev)).inserted { try SpoolFS.syncfs(item.fd, path: item.tmp) }
+                guard fstat(item.fd, &st) == 0 else { throw SpoolFS.error("stat", item.target, errno) }
+                if devices.insert(UInt64(st.st_dev)).inserted {
+                    try SpoolFS.syncfs(item.fd, path: item.target)
+                    let kept = dup(item.fd)
+                    guard kept >= 0 else { throw SpoolFS.error("dup", item.target, errno) }
+                    syncDescriptors.append(kept)
+                }
             }
         } else {
-            try SpoolFS.syncAll(items.map(\.fd), paths: items.map(\.tmp))
+            try SpoolFS.syncAll(items.map(\.fd), paths: items.map { $0.tmp.isEmpty ? $0.target : $0.tmp })
         }
-        for i in items.indices {
+        for i in items.indices where !items[i].tmp.isEmpty {  // anonymous files stay open until named
             let fd = items[i].fd
             items[i].fd = -1
             guard close(fd) == 0 else { throw SpoolFS.error("close", items[i].tmp, errno) }
@@ -216,8 +233,13 @@ public final class GroupCommit {
         // 3. Names, then removals.
         var directories: [String] = []
         var seen = Set<String>()
-        for item in items {
-            if item.replace {
+        for i in items.indices {
+            let item = items[i]
+            if item.tmp.isEmpty {
+                try name(anonymous: item)
+                close(item.fd)
+                items[i].fd = -1
+            } else if item.replace {
                 guard rename(item.tmp, item.target) == 0 else { throw SpoolFS.error("rename", item.target, errno) }
             } else {
                 // One rename that never replaces (renameat2 RENAME_NOREPLACE), not link + unlink.
@@ -231,30 +253,49 @@ public final class GroupCommit {
                 }
             }
             done += 1
-            let dir = (item.target as NSString).deletingLastPathComponent
+            let dir = FileIO.parentDirectory(item.target)
             if seen.insert(dir).inserted { directories.append(dir) }
         }
+        var removalDirectories: [String] = []
         for path in removals {
             if unlink(path) == 0 {
-                let dir = (path as NSString).deletingLastPathComponent
-                if seen.insert(dir).inserted { directories.append(dir) }
+                let dir = FileIO.parentDirectory(path)
+                if seen.insert(dir).inserted { directories.append(dir); removalDirectories.append(dir) }
             } else if errno != ENOENT {
                 throw SpoolFS.error("remove", path, errno)
             }
         }
         // 4. The directory entries.
         if useSyncfs {
-            var devices = Set<UInt64>()
-            for dir in directories {
-                let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
-                guard fd >= 0 else { throw SpoolFS.error("open directory", dir, errno) }
-                defer { close(fd) }
+            for fd in syncDescriptors { try SpoolFS.syncfs(fd, path: "the spool's file system") }
+            // A removal in a directory on a file system no staged file was on (not seen in practice).
+            for dir in removalDirectories {
                 var st = stat()
-                guard fstat(fd, &st) == 0 else { throw SpoolFS.error("stat", dir, errno) }
-                if devices.insert(UInt64(st.st_dev)).inserted { try SpoolFS.syncfs(fd, path: dir) }
+                guard lstat(dir, &st) == 0 else { throw SpoolFS.error("stat", dir, errno) }
+                if devices.insert(UInt64(st.st_dev)).inserted { try SpoolFS.fsyncDirectory(dir) }
             }
         } else {
             try SpoolFS.syncDirectories(directories)
+        }
+    }
+
+    /// Names an anonymous file at its target: one linkat. A target that exists is replaced (`replace`:
+    /// linked under a temporary name beside it, then renamed over it), kept (`skipIfExists`), or an error.
+    private func name(anonymous item: Item) throws {
+        let e = SpoolFS.linkAnonymous(item.fd, item.target)
+        if e == 0 { return }
+        guard e == EEXIST else { throw SpoolFS.error("link", item.target, e) }
+        if item.skipIfExists && !item.replace { return }
+        guard item.replace else {
+            throw QRPayError("spool.exists", "\(item.target) already exists; the spool never replaces a file", exit: .cantCreate)
+        }
+        let tmp = FileIO.parentDirectory(item.target) + "/.tmp." + FileIO.uniqueName()
+        let linked = SpoolFS.linkAnonymous(item.fd, tmp)
+        guard linked == 0 else { throw SpoolFS.error("link", tmp, linked) }
+        guard rename(tmp, item.target) == 0 else {
+            let renameError = errno
+            unlink(tmp)
+            throw SpoolFS.error("rename", item.target, renameError)
         }
     }
 
@@ -262,7 +303,7 @@ public final class GroupCommit {
     public func discard() {
         for item in items {
             if item.fd >= 0 { close(item.fd) }
-            unlink(item.tmp)
+            if !item.tmp.isEmpty { unlink(item.tmp) }
         }
         items.removeAll()
         byTarget.removeAll()

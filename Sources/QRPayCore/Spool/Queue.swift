@@ -220,11 +220,24 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
     /// loss undoes it, the file is recovered and handled again, so stages are idempotent (the same
     /// input twice is a no-op), and one fsync per file is saved.
     public func complete(_ file: ClaimedFile, durable: Bool = false) throws {
-        let kind = SpoolFS.lstatKind(file.path)?.0
+        let kind = file.looked?.kind ?? SpoolFS.lstatKind(file.path)?.0
         let rc = kind == .directory ? rmdir(file.path) : unlink(file.path)
         guard rc == 0 else { throw SpoolFS.error("remove", file.path, errno) }
         if durable { try SpoolFS.fsyncDirectory(curDirectory) }
-        removeDeferredRecord(file.name)
+        if file.mayHaveDeferredRecord { removeDeferredRecord(file.name) }
+    }
+
+    /// Whether deferred/ holds anything at all (files or attempt records).
+    func hasDeferredEntries() -> Bool {
+        guard let dir = opendir(deferredDirectory) else { return true }
+        defer { closedir(dir) }
+        while let entry = readdir(dir) {
+            let isDot = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                raw[0] == UInt8(ascii: ".") && (raw[1] == 0 || (raw[1] == UInt8(ascii: ".") && raw[2] == 0))
+            }
+            if !isDot { return true }
+        }
+        return false
     }
 
     // MARK: Quarantine and deferral
@@ -412,6 +425,13 @@ public struct ClaimedFile: Sendable {
     public let queue: Queue
     public let name: String
 
+    /// What lstat said of the entry when the runner looked at it right after claiming (saves the
+    /// lstat before reading and before completing; read() still checks the opened file with fstat).
+    var looked: (kind: SpoolEntryKind, device: UInt64, inode: UInt64)?
+    /// False when the runner saw deferred/ empty before claiming: completing then skips removing an
+    /// attempt record that cannot exist.
+    var mayHaveDeferredRecord = true
+
     public init(queue: Queue, name: String) {
         self.queue = queue
         self.name = name
@@ -423,13 +443,26 @@ public struct ClaimedFile: Sendable {
     /// What the claimed entry is (lstat, never following a link); nil if it vanished.
     public var kind: SpoolEntryKind? { SpoolFS.lstatKind(path)?.0 }
 
+    /// lstat of the entry, remembered for read() and complete(); nil if it vanished.
+    mutating func look() -> SpoolEntryKind? {
+        guard let (kind, st) = SpoolFS.lstatKind(path) else { return nil }
+        looked = (kind, UInt64(st.st_dev), UInt64(st.st_ino))
+        return kind
+    }
+
     /// Reads the file, never following a symlink and never opening anything but a regular file
     /// (checked with lstat first, then fstat after an O_NOFOLLOW|O_NONBLOCK open):
     /// `spool.not-regular` for a FIFO, directory, device, socket or symlink; `spool.too-large` over
     /// `maxBytes`; `spool.no-such-file` if it vanished; `spool.io` otherwise (transient).
     public func read(maxBytes: Int) throws -> Data {
-        guard let (kind, st0) = SpoolFS.lstatKind(path) else { throw SpoolFS.error("read", path, errno) }
-        guard kind == .regular else { throw ClaimedFile.notRegular(name, kind) }
+        let first: (kind: SpoolEntryKind, device: UInt64, inode: UInt64)
+        if let looked {
+            first = looked
+        } else {
+            guard let (kind, st0) = SpoolFS.lstatKind(path) else { throw SpoolFS.error("read", path, errno) }
+            first = (kind, UInt64(st0.st_dev), UInt64(st0.st_ino))
+        }
+        guard first.kind == .regular else { throw ClaimedFile.notRegular(name, first.kind) }
         let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
         guard fd >= 0 else {
             if errno == ELOOP { throw ClaimedFile.notRegular(name, .symlink) }
@@ -438,7 +471,7 @@ public struct ClaimedFile: Sendable {
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw SpoolFS.error("stat", path, errno) }
-        guard SpoolEntryKind(mode: st.st_mode) == .regular, st.st_ino == st0.st_ino, st.st_dev == st0.st_dev else {
+        guard SpoolEntryKind(mode: st.st_mode) == .regular, UInt64(st.st_ino) == first.inode, UInt64(st.st_dev) == first.device else {
             throw ClaimedFile.notRegular(name, SpoolEntryKind(mode: st.st_mode))
         }
         guard Int(st.st_size) <= maxBytes else { throw ClaimedFile.tooLarge(name, Int(st.st_size), maxBytes) }

@@ -5,6 +5,7 @@
 
 import Foundation
 import Synchronization
+internal import CQRPayShims
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -214,7 +215,7 @@ enum SpoolFS {
             }
             return
         }
-        let parent = (path as NSString).deletingLastPathComponent
+        let parent = FileIO.parentDirectory(path)
         if !parent.isEmpty && parent != path && parent != "/" {
             try makeDirectories(parent, mode: mode)
         }
@@ -245,9 +246,53 @@ enum SpoolFS {
             }
             throw error("create", path, errno)
         }
-        _ = fchmod(fd, mode)  // not subject to umask
+        if !FileIO.creationKeeps(mode) { _ = fchmod(fd, mode) }  // the mode, whatever the umask
         return fd
     }
+
+    /// O_TMPFILE, when the C library has it and /proc/self/fd can name such a file (linkat with
+    /// AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; the /proc path does not).
+    static let anonymousFlag: Int32? = {
+        let flag = qrpay_o_tmpfile()
+        guard flag != 0, access("/proc/self/fd", X_OK) == 0 else { return nil }
+        return flag
+    }()
+
+    /// An anonymous file in `directory` (O_TMPFILE): it has no name until `linkAnonymous`, so a crash
+    /// before that leaves nothing behind, and naming it costs one directory entry instead of a
+    /// temporary name, a rename and a removal. nil where the file system or kernel has no O_TMPFILE
+    /// (the caller then uses a named temporary file).
+    static func openAnonymous(in directory: String, mode: mode_t) throws -> Int32? {
+        guard let flag = anonymousFlag else { return nil }
+        let fd = open(directory, flag | O_WRONLY | O_CLOEXEC, mode)
+        guard fd >= 0 else {
+            let e = errno
+            if e == EOPNOTSUPP || e == EISDIR || e == EINVAL || e == ENOSYS { return nil }
+            throw error("create", directory + "/(anonymous)", e)
+        }
+        if !FileIO.creationKeeps(mode) { _ = fchmod(fd, mode) }
+        return fd
+    }
+
+    /// Names the anonymous file `fd` as `path`, never replacing: 0 or the errno (EEXIST).
+    /// linkat(fd, "", AT_EMPTY_PATH) where the kernel allows it (Linux 6.10 for a file the caller
+    /// opened, else CAP_DAC_READ_SEARCH), else through /proc/self/fd.
+    static func linkAnonymous(_ fd: Int32, _ path: String) -> Int32 {
+        let empty = qrpay_at_empty_path()
+        if empty != 0 && emptyPathLinks.load(ordering: .relaxed) {
+            if linkat(fd, "", AT_FDCWD, path, empty) == 0 { return 0 }
+            let e = errno
+            guard e == ENOENT || e == EPERM || e == EINVAL else { return e }
+            // ENOENT also means a missing directory of `path`: the /proc link below says which.
+            let viaProc = linkat(AT_FDCWD, "/proc/self/fd/\(fd)", AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0 ? 0 : errno
+            if viaProc == 0 { emptyPathLinks.store(false, ordering: .relaxed) }
+            return viaProc
+        }
+        return linkat(AT_FDCWD, "/proc/self/fd/\(fd)", AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0 ? 0 : errno
+    }
+
+    /// Whether linkat with AT_EMPTY_PATH worked so far (false after the first refusal).
+    private static let emptyPathLinks = Atomic<Bool>(true)
 
     static func writeAll(_ fd: Int32, _ data: Data, _ path: String) throws {
         try FileIO.writeAll(fd: fd, data, path: path)

@@ -259,21 +259,24 @@ public struct StageRunner {
             if shouldStop { break }
             let names = try queue.pending(promotingDeferred: false).filter { stage.shouldClaim($0, in: queue) }
             if names.isEmpty { continue }
+            // With nothing in deferred/, no file of this pass has an attempt record to remove when done
+            // (files deferred during the pass are not claimed again in it).
+            let deferredRecords = queue.hasDeferredEntries()
             let chunks = stride(from: 0, to: names.count, by: batch).map { names[$0..<min($0 + batch, names.count)] }
             let workers = max(1, min(stage.concurrency, chunks.count))
             if workers == 1 {
                 for chunk in chunks {
                     if shouldStop { break }
-                    handled += try handleChunk(queue, chunk, &summary)
+                    handled += try handleChunk(queue, chunk, &summary, deferredRecords: deferredRecords)
                 }
             } else {
-                handled += try drainConcurrently(queue, chunks, workers: workers, &summary)
+                handled += try drainConcurrently(queue, chunks, workers: workers, deferredRecords: deferredRecords, &summary)
             }
         }
         return handled
     }
 
-    private func drainConcurrently(_ queue: Queue, _ chunks: [ArraySlice<String>], workers: Int,
+    private func drainConcurrently(_ queue: Queue, _ chunks: [ArraySlice<String>], workers: Int, deferredRecords: Bool,
                                    _ summary: inout StageSummary) throws -> Int {
         struct Shared: ~Copyable {
             var next = 0
@@ -293,7 +296,7 @@ public struct StageRunner {
                 guard let index, !runner.value.shouldStop else { return }
                 var local = StageSummary()
                 do {
-                    let took = try runner.value.handleChunk(queue, chunks[index], &local)
+                    let took = try runner.value.handleChunk(queue, chunks[index], &local, deferredRecords: deferredRecords)
                     shared.withLock { s in
                         s.handled += took
                         s.summary.processed += local.processed
@@ -319,14 +322,16 @@ public struct StageRunner {
     /// taken by someone else). Errors of the spool itself (disk full while quarantining...)
     /// propagate and stop the runner; unfinished files then stay in cur/ and are recovered on the
     /// next start.
-    private func handleChunk(_ queue: Queue, _ names: ArraySlice<String>, _ summary: inout StageSummary) throws -> Int {
+    private func handleChunk(_ queue: Queue, _ names: ArraySlice<String>, _ summary: inout StageSummary,
+                             deferredRecords: Bool = true) throws -> Int {
         let commit = GroupCommit()
         var succeeded: [(file: ClaimedFile, note: String)] = []
         var handled = 0
         for name in names {
             if shouldStop { break }
-            guard let file = try queue.claim(name) else { continue }
-            guard let kind = file.kind else { continue }  // removed from cur/ by hand meanwhile
+            guard var file = try queue.claim(name) else { continue }
+            guard let kind = file.look() else { continue }  // removed from cur/ by hand meanwhile
+            file.mayHaveDeferredRecord = deferredRecords
             handled += 1
             if kind != .regular {
                 try fail(queue, file, ClaimedFile.notRegular(name, kind), &summary)
@@ -351,10 +356,13 @@ public struct StageRunner {
             for item in succeeded { try fail(queue, item.file, wrapped, &summary) }
             return handled
         }
+        var lines: [String] = []
+        lines.reserveCapacity(succeeded.count)
+        defer { if !lines.isEmpty { log(lines.joined(separator: "\n")) } }  // one write for the batch
         for item in succeeded {
             try queue.complete(item.file)
             summary.processed += 1
-            log(prefix(queue, item.file.name) + (item.note.isEmpty ? "ok" : "ok " + item.note))
+            lines.append(prefix(queue, item.file.name) + (item.note.isEmpty ? "ok" : "ok " + item.note))
         }
         return handled
     }

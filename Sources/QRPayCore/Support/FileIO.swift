@@ -6,9 +6,16 @@
 // the directory. Reads never follow a symlink and refuse anything but a regular file.
 
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
+
+enum UniqueNames {
+    static let seed = UInt64.random(in: 0...UInt64.max)
+    static let pid = getpid()
+    static let counter = Atomic<UInt64>(0)
+}
 
 public enum FileIO {
     /// Reads a regular file, never following a symlink, refusing files larger than `maxBytes`.
@@ -73,12 +80,43 @@ public enum FileIO {
     }
 
     /// A name nobody else will pick: time, pid, random.
+    /// `SECONDS.NANOSECONDS.PID.RANDOM`: RANDOM is a per-process random start stepped by an atomic
+    /// counter, so that no two names of one process repeat and names stay unguessable across processes
+    /// (no getrandom/getpid system call per name on hot paths).
     public static func uniqueName(suffix: String = "") -> String {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
-        let random = UInt64.random(in: 0...UInt64.max)
+        let n = UniqueNames.counter.add(1, ordering: .relaxed).oldValue
+        let random = UniqueNames.seed &+ n &* 0x9E37_79B9_7F4A_7C15
         let nanos = String(ts.tv_nsec)
-        return "\(ts.tv_sec).\(String(repeating: "0", count: max(0, 9 - nanos.utf8.count)))\(nanos).\(getpid()).\(String(random, radix: 16))\(suffix)"
+        return "\(ts.tv_sec).\(String(repeating: "0", count: max(0, 9 - nanos.utf8.count)))\(nanos).\(UniqueNames.pid).\(String(random, radix: 16))\(suffix)"
+    }
+
+    /// The directory part of a path, like NSString's `deletingLastPathComponent` for the paths QR-Pay
+    /// builds ("a/b/c" -> "a/b", "/c" -> "/", "c" -> ""), without Foundation's path normalisation cost.
+    public static func parentDirectory(_ path: String) -> String {
+        var utf8 = Substring(path).utf8
+        while utf8.count > 1, utf8.last == UInt8(ascii: "/") { utf8 = utf8.dropLast() }
+        guard let slash = utf8.lastIndex(of: UInt8(ascii: "/")) else { return "" }
+        if slash == utf8.startIndex { return "/" }
+        return String(Substring(utf8[utf8.startIndex..<slash]))
+    }
+
+    /// The process's umask, read once from /proc/self/status (reading it with umask(2) would change it
+    /// for a moment under other threads); nil where /proc does not say.
+    static let processUmask: mode_t? = {
+        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix("Umask:") {
+            return mode_t(line.dropFirst(6).trimmingCharacters(in: .whitespaces), radix: 8)
+        }
+        return nil
+    }()
+
+    /// Whether a file created with `mode` already has exactly that mode (the umask takes nothing away),
+    /// so that the fchmod(2) after creating it can be skipped.
+    static func creationKeeps(_ mode: mode_t) -> Bool {
+        guard let mask = processUmask else { return false }
+        return mode & mask == 0
     }
 
     /// Writes `data` durably to `path`.
@@ -89,7 +127,7 @@ public enum FileIO {
     /// is fsync'd. When the call returns, the file survives a crash.
     public static func writeDurably(_ data: Data, to path: String, mode: mode_t = 0o644, replace: Bool = false,
                                     tmpDirectory: String? = nil, syncDirectory: Bool = true) throws {
-        let parent = (path as NSString).deletingLastPathComponent
+        let parent = FileIO.parentDirectory(path)
         let dir = parent.isEmpty ? "." : parent
         let tmpDir = tmpDirectory ?? dir
         let tmp = tmpDir + "/.tmp." + uniqueName()
@@ -127,7 +165,7 @@ public enum FileIO {
             }
             return
         }
-        let parent = (path as NSString).deletingLastPathComponent
+        let parent = FileIO.parentDirectory(path)
         if !parent.isEmpty && parent != path && parent != "/" {
             try makeDirectory(parent, mode: 0o755)
         }
