@@ -487,6 +487,8 @@ public struct ClaimedFile: Sendable {
             if n == 0 { break }
             data.append(contentsOf: buffer[0..<n])
             if data.count > maxBytes { throw ClaimedFile.tooLarge(name, data.count, maxBytes) }
+            // A short read of a regular file at or past its size is its end (saves the read that returns 0).
+            if n < buffer.count && data.count >= Int(st.st_size) { break }
         }
         return data
     }

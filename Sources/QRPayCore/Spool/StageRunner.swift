@@ -132,6 +132,8 @@ public struct StageRunner {
     public let mode: Mode
     public let log: @Sendable (String) -> Void
     public let control = Control()
+    /// Removes processed inputs from cur/ off the workers' path (see InputRemover).
+    private let remover = InputRemover()
     /// Installs SIGTERM/SIGINT handlers (process-wide, once) that stop every runner after its
     /// current file. Programs want this; tests may turn it off.
     public var handleSignals = true
@@ -187,6 +189,7 @@ public struct StageRunner {
         }
         var watcher: DirectoryWatcher?
         if case .watch = mode { watcher = try DirectoryWatcher(queues.map(\.newDirectory)) }
+        defer { finishRemovals() }  // also when a spool error ends the run: every input done is out of cur/
 
         var promote = true
         while !shouldStop {
@@ -198,6 +201,7 @@ public struct StageRunner {
             }
             let handled = try drainPass(queues, &summary)
             if handled > 0 { promote = false; continue }
+            finishRemovals()
             do {
                 try stage.tick(now: clock())
             } catch let error as QRPayError where error.isTransient {
@@ -214,6 +218,12 @@ public struct StageRunner {
     }
 
     private func display(_ queue: Queue) -> String { SpoolLayout.displayName(queue, root: spoolRoot) }
+
+    /// Waits until every processed input is out of cur/; logs the ones that could not be removed
+    /// (they are recovered at the next start and handled again: a no-op, stages are idempotent).
+    private func finishRemovals() {
+        for failure in remover.wait() { log("\(stage.name): \(failure)") }
+    }
 
     /// The lock shared by stages that change the same records: blocking, one pass at a time.
     private func acquireSharedLock(_ name: String) throws -> Int32 {
@@ -358,12 +368,13 @@ public struct StageRunner {
         }
         var lines: [String] = []
         lines.reserveCapacity(succeeded.count)
-        defer { if !lines.isEmpty { log(lines.joined(separator: "\n")) } }  // one write for the batch
         for item in succeeded {
-            try queue.complete(item.file)
             summary.processed += 1
             lines.append(prefix(queue, item.file.name) + (item.note.isEmpty ? "ok" : "ok " + item.note))
         }
+        log(lines.joined(separator: "\n"))  // one write for the batch
+        // The outputs are durable: the inputs leave cur/ on the remover's thread.
+        remover.complete(succeeded.map(\.file))
         return handled
     }
 
@@ -482,5 +493,39 @@ final class DirectoryWatcher {
         // Drain the events: they are only hints, the pass rescans the directories anyway.
         var buffer = [UInt8](repeating: 0, count: 16 * 1024)
         while buffer.withUnsafeMutableBytes({ read(fd, $0.baseAddress, $0.count) }) > 0 {}
+    }
+}
+
+/// Removes processed inputs from their queue's cur/ on a thread of its own. unlink(2) of a file
+/// frees its blocks, and a file system that discards freed blocks synchronously (ext4 mounted with
+/// `discard` and without a journal) makes it wait for the device: the workers go on with their next
+/// batch instead. The runner waits for it before it idles or exits. A removal that fails (or never
+/// happens: a crash) leaves the file in cur/; it is recovered at the next start and handled again,
+/// which changes nothing (stages are idempotent).
+final class InputRemover: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "qrpay.input-remover")
+    private let group = DispatchGroup()
+    private let failures = Mutex<[String]>([])
+
+    func complete(_ files: [ClaimedFile]) {
+        guard !files.isEmpty else { return }
+        group.enter()
+        queue.async { [self] in
+            defer { group.leave() }
+            for file in files {
+                do {
+                    try file.queue.complete(file)
+                } catch {
+                    let message = (error as? QRPayError)?.message ?? "\(error)"
+                    failures.withLock { $0.append("\(file.name): processed, but not removed from cur/: \(message)") }
+                }
+            }
+        }
+    }
+
+    /// Waits for every removal handed over so far; returns (and forgets) the failures.
+    func wait() -> [String] {
+        group.wait()
+        return failures.withLock { f in defer { f.removeAll() }; return f }
     }
 }

@@ -158,21 +158,28 @@ public enum FileIO {
 
     /// Creates `path` and missing parents with `mode` (existing directories keep theirs).
     public static func makeDirectory(_ path: String, mode: mode_t = 0o755) throws {
-        var st = stat()
-        if lstat(path, &st) == 0 {
-            guard (st.st_mode & S_IFMT) == S_IFDIR else {
-                throw QRPayError("io.not-directory", "\(path) exists and is not a directory", exit: .cantCreate)
-            }
+        // mkdir first: one system call when the parent exists (the common case on hot paths).
+        if mkdir(path, mode) == 0 {
+            if !creationKeeps(mode) { _ = chmod(path, mode) }  // the mode, whatever the umask
             return
         }
-        let parent = FileIO.parentDirectory(path)
-        if !parent.isEmpty && parent != path && parent != "/" {
-            try makeDirectory(parent, mode: 0o755)
+        var e = errno
+        if e == ENOENT {
+            let parent = FileIO.parentDirectory(path)
+            if !parent.isEmpty && parent != path && parent != "/" {
+                try makeDirectory(parent, mode: 0o755)
+            }
+            if mkdir(path, mode) == 0 {
+                if !creationKeeps(mode) { _ = chmod(path, mode) }
+                return
+            }
+            e = errno
         }
-        if mkdir(path, mode) != 0 && errno != EEXIST {
-            throw QRPayError.io("create directory", path: path, errno: errno)
+        guard e == EEXIST else { throw QRPayError.io("create directory", path: path, errno: e) }
+        var st = stat()
+        guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw QRPayError("io.not-directory", "\(path) exists and is not a directory", exit: .cantCreate)
         }
-        _ = chmod(path, mode)  // not subject to umask
     }
 
     public static func exists(_ path: String) -> Bool {

@@ -95,13 +95,19 @@ extension JSONValue {
         let node = makeNode()
         defer { json_decref(node) }
         let flags = qrpay_json_dump_flags(pretty ? 1 : 0)
-        let size = json_dumpb(node, nil, 0, flags)
-        var out = Data(count: size)
-        out.withUnsafeMutableBytes { raw in
-            _ = json_dumpb(node, raw.baseAddress!.assumingMemoryBound(to: CChar.self), size, flags)
+        // One pass through the tree (json_dumpb would need two: one to size the buffer, one to fill it).
+        var out = [UInt8]()
+        out.reserveCapacity(1024)
+        withUnsafeMutablePointer(to: &out) { sink in
+            _ = json_dump_callback(node, { buffer, size, context in
+                guard let buffer, let context else { return -1 }
+                let sink = context.assumingMemoryBound(to: [UInt8].self)
+                sink.pointee.append(contentsOf: UnsafeRawBufferPointer(start: buffer, count: size))
+                return 0
+            }, sink, flags)
         }
         if pretty { out.append(0x0A) }
-        return out
+        return Data(out)
     }
 
     public func serializedString(pretty: Bool = false) -> String {
