@@ -274,7 +274,7 @@ struct PipelineRun {
                 let qr = try QRPayload(shop: p.shop, payment: p.payment, signature: p.signature)
                 try commit.write(try QRCodeImage.png(text: qr.text), to: "\(dir)/qr/\(p.shop)/\(p.payment).png", replace: true)
                 try commit.write(p.data, to: "\(dir)/records/\(p.shop)/\(p.payment).json")
-                try commit.write(Data("{\"total\":\(p.total)}".utf8), to: "\(dir)/markers/\(p.shop)~\(p.payment)", replace: true)
+                try commit.write(Data(), to: "\(dir)/markers/\(p.shop)~\(p.payment)~KRW~\(p.total)", replace: true)  // empty, as the store's
                 try commit.write(p.data, to: "\(dir)/list/\(qr.listToken).json", replace: true)
                 try commit.deliver(p.data, to: Queue(path: dir + "/notices/\(p.shop)"), name: "\(p.payment).request.json")
                 commit.journal(journal, TransitionRequest(shop: p.shop, payment: p.payment, from: nil, to: .request,
@@ -413,9 +413,7 @@ struct PipelineRun {
                                            evidence: ["type": "payment", "documentHash": .string(p.documentHash),
                                                       "verifiedAt": .string(Timestamp.format(now))])])
                 try made.write(record.serialized(), to: store.recordPath(shop: info.shop, payment: info.payment), directoryMode: 0o750)
-                let summary: JSONValue = ["shop": .string(info.shop), "payment": .string(info.payment),
-                                          "currency": .string(info.currency.code), "total": .int(info.total)]
-                try made.write(summary.serialized(), to: store.markerPath(state: .request, info: info), directoryMode: 0o750)
+                try made.write(Data(), to: store.markerPath(state: .request, info: info), directoryMode: 0o750)
                 let entry: JSONValue = ["shop": .string(info.shop), "payment": .string(info.payment), "state": "request",
                                         "document": try JSONValue.parse(p.data), "updated": .string(Timestamp.format(now))]
                 try made.write(entry.serialized(pretty: true), to: store.listPath(token: QRPayload.listToken(signature: p.signature)),

@@ -154,9 +154,8 @@ public final class PaymentStore: @unchecked Sendable {
     func writeMarker(_ record: PaymentRecord, commit: GroupCommit) throws {
         let path = markerPath(state: record.state, info: record.info)
         try DirectoryCache.shared.ensure(FileIO.parentDirectory(path), mode: 0o750)
-        let summary: JSONValue = ["shop": .string(record.info.shop), "payment": .string(record.info.payment),
-                                  "currency": .string(record.info.currency.code), "total": .int(record.info.total)]
-        try commit.write(summary.serialized(), to: path, mode: 0o640, replace: true)
+        // Empty: the name says everything (an inode and a directory entry, no data block).
+        try commit.write(Data(), to: path, mode: 0o640, replace: true)
     }
 
     /// `reindex` through `commit`.
@@ -192,9 +191,7 @@ public final class PaymentStore: @unchecked Sendable {
     func writeMarker(_ record: PaymentRecord) throws {
         let path = markerPath(state: record.state, info: record.info)
         try FileIO.makeDirectory(FileIO.parentDirectory(path), mode: 0o750)
-        let summary: JSONValue = ["shop": .string(record.info.shop), "payment": .string(record.info.payment),
-                                  "currency": .string(record.info.currency.code), "total": .int(record.info.total)]
-        try FileIO.writeDurably(summary.serialized(), to: path, mode: 0o640, replace: true)
+        try FileIO.writeDurably(Data(), to: path, mode: 0o640, replace: true)  // the name is the data
     }
 
     func removeMarker(state: PaymentState, info: PaymentInfo) throws {

@@ -147,13 +147,30 @@ public struct StageRunner {
     public var clock: @Sendable () -> Date = { Date() }
 
     public init(spoolRoot: String, stage: SpoolStage, mode: Mode,
-                log: @escaping @Sendable (String) -> Void = { line in
-                    FileHandle.standardError.write(Data((line + "\n").utf8))
-                }) {
+                log: (@Sendable (String) -> Void)? = nil) {
         self.spoolRoot = spoolRoot
         self.stage = stage
         self.mode = mode
-        self.log = log
+        self.log = log ?? StageRunner.standardErrorLine
+        self.logsToStandardError = log == nil
+    }
+
+    /// The default log: one line on stderr.
+    static let standardErrorLine: @Sendable (String) -> Void = { line in
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+
+    /// True with the default log: a batch's lines then go out in one write(2).
+    private let logsToStandardError: Bool
+
+    /// Logs `lines`, one `log` call per line (one write for all of them on stderr).
+    private func log(lines: [String]) {
+        if lines.isEmpty { return }
+        if logsToStandardError {
+            FileHandle.standardError.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+        } else {
+            for line in lines { log(line) }
+        }
     }
 
     /// 30 s, 1 min, 2 min, ... capped at 1 h.
@@ -372,7 +389,7 @@ public struct StageRunner {
             summary.processed += 1
             lines.append(prefix(queue, item.file.name) + (item.note.isEmpty ? "ok" : "ok " + item.note))
         }
-        log(lines.joined(separator: "\n"))  // one write for the batch
+        log(lines: lines)
         // The outputs are durable: the inputs leave cur/ on the remover's thread.
         remover.complete(succeeded.map(\.file))
         return handled
