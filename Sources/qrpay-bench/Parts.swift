@@ -14,7 +14,7 @@ extension QRPayBench {
             func time(_ name: String, _ body: (SignedPayment) throws -> Void) rethrows {
                 let t0 = BenchTable.now()
                 for p in payments { try body(p) }
-                print(String(format: "%-28s %7.1f us", name, (BenchTable.now() - t0) / Double(payments.count) * 1e6))
+                print(name.padding(toLength: 28, withPad: " ", startingAt: 0), String(format: "%7.1f us", (BenchTable.now() - t0) / Double(payments.count) * 1e6))
             }
             let key = spool.shops[0].credentials.certificate.publicKey
             try time("JWS parse") { _ = try JWS(parsing: $0.data) }
@@ -28,6 +28,22 @@ extension QRPayBench {
             try time("JSON parse+compact doc") { p in _ = try JSONValue.parse(p.data).serialized() }
             time("sha256 doc") { p in _ = Digest.sha256(p.data) }
             time("documentHash") { p in _ = try! JWS(parsing: p.data).documentHash }
+            let parsed = try payments.map { try JWS(parsing: $0.data) }
+            let infos = try parsed.map { try PaymentInfo(payload: $0.payload) }
+            var k = 0
+            let now = Date()
+            let records: [PaymentRecord] = payments.indices.map { i in
+                PaymentRecord(info: infos[i], state: .request, document: payments[i].data, documentHash: payments[i].documentHash,
+                              signature: Base64URL.encode(payments[i].signature),
+                              signer: ["fingerprint": "x", "serial": "01", "name": "Shop", "notAfter": .string(Timestamp.format(now))],
+                              qrPath: "/x/y.png", history: [HistoryEntry(state: .request, at: now, evidence: ["type": "payment", "documentHash": .string(payments[i].documentHash), "verifiedAt": .string(Timestamp.format(now))])])
+            }
+            time("record.json build") { _ in _ = records[k % records.count].json; k += 1 }
+            time("record.serialized") { _ in _ = records[k % records.count].serialized(); k += 1 }
+            time("info.json") { _ in _ = infos[k % infos.count].json; k += 1 }
+            time("Timestamp.format") { _ in _ = Timestamp.format(now) }
+            time("PaymentInfo(payload)") { _ in _ = try! PaymentInfo(payload: parsed[k % parsed.count].payload); k += 1 }
+            time("JSONValue.parse(payload)") { _ in _ = try! JSONValue.parse(parsed[k % parsed.count].payload); k += 1 }
         }
     }
 }

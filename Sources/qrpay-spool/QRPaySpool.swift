@@ -9,9 +9,10 @@
 //   checkpoint           the PG signs the journal's head (ROOT/pg/journal/checkpoints/DAY-SEQ.jws)
 //   quarantine           quarantined files of every queue with stage, code, reason, time
 //   requeue|hold|release ID   move one queue file (ID: QUEUE/NAME as listed, or a bare NAME)
+//   purge [--keep-days N]     remove processed files (QUEUE/done/DAY/) older than the retention
 // Inputs:  the spool; checkpoint: the PG's key (--password-file).
 // Outputs: reports on stdout (`--json` for scripts); check --repair: markers, removed tmp files,
-//          chmod; checkpoint: one .jws file; requeue/hold/release: one rename.
+//          chmod; checkpoint: one .jws file; requeue/hold/release: one rename; purge: removed done/ days.
 // Exit codes: 0 done (check: clean, or everything found was repaired; show: every signature
 //             verified); 1 check findings remain, or show found a signature that does not verify;
 //             64 usage (an ambiguous bare NAME); 65 malformed record or broken journal (checkpoint);
@@ -33,10 +34,11 @@ struct QRPaySpool: ParsableCommand {
         and states are marker files in SPOOL/pg/states/STATE/DAY/, so `ls` and `jq` work too. This \
         tool summarizes and cross-checks them, and moves queue files for the operator.
         A day's routine: `status` (anything old or quarantined?), `quarantine` then `requeue` once the \
-        cause is fixed, `checkpoint` and `check` daily (Samples/systemd/qrpay-checkpoint.timer).
+        cause is fixed, `checkpoint` and `check` daily (Samples/systemd/qrpay-checkpoint.timer), \
+        `purge` of processed files past their retention (Samples/systemd/qrpay-purge.timer).
         """,
         subcommands: [Status.self, Show.self, Check.self, CheckpointCommand.self, Quarantine.self,
-                      Requeue.self, Hold.self, Release.self])
+                      Requeue.self, Hold.self, Release.self, Purge.self])
 }
 
 extension QRPaySpool {

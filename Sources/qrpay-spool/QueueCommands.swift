@@ -64,3 +64,38 @@ extension QRPaySpool {
         func run() throws { try runQueueAction(.release, spool, file.id) }
     }
 }
+
+extension QRPaySpool {
+    struct Purge: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove processed files older than the retention (QUEUE/done/DAY/ of every queue).",
+            discussion: """
+            Stages never delete what came in: a processed file moves to QUEUE/done/DAY/ (DAY: the UTC \
+            day it was processed), the raw evidence as received. This removes the days before today \
+            minus --keep-days, today never. Run it daily at a quiet hour \
+            (Samples/systemd/qrpay-purge.timer or Samples/crontab): deleting many files is costly for \
+            whoever writes next on some file systems, so the stages leave it to this job.
+            Example: qrpay-spool purge --spool /var/spool/qrpay --keep-days 30 --dry-run
+            """)
+        @OptionGroup var spool: SpoolOptions
+        @Option(help: "Days of done/ to keep before today (0: everything before today goes).")
+        var keepDays = 7
+        @Flag(help: "Only report what would be removed.")
+        var dryRun = false
+        @Flag(help: "Print JSON: {cutoff, dryRun, files, days, keptDays, removed: [{queue, day, files}]}.")
+        var json = false
+
+        func validate() throws {
+            guard keepDays >= 0 else { throw ValidationError("--keep-days must be 0 or more") }
+        }
+
+        func run() throws {
+            try runReportingErrors("qrpay-spool") {
+                let report = try SpoolPurge.run(spoolRoot: spool.root, keepDays: keepDays, dryRun: dryRun) { count in
+                    Diagnostics.info("qrpay-spool", "purge: \(count) files so far")
+                }
+                if json { printJSON(report.json) } else { print(report.text) }
+            }
+        }
+    }
+}

@@ -314,11 +314,14 @@ public final class GroupCommit {
 }
 
 /// Batch size and concurrency of the batched stages (register, approve): 64 files per group commit
-/// and one batch per CPU (at most 4) unless QRPAY_BATCH_SIZE / QRPAY_STAGE_CONCURRENCY say otherwise.
+/// and one batch more than there are CPUs (at most 4), so that a batch waiting for its syncfs leaves
+/// every CPU busy with the others, unless QRPAY_BATCH_SIZE / QRPAY_STAGE_CONCURRENCY say otherwise.
+/// (A batch keeps up to five descriptors per file open until its flush: the runner raises its
+/// RLIMIT_NOFILE soft limit to the hard one.)
 public enum StageTuning {
     public static let batchSize: Int = setting("QRPAY_BATCH_SIZE", 64, 1...4096)
     public static let concurrency: Int = setting("QRPAY_STAGE_CONCURRENCY",
-                                                 min(4, max(1, ProcessInfo.processInfo.activeProcessorCount)), 1...64)
+                                                 min(4, max(1, ProcessInfo.processInfo.activeProcessorCount) + 1), 1...64)
 
     static func setting(_ name: String, _ fallback: Int, _ range: ClosedRange<Int>) -> Int {
         guard let text = ProcessInfo.processInfo.environment[name], let n = Int(text), range.contains(n) else { return fallback }

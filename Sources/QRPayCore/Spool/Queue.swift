@@ -1,11 +1,15 @@
 // A spool queue, after Maildir: PATH/tmp (being written), PATH/new (committed, waiting),
-// PATH/cur (claimed by a stage), PATH/deferred (transient failure, retried later), PATH/hold
-// (parked by an operator), PATH/quarantine (bad input, beside NAME.reason.json).
+// PATH/cur (claimed by a stage), PATH/done/DAY (processed, kept until purged), PATH/deferred
+// (transient failure, retried later), PATH/hold (parked by an operator), PATH/quarantine (bad
+// input, beside NAME.reason.json).
 //
 // Writers commit by create-in-tmp (O_EXCL|O_NOFOLLOW), write, fsync, link into new/ (never
 // replacing), fsync new/. Readers claim by rename new/NAME -> cur/NAME, so each file is handled by
-// exactly one process; a crash leaves it in cur/ and `recover()` puts it back. Nothing that came in is
-// ever deleted except by `complete()` after the stage made its outputs durable.
+// exactly one process; a crash leaves it in cur/ and `recover()` puts it back. `complete()` moves a
+// file the stage made its outputs from to done/DAY/ (the UTC day it was processed): stages never
+// delete what came in. `qrpay-spool purge` removes done/ days past their retention, in bulk, at a
+// quiet hour (a deletion frees blocks, and a file system that discards them synchronously, or
+// that skips recently freed inodes when it allocates, makes the hot path pay for it).
 
 import Foundation
 #if canImport(Glibc)
@@ -29,8 +33,10 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
     public var quarantineDirectory: String { path + "/quarantine" }
     public var deferredDirectory: String { path + "/deferred" }
     public var holdDirectory: String { path + "/hold" }
+    /// done/DAY/NAME: processed files, by the UTC day they were processed.
+    public var doneDirectory: String { path + "/done" }
 
-    static let subdirectories = ["tmp", "new", "cur", "quarantine", "deferred", "hold"]
+    static let subdirectories = ["tmp", "new", "cur", "done", "quarantine", "deferred", "hold"]
 
     /// Mode of files the queue itself writes (committed files, reason records).
     public static let fileMode: mode_t = 0o640
@@ -215,16 +221,36 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
         return count
     }
 
-    /// The file was processed and the stage's outputs are durable: remove it from cur/ (and its
-    /// deferred/ attempt record, if any). The removal is not fsync'd unless `durable`: if a power
-    /// loss undoes it, the file is recovered and handled again, so stages are idempotent (the same
-    /// input twice is a no-op), and one fsync per file is saved.
-    public func complete(_ file: ClaimedFile, durable: Bool = false) throws {
-        let kind = file.looked?.kind ?? SpoolFS.lstatKind(file.path)?.0
-        let rc = kind == .directory ? rmdir(file.path) : unlink(file.path)
-        guard rc == 0 else { throw SpoolFS.error("remove", file.path, errno) }
-        if durable { try SpoolFS.fsyncDirectory(curDirectory) }
+    /// The file was processed and the stage's outputs are durable: move it from cur/ to
+    /// done/DAY/NAME (DAY: the UTC day of `now`; a name already there becomes NAME.dup-UNIQUE) and
+    /// remove its deferred/ attempt record, if any. The move is not fsync'd unless `durable`: if a
+    /// power loss undoes it, the file is recovered and handled again, so stages are idempotent (the
+    /// same input twice is a no-op), and one fsync per file is saved.
+    public func complete(_ file: ClaimedFile, durable: Bool = false, now: Date = Date()) throws {
+        let day = doneDirectory + "/" + Timestamp.day(now)
+        try DirectoryCache.shared.ensure(day, mode: 0o750)
+        var target = day + "/" + file.name
+        var e = SpoolFS.renameNoReplace(file.path, target)
+        if e == EEXIST {
+            target = day + "/" + file.name + ".dup-" + FileIO.uniqueName()
+            e = SpoolFS.renameNoReplace(file.path, target)
+        } else if e == ENOENT, SpoolFS.lstatKind(file.path) != nil {
+            // done/DAY went away under us (a purge of today?): make it again, once.
+            DirectoryCache.shared.forget(day)
+            try DirectoryCache.shared.ensure(day, mode: 0o750)
+            e = SpoolFS.renameNoReplace(file.path, target)
+        }
+        guard e == 0 else { throw SpoolFS.error("move to done/", file.path, e) }
+        if durable {
+            try SpoolFS.fsyncDirectory(day)
+            try SpoolFS.fsyncDirectory(curDirectory)
+        }
         if file.mayHaveDeferredRecord { removeDeferredRecord(file.name) }
+    }
+
+    /// The days in done/ (YYYY-MM-DD), oldest first.
+    public func doneDays() -> [String] {
+        ((try? FileIO.listDirectory(doneDirectory)) ?? []).filter { Timestamp.parse($0 + "T00:00:00Z") != nil }.sorted()
     }
 
     /// Whether deferred/ holds anything at all (files or attempt records).

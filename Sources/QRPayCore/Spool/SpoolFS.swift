@@ -310,3 +310,46 @@ enum SpoolFS {
         }
     }
 }
+
+/// Directories known to exist, so that a batch does not lstat (or create) them again for every
+/// file. Process-wide and thread-safe; an entry is only added after the directory exists, and is
+/// trusted for 10 s (a directory an operator removes under a running --watch stage comes back).
+final class DirectoryCache: Sendable {
+    static let shared = DirectoryCache()
+    private let known = Mutex<[String: Double]>([:])
+    static let lifetime = 10.0
+
+    private static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    private func isKnown(_ path: String) -> Bool {
+        let now = DirectoryCache.now()
+        return known.withLock { ($0[path] ?? -1) > now }
+    }
+
+    private func remember(_ path: String) {
+        let until = DirectoryCache.now() + DirectoryCache.lifetime
+        known.withLock { $0[path] = until }
+    }
+
+    func ensure(_ path: String, mode: mode_t) throws {
+        if isKnown(path) { return }
+        try FileIO.makeDirectory(path, mode: mode)
+        remember(path)
+    }
+
+    /// Forgets `path` (it was found missing).
+    func forget(_ path: String) {
+        known.withLock { _ = $0.removeValue(forKey: path) }
+    }
+
+    /// Makes a queue's directories (checked again every 10 s).
+    func ensure(_ queue: Queue) throws {
+        if isKnown(queue.path) { return }
+        if !(FileIO.isDirectory(queue.tmpDirectory) && FileIO.isDirectory(queue.newDirectory)) { try queue.create() }
+        remember(queue.path)
+    }
+}

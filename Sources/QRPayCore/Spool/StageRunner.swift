@@ -132,7 +132,7 @@ public struct StageRunner {
     public let mode: Mode
     public let log: @Sendable (String) -> Void
     public let control = Control()
-    /// Removes processed inputs from cur/ off the workers' path (see InputRemover).
+    /// Completes processed inputs off the workers' path (see InputRemover).
     private let remover = InputRemover()
     /// Installs SIGTERM/SIGINT handlers (process-wide, once) that stop every runner after its
     /// current file. Programs want this; tests may turn it off.
@@ -192,6 +192,7 @@ public struct StageRunner {
         let lock = try acquireLock()
         defer { close(lock) }
         if handleSignals { SignalState.shared.install() }
+        StageRunner.raiseDescriptorLimit()
 
         let queues = stage.queues
         var summary = StageSummary()
@@ -235,6 +236,21 @@ public struct StageRunner {
     }
 
     private func display(_ queue: Queue) -> String { SpoolLayout.displayName(queue, root: spoolRoot) }
+
+    /// Batches keep their files open until they are flushed (batch size x concurrency x up to five):
+    /// lift the soft RLIMIT_NOFILE (often 1024) to the hard limit, once per process.
+    static func raiseDescriptorLimit() {
+        _ = descriptorLimitRaised
+    }
+
+    private static let descriptorLimitRaised: Bool = {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return false }
+        let target = min(limit.rlim_max, rlim_t(1 << 20))  // not "unlimited": the kernel caps it at nr_open
+        guard limit.rlim_cur < target else { return true }
+        limit.rlim_cur = target
+        return setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0
+    }()
 
     /// Waits until every processed input is out of cur/; logs the ones that could not be removed
     /// (they are recovered at the next start and handled again: a no-op, stages are idempotent).
@@ -390,7 +406,7 @@ public struct StageRunner {
             lines.append(prefix(queue, item.file.name) + (item.note.isEmpty ? "ok" : "ok " + item.note))
         }
         log(lines: lines)
-        // The outputs are durable: the inputs leave cur/ on the remover's thread.
+        // The outputs are durable: the inputs move on to done/ on the remover's thread.
         remover.complete(succeeded.map(\.file))
         return handled
     }
@@ -513,12 +529,10 @@ final class DirectoryWatcher {
     }
 }
 
-/// Removes processed inputs from their queue's cur/ on a thread of its own. unlink(2) of a file
-/// frees its blocks, and a file system that discards freed blocks synchronously (ext4 mounted with
-/// `discard` and without a journal) makes it wait for the device: the workers go on with their next
-/// batch instead. The runner waits for it before it idles or exits. A removal that fails (or never
-/// happens: a crash) leaves the file in cur/; it is recovered at the next start and handled again,
-/// which changes nothing (stages are idempotent).
+/// Completes processed inputs (cur/NAME -> done/DAY/NAME, `Queue.complete`) on a thread of its own,
+/// so that the workers go on with their next batch. The runner waits for it before it idles or
+/// exits. A completion that fails (or never happens: a crash) leaves the file in cur/; it is
+/// recovered at the next start and handled again, which changes nothing (stages are idempotent).
 final class InputRemover: @unchecked Sendable {
     private let queue = DispatchQueue(label: "qrpay.input-remover")
     private let group = DispatchGroup()

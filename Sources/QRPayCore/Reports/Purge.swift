@@ -1,0 +1,94 @@
+// `qrpay-spool purge`: removes processed files past their retention, like a mail system's log
+// rotation. Stages never delete what came in: `Queue.complete` moves a processed file to
+// QUEUE/done/DAY/ (DAY: the UTC day it was processed). This removes the done/DAY directories older
+// than the retention, in bulk, at the hour the operator picks (Samples/systemd/qrpay-purge.timer,
+// Samples/crontab): deleting files frees blocks and inodes, which on some file systems (ext4 with
+// `discard`, or without a journal) costs the processes that write next, so it belongs off the hot
+// path. The payment records keep every document for good; done/ is the raw evidence as received.
+//
+// Today's directory is never removed, whatever the retention, and nothing outside QUEUE/done/DAY
+// (DAY a valid YYYY-MM-DD name) is touched.
+
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public struct PurgeReport: Sendable {
+    public struct Day: Sendable {
+        public let queue: String
+        public let day: String
+        public let files: Int
+    }
+
+    public var removed: [Day] = []
+    public var kept: Int = 0
+    public let cutoff: String
+    public let dryRun: Bool
+
+    public var files: Int { removed.reduce(0) { $0 + $1.files } }
+
+    public var json: JSONValue {
+        [
+            "cutoff": .string(cutoff), "dryRun": .bool(dryRun), "files": .int(Int64(files)),
+            "days": .int(Int64(removed.count)), "keptDays": .int(Int64(kept)),
+            "removed": .array(removed.map { ["queue": .string($0.queue), "day": .string($0.day), "files": .int(Int64($0.files))] }),
+        ]
+    }
+
+    public var text: String {
+        var lines = removed.map { "\($0.queue)/done/\($0.day): \($0.files) file(s)\(dryRun ? " would be removed" : " removed")" }
+        lines.append("\(dryRun ? "would remove" : "removed") \(files) file(s) in \(removed.count) day(s) before \(cutoff); kept \(kept) day(s)")
+        return lines.joined(separator: "\n")
+    }
+}
+
+public enum SpoolPurge {
+    /// Every queue that may hold done/ days: the PG's inboxes, users' inboxes and receipts, shops' notices.
+    public static func queues(spoolRoot root: String) throws -> [(String, Queue)] {
+        var out = try SpoolStatus.queues(spoolRoot: root)
+        for shop in try FileIO.listDirectory(root + "/shops").sorted() where Identifier.isValid(shop) {
+            out.append(("shops/\(shop)/notices", Notifier.noticeQueue(spoolRoot: root, shop: shop)))
+        }
+        for user in try FileIO.listDirectory(root + "/users").sorted() where Identifier.isValid(user) {
+            out.append(("users/\(user)/receipts", Notifier.receiptQueue(spoolRoot: root, user: user)))
+        }
+        return out
+    }
+
+    /// Removes every QUEUE/done/DAY with DAY before today minus `keepDays` (today is always kept).
+    /// `progress` is called with the running file count every 10,000 files.
+    public static func run(spoolRoot root: String, keepDays: Int, now: Date = Date(), dryRun: Bool = false,
+                           progress: ((Int) -> Void)? = nil) throws -> PurgeReport {
+        guard keepDays >= 0 else { throw QRPayError.usage("--keep-days must be 0 or more") }
+        let cutoff = Timestamp.day(now.addingTimeInterval(-Double(keepDays) * 86400))
+        var report = PurgeReport(cutoff: cutoff, dryRun: dryRun)
+        var count = 0
+        for (name, queue) in try queues(spoolRoot: root) {
+            for day in queue.doneDays() {
+                guard day < cutoff else { report.kept += 1; continue }
+                let dir = queue.doneDirectory + "/" + day
+                var files = 0
+                for entry in try FileIO.listDirectory(dir) {
+                    let path = dir + "/" + entry
+                    if !dryRun {
+                        if let (kind, _) = SpoolFS.lstatKind(path), kind == .directory {
+                            try FileManager.default.removeItem(atPath: path)  // never follows links
+                        } else if unlink(path) != 0 && errno != ENOENT {
+                            throw SpoolFS.error("remove", path, errno)
+                        }
+                    }
+                    files += 1
+                    count += 1
+                    if count % 10_000 == 0 { progress?(count) }
+                }
+                if !dryRun {
+                    guard rmdir(dir) == 0 || errno == ENOENT else { throw SpoolFS.error("remove directory", dir, errno) }
+                }
+                report.removed.append(.init(queue: name, day: day, files: files))
+            }
+            if !dryRun && report.removed.last?.queue == name { try? SpoolFS.fsyncDirectory(queue.doneDirectory) }
+        }
+        return report
+    }
+}

@@ -1,0 +1,91 @@
+// Processed files are kept, not deleted: Queue.complete moves them to QUEUE/done/DAY/, and
+// `qrpay-spool purge` removes the days past the retention (never today's).
+
+import Foundation
+import Testing
+@testable import QRPayCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite struct DoneQueueTests {
+    @Test func completeMovesTheFileToItsDayAndKeepsSecondCopiesApart() throws {
+        let dir = TemporaryDirectory("done")
+        let queue = Queue(path: dir.path + "/q")
+        try queue.create()
+        let now = try #require(Timestamp.parse("2026-03-04T05:06:07Z"))
+        for round in 0..<2 {
+            try queue.deliver(Data("round \(round)".utf8), name: "same.json")
+            let file = try #require(try queue.claim("same.json"))
+            try queue.complete(file, now: now)
+        }
+        #expect(try FileIO.listDirectory(queue.curDirectory).isEmpty)
+        let day = queue.doneDirectory + "/2026-03-04"
+        let names = try FileIO.listDirectory(day).sorted()
+        #expect(names.count == 2)
+        #expect(names.first == "same.json")
+        #expect(names.last?.hasPrefix("same.json.dup-") == true)
+        #expect(try FileIO.read(day + "/same.json") == Data("round 0".utf8))
+        #expect(queue.doneDays() == ["2026-03-04"])
+    }
+
+    @Test func aDayRemovedUnderTheStageIsMadeAgain() throws {
+        let dir = TemporaryDirectory("done-again")
+        let queue = Queue(path: dir.path + "/q")
+        try queue.create()
+        let now = Date()
+        try queue.deliver(Data("a".utf8), name: "a.json")
+        try queue.complete(try #require(try queue.claim("a.json")), now: now)
+        let day = queue.doneDirectory + "/" + Timestamp.day(now)
+        try FileManager.default.removeItem(atPath: day)  // an operator (or a purge) took it away
+        try queue.deliver(Data("b".utf8), name: "b.json")
+        try queue.complete(try #require(try queue.claim("b.json")), now: now)
+        #expect(try FileIO.listDirectory(day) == ["b.json"])
+    }
+}
+
+@Suite struct PurgeTests {
+    /// A registered, approved and settled spool, plus hand-made done/ days.
+    @Test func purgeRemovesOnlyDaysPastTheRetention() throws {
+        let o = try OperationsSpool()
+        let today = Timestamp.day(Date())
+        let inbox = SpoolLayout.inbox(o.root), approvals = SpoolLayout.approvals(o.root)
+        // What the stages processed today is in done/, nothing is left claimed.
+        #expect(try FileIO.listDirectory(inbox.doneDirectory + "/" + today).count == 5)
+        #expect(try FileIO.listDirectory(approvals.doneDirectory + "/" + today).count == 2)
+        #expect(try FileIO.listDirectory(inbox.curDirectory).isEmpty)
+
+        let old = "2020-01-01", recent = Timestamp.day(Date().addingTimeInterval(-3 * 86400))
+        for (day, count) in [(old, 3), (recent, 2)] {
+            try FileIO.makeDirectory(inbox.doneDirectory + "/" + day, mode: 0o750)
+            for i in 0..<count {
+                try FileIO.writeDurably(Data("x".utf8), to: inbox.doneDirectory + "/\(day)/f\(i).json", mode: 0o640)
+            }
+        }
+        try FileIO.makeDirectory(inbox.doneDirectory + "/not-a-day", mode: 0o750)  // never touched
+
+        let dry = o.spool("purge", "--dry-run", "--json")
+        #expect(dry.status == 0, "\(dry.stderr)")
+        let dryReport = try JSONValue.parse(dry.stdout)
+        #expect(dryReport["dryRun"] == .bool(true) && dryReport["files"] == .int(3) && dryReport["days"] == .int(1))
+        #expect(FileIO.isDirectory(inbox.doneDirectory + "/" + old))
+
+        let week = o.spool("purge", "--keep-days", "7", "--json")
+        #expect(week.status == 0, "\(week.stderr)")
+        let report = try JSONValue.parse(week.stdout)
+        #expect(report["files"] == .int(3))
+        #expect(report["removed"] == .array([["queue": "pg/inbox", "day": .string(old), "files": 3]]))
+        #expect(!FileIO.exists(inbox.doneDirectory + "/" + old))
+        #expect(inbox.doneDays() == [recent, today])
+
+        let all = o.spool("purge", "--keep-days", "0")
+        #expect(all.status == 0 && all.stdout.contains("removed 2 file(s) in 1 day(s)"), "\(all.stdout)")
+        #expect(inbox.doneDays() == [today])  // today's stays, whatever the retention
+        #expect(FileIO.isDirectory(inbox.doneDirectory + "/not-a-day"))
+        #expect(try FileIO.listDirectory(approvals.doneDirectory + "/" + today).count == 2)
+
+        #expect(o.spool("purge", "--keep-days", "-1").status == 64)
+        let check = try o.check()
+        #expect(check.status == 0, "\(check.findings)")
+    }
+}
