@@ -21,6 +21,8 @@ extension QRPayBench {
         @Option(help: "Shops the payments come from.") var shops = 50
         @Option(help: "Users who approve.") var users = 10
         @Option(help: "Payments in the reference loop (default: --count).") var referenceCount: Int?
+        @Option(help: "Throughput rounds, each on a fresh spool: reference loop, then register, then approve; the table shows medians (the machine's speed drifts, a single pair would not say much).")
+        var rounds = 3
         @Option(help: "Payments already registered in the scale spool; 0 skips the scale rows.") var scale = 1_000_000
         @Option(help: "Payments dropped one at a time for the --watch latency; 0 skips it.") var watchDrops = 1000
         @Option(help: "Photo-like 12 MP images for the decode rows; 0 skips them.") var decodeCount = 20
@@ -38,10 +40,10 @@ extension QRPayBench {
                 var p = self
                 if quick {
                     p.count = min(count, 200); p.shops = min(shops, 5); p.users = min(users, 3); p.scale = min(scale, 1000)
-                    p.watchDrops = min(watchDrops, 20); p.decodeCount = min(decodeCount, 1)
+                    p.watchDrops = min(watchDrops, 20); p.decodeCount = min(decodeCount, 1); p.rounds = 1
                 }
-                guard p.count > 0, p.shops > 0, p.users > 0, p.scale >= 0, p.watchDrops >= 0, p.decodeCount >= 0 else {
-                    throw QRPayError.usage("--count, --shops and --users must be > 0; --scale, --watch-drops, --decode-count >= 0")
+                guard p.count > 0, p.shops > 0, p.users > 0, p.rounds > 0, p.scale >= 0, p.watchDrops >= 0, p.decodeCount >= 0 else {
+                    throw QRPayError.usage("--count, --shops, --users and --rounds must be > 0; --scale, --watch-drops, --decode-count >= 0")
                 }
                 var run = PipelineRun(p)
                 try run.run()
@@ -162,47 +164,42 @@ struct PipelineRun {
         let machine = Machine.describe(workPath: work)
         let started = BenchTable.now()
 
-        // 1. Register and approve throughput on an empty spool, and the reference loop.
-        info("building the main spool (\(p.shops) shops, \(p.users) users)")
-        let main = try BenchSpool(root: work + "/main", shops: p.shops, users: p.users)
-        var t0 = BenchTable.now()
-        let payments = try main.signPayments(p.count, prefix: "B")
-        // The reference first, while the file system is as fresh for it as for the stage (on an ext4
-        // without a journal, every inode allocation skips inodes freed in the last minutes).
-        let referenceCount = min(p.referenceCount ?? p.count, payments.count)
-        var referenceRate = 0.0, referenceCPU = 0.0
-        if !p.setupOnly {
-            info("reference loop over \(referenceCount) payments")
-            (referenceRate, referenceCPU) = try reference(Array(payments.prefix(referenceCount)), main)
+        // 1. Register and approve throughput on an empty spool, and the reference loop, in rounds.
+        var main: BenchSpool!
+        var rounds: [Round] = []
+        for round in 0..<p.rounds {
+            info("round \(round + 1) of \(p.rounds): building a spool (\(p.shops) shops, \(p.users) users)")
+            let spool = try BenchSpool(root: work + (round == 0 ? "/main" : "/main-\(round + 1)"), shops: p.shops, users: p.users)
+            if round == 0 { main = spool }
+            guard let r = try throughputRound(spool, index: round) else { return }  // --setup-only
+            rounds.append(r)
         }
-        try main.deliver(payments.map(\.data), to: SpoolLayout.inbox(main.root))
-        info(String(format: "%d signed payments in the inbox in %.1f s; running qrpay-register --once", p.count, BenchTable.now() - t0))
-        if p.setupOnly {  // for profiling: qrpay-register --spool ROOT --password-file ROOT.pass --once
-            print(main.root)
-            return
+        func median(_ values: [Double]) -> Double { BenchRow.percentile(values, 0.5) }
+        func spread(_ values: [Double], _ format: String) -> String {
+            values.count < 2 ? "" : String(format: "; rounds " + format + " to " + format, values.min()!, values.max()!)
         }
-        let register = try stage("qrpay-register", main, expected: p.count, log: work + "/register.log")
-        let registerRate = Double(p.count) / register.seconds
+        let registerRates = rounds.map(\.registerRate), approveRates = rounds.map(\.approveRate)
+        let referenceRates = rounds.map(\.referenceRate), ratios = rounds.map { $0.registerRate / $0.referenceRate }
+        let registerRate = median(registerRates), approveRate = median(approveRates), referenceRate = median(referenceRates)
+        let ratio = median(ratios)
+        let n = Double(p.count)
+        let problems = rounds.map(\.problems).joined()
+        let medianOf = p.rounds > 1 ? "median of \(p.rounds) rounds, " : ""
         table.add("register --once, empty spool", String(format: "%.0f payments/s", registerRate), target: ">= 1500/s",
                   met: registerRate >= 1500,
-                  note: String(format: "%d payments, %d shops, %.1f s, CPU %.0f us/payment, peak RSS %.0f MiB%@", p.count, p.shops,
-                               register.seconds, register.cpu / Double(p.count) * 1e6, register.rss, register.problem))
-
-        t0 = BenchTable.now()
-        let approvals = try main.signApprovals(for: payments)
-        try main.deliver(approvals, to: SpoolLayout.approvals(main.root))
-        info(String(format: "%d signed approvals in the queue in %.1f s; running qrpay-approve --once", approvals.count, BenchTable.now() - t0))
-        let approve = try stage("qrpay-approve", main, expected: p.count, log: work + "/approve.log")
-        let approveRate = Double(p.count) / approve.seconds
+                  note: String(format: "%@%d payments, %d shops, CPU %.0f us/payment, peak RSS %.0f MiB%@%@", medianOf, p.count, p.shops,
+                               median(rounds.map(\.registerCPU)) / n * 1e6, rounds.map(\.registerRSS).max() ?? 0,
+                               spread(registerRates, "%.0f"), problems))
         table.add("approve --once", String(format: "%.0f approvals/s", approveRate),
-                  note: String(format: "%d approvals, %d users, %.1f s, CPU %.0f us/approval, peak RSS %.0f MiB%@", p.count, p.users,
-                               approve.seconds, approve.cpu / Double(p.count) * 1e6, approve.rss, approve.problem))
-
+                  note: String(format: "%@%d approvals, %d users, CPU %.0f us/approval, peak RSS %.0f MiB%@", medianOf, p.count, p.users,
+                               median(rounds.map(\.approveCPU)) / n * 1e6, rounds.map(\.approveRSS).max() ?? 0,
+                               spread(approveRates, "%.0f")))
         table.add("reference loop, in process", String(format: "%.0f payments/s", referenceRate),
-                  note: String(format: "CPU %.0f us/payment; per payment: 1 ECDSA verify, 1 QR encode + PNG, 5 files + 1 journal entry, group commits of 64 on %d threads",
-                               referenceCPU / Double(referenceCount) * 1e6, ProcessInfo.processInfo.activeProcessorCount))
-        let ratio = registerRate / referenceRate
-        table.add("register / reference", String(format: "%.2f", ratio), target: ">= 0.7", met: ratio >= 0.7)
+                  note: String(format: "%@CPU %.0f us/payment; per payment: 1 ECDSA verify, 1 QR encode + PNG, 5 files + 1 journal entry, group commits of 64 on %d threads%@",
+                               medianOf, median(rounds.map { $0.referenceCPU / Double($0.referenceCount) }) * 1e6,
+                               ProcessInfo.processInfo.activeProcessorCount, spread(referenceRates, "%.0f")))
+        table.add("register / reference", String(format: "%.2f", ratio), target: ">= 0.7", met: ratio >= 0.7,
+                  note: p.rounds > 1 ? "median of the rounds' ratios" + spread(ratios, "%.2f") : "")
         table.add("approve / reference", String(format: "%.2f", approveRate / referenceRate), note: "the reference is the register's minimum work")
 
         // 2. --watch latency.
@@ -237,6 +234,46 @@ struct PipelineRun {
                            machine: machine), terminator: "")
     }
 
+    /// One throughput round's figures.
+    struct Round {
+        var referenceRate = 0.0, referenceCPU = 0.0, referenceCount = 1
+        var registerRate = 0.0, registerCPU = 0.0, registerRSS = 0.0
+        var approveRate = 0.0, approveCPU = 0.0, approveRSS = 0.0
+        var problems = ""
+    }
+
+    /// On a fresh spool: signs --count payments, runs the reference loop over them (first, while the
+    /// file system is as fresh for it as for the stage), drops them into the inbox and runs
+    /// qrpay-register --once, then the same for approvals and qrpay-approve. nil with --setup-only.
+    func throughputRound(_ spool: BenchSpool, index: Int) throws -> Round? {
+        var r = Round()
+        var t0 = BenchTable.now()
+        let payments = try spool.signPayments(p.count, prefix: "B")
+        r.referenceCount = min(p.referenceCount ?? p.count, payments.count)
+        if !p.setupOnly {
+            info("reference loop over \(r.referenceCount) payments")
+            (r.referenceRate, r.referenceCPU) = try reference(Array(payments.prefix(r.referenceCount)), spool, directory: "reference-\(index + 1)")
+        }
+        try spool.deliver(payments.map(\.data), to: SpoolLayout.inbox(spool.root))
+        info(String(format: "%d signed payments in the inbox in %.1f s; running qrpay-register --once", p.count, BenchTable.now() - t0))
+        if p.setupOnly {  // for profiling: qrpay-register --spool ROOT --password-file ROOT.pass --once
+            print(spool.root)
+            return nil
+        }
+        let register = try stage("qrpay-register", spool, expected: p.count, log: work + "/register-\(index + 1).log")
+        (r.registerRate, r.registerCPU, r.registerRSS) = (Double(p.count) / register.seconds, register.cpu, register.rss)
+        t0 = BenchTable.now()
+        let approvals = try spool.signApprovals(for: payments)
+        try spool.deliver(approvals, to: SpoolLayout.approvals(spool.root))
+        info(String(format: "%d signed approvals in the queue in %.1f s; running qrpay-approve --once", approvals.count, BenchTable.now() - t0))
+        let approve = try stage("qrpay-approve", spool, expected: p.count, log: work + "/approve-\(index + 1).log")
+        (r.approveRate, r.approveCPU, r.approveRSS) = (Double(p.count) / approve.seconds, approve.cpu, approve.rss)
+        r.problems = register.problem + approve.problem
+        info(String(format: "round %d: reference %.0f/s, register %.0f/s (%.2f), approve %.0f/s", index + 1, r.referenceRate,
+                    r.registerRate, r.registerRate / r.referenceRate, r.approveRate))
+        return r
+    }
+
     /// Runs a stage program with --once; checks how many files it processed.
     func stage(_ program: String, _ spool: BenchSpool, expected: Int, log: String) throws
         -> (seconds: Double, rss: Double, cpu: Double, problem: String) {
@@ -252,8 +289,8 @@ struct PipelineRun {
     /// The irreducible work of registration with the same libraries, in process, on every core:
     /// per payment one ECDSA verify, one QR encode and PNG, the five files the design keeps (record,
     /// state marker, list entry, QR PNG, notice) and a journal entry, made durable by group commits of 64.
-    func reference(_ payments: [SignedPayment], _ spool: BenchSpool) throws -> (rate: Double, cpu: Double) {
-        let dir = work + "/reference"
+    func reference(_ payments: [SignedPayment], _ spool: BenchSpool, directory: String) throws -> (rate: Double, cpu: Double) {
+        let dir = work + "/" + directory
         var keys: [String: PublicKey] = [:]
         for (id, c) in spool.shops {
             keys[id] = c.certificate.publicKey
