@@ -56,9 +56,10 @@ public final class PaymentStore: @unchecked Sendable {
         let path = recordPath(shop: shop, payment: payment)
         let data: Data
         do {
-            data = try FileIO.read(path, maxBytes: 4 << 20)
+            guard let found = try FileIO.readIfExists(path, maxBytes: 4 << 20) else { return nil }
+            data = found
         } catch let e as QRPayError where e.exit == .noInput {
-            return nil
+            return nil  // a directory of the path is missing
         }
         return try PaymentRecord(data: data)
     }

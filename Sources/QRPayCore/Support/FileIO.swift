@@ -20,7 +20,20 @@ enum UniqueNames {
 public enum FileIO {
     /// Reads a regular file, never following a symlink, refusing files larger than `maxBytes`.
     public static func read(_ path: String, maxBytes: Int = 1 << 20) throws -> Data {
+        guard let data = try read(path, maxBytes: maxBytes, missingIsNil: false) else {
+            throw QRPayError.io("open", path: path, errno: ENOENT)
+        }
+        return data
+    }
+
+    /// `read`, but nil when the file does not exist (no error built on a hot path's usual miss).
+    public static func readIfExists(_ path: String, maxBytes: Int = 1 << 20) throws -> Data? {
+        try read(path, maxBytes: maxBytes, missingIsNil: true)
+    }
+
+    private static func read(_ path: String, maxBytes: Int, missingIsNil: Bool) throws -> Data? {
         let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+        if fd < 0 && errno == ENOENT && missingIsNil { return nil }
         guard fd >= 0 else {
             if errno == ELOOP {
                 throw QRPayError("io.symlink", "\(path) is a symbolic link; QR-Pay never follows links", exit: .dataError)
