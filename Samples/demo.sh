@@ -29,6 +29,7 @@ if [ ! -f "$QRPAY_SPOOL/ca/ca.pem" ]; then
   step "The PG gets its certificate" "$BIN/qrpay-ca" issue --role pg --id PG1 --name "QR-Pay Gateway" --ca-password-file "$SECRETS/ca.pass" --password-file "$SECRETS/pg.pass"; wrote
   step "Shop 1001 gets its certificate" "$BIN/qrpay-ca" issue --role shop --id 1001 --name "Coffee House Seoul" --ca-password-file "$SECRETS/ca.pass" --password-file "$SECRETS/shop.pass"; wrote
   step "User u42 gets a certificate; the key is password-protected" "$BIN/qrpay-ca" issue --role user --id u42 --name "Kim Min-jun" --ca-password-file "$SECRETS/ca.pass" --password-file "$SECRETS/user.pass"; wrote
+  step "The PG makes its spool directories ahead of use (queues, list, the shop's record buckets)" "$BIN/qrpay-spool" init; wrote
 else
   printf '\nReusing the CA and certificates in %s\n' "$QRPAY_SPOOL"
 fi

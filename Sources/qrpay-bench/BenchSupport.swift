@@ -46,14 +46,38 @@ struct Child {
     }
 
     /// Waits for the child: exit status, wall seconds since spawn, peak RSS in MiB, CPU seconds (user + system).
+    ///
+    /// The peak RSS is the child's own VmHWM from /proc, read every 2 ms while it runs: rusage's
+    /// ru_maxrss is no good here, as posix_spawn's vfork makes the child's figure start at this
+    /// process's peak (exec records the borrowed address space's high-water mark).
     @discardableResult
     func wait() -> (status: Int32, seconds: Double, maxRSSMiB: Double, cpu: Double) {
         var status: Int32 = 0
         var usage = rusage()
-        while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
+        var peakKiB = 0
+        while true {
+            let r = wait4(pid, &status, WNOHANG, &usage)
+            if r == pid { break }
+            if r < 0 && errno != EINTR { break }
+            peakKiB = max(peakKiB, Child.highWaterKiB(pid))
+            usleep(2000)
+        }
         let seconds = BenchTable.now() - started
         let code: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        return (code, seconds, Double(usage.ru_maxrss) / 1024, CPUTime.seconds(usage))
+        return (code, seconds, Double(peakKiB) / 1024, CPUTime.seconds(usage))
+    }
+
+    /// VmHWM of a running process in KiB (0 if unreadable).
+    static func highWaterKiB(_ pid: pid_t) -> Int {
+        let fd = open("/proc/\(pid)/status", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return 0 }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard n > 0 else { return 0 }
+        let text = String(decoding: buffer[0..<n], as: UTF8.self)
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return 0 }
+        return Int(line.dropFirst(6).trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "") ?? 0
     }
 
     func terminate() { kill(pid, SIGTERM) }

@@ -91,6 +91,9 @@ final class BenchSpool: @unchecked Sendable {
         }
         shops = s
         users = u
+        // As a PG sets up after enrolling its shops (README, Deploying): queues, the list's token
+        // directories and the shops' record buckets exist before the first payment.
+        _ = try SpoolSetup.run(spoolRoot: root)
         passwordFile = root + ".pass"
         try FileIO.writeDurably(Data((BenchSpool.ownerPassword + "\n").utf8), to: passwordFile, mode: 0o600, replace: true)
     }

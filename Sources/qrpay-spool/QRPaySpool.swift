@@ -10,9 +10,11 @@
 //   quarantine           quarantined files of every queue with stage, code, reason, time
 //   requeue|hold|release ID   move one queue file (ID: QUEUE/NAME as listed, or a bare NAME)
 //   purge [--keep-days N]     remove processed files (QUEUE/done/DAY/) older than the retention
+//   init [--shop ID]          create the spool's directories ahead of use (queues, list, shops' buckets)
 // Inputs:  the spool; checkpoint: the PG's key (--password-file).
 // Outputs: reports on stdout (`--json` for scripts); check --repair: markers, removed tmp files,
-//          chmod; checkpoint: one .jws file; requeue/hold/release: one rename; purge: removed done/ days.
+//          chmod; checkpoint: one .jws file; requeue/hold/release: one rename; purge: removed done/ days;
+//          init: directories.
 // Exit codes: 0 done (check: clean, or everything found was repaired; show: every signature
 //             verified); 1 check findings remain, or show found a signature that does not verify;
 //             64 usage (an ambiguous bare NAME); 65 malformed record or broken journal (checkpoint);
@@ -38,7 +40,7 @@ struct QRPaySpool: ParsableCommand {
         `purge` of processed files past their retention (Samples/systemd/qrpay-purge.timer).
         """,
         subcommands: [Status.self, Show.self, Check.self, CheckpointCommand.self, Quarantine.self,
-                      Requeue.self, Hold.self, Release.self, Purge.self])
+                      Requeue.self, Hold.self, Release.self, Purge.self, Init.self])
 }
 
 extension QRPaySpool {

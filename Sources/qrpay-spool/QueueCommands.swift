@@ -99,3 +99,36 @@ extension QRPaySpool {
         }
     }
 }
+
+extension QRPaySpool {
+    struct Init: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create the spool's directories ahead of use: PG queues, the list's token directories, each shop's record buckets.",
+            discussion: """
+            Run it once the CA has certified the PG and the shops, and again after enrolling shops \
+            (like qmail's installer making its split queue directories). Without it the stages create \
+            what is missing on first use, which costs a directory creation on the registration path for \
+            each of a new shop's first payments. Idempotent: existing directories keep their modes.
+            Example: qrpay-spool init --spool /var/spool/qrpay
+            """)
+        @OptionGroup var spool: SpoolOptions
+        @Option(name: .customLong("shop"), help: ArgumentHelp("Provision only this shop (repeatable; default: every shop the CA certified).", valueName: "id"))
+        var shops: [String] = []
+        @Flag(help: "Print JSON: {created, shops}.")
+        var json = false
+
+        func validate() throws {
+            for shop in shops where !Identifier.isValid(shop) { throw ValidationError("\"\(shop)\" is not a valid shop id") }
+        }
+
+        func run() throws {
+            try runReportingErrors("qrpay-spool") {
+                guard FileIO.isDirectory(SpoolLayout.caDirectory(spool.root)) else {
+                    throw QRPayError("spool.no-ca", "\(spool.root) has no CA repository (ca/): run qrpay-ca init first", exit: .noInput)
+                }
+                let report = try SpoolSetup.run(spoolRoot: spool.root, shops: shops.isEmpty ? nil : shops)
+                if json { printJSON(report.json) } else { print(report.text) }
+            }
+        }
+    }
+}

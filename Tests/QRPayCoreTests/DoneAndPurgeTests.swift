@@ -89,3 +89,56 @@ import Glibc
         #expect(check.status == 0, "\(check.findings)")
     }
 }
+
+@Suite struct SpoolInitTests {
+    @Test func initCreatesTheTreeOnceAndRegistrationUsesIt() throws {
+        let s = try PipelineSpool()
+        let first = s.run("qrpay-spool", ["init", "--json"])
+        #expect(first.status == 0, "\(first.stderr)")
+        let report = try JSONValue.parse(first.stdout)
+        #expect(report["shops"] == ["1001", "2002"])
+        // 3 queues, payments/, 5 states, list/ and its 4,096 token directories; per shop: its
+        // directory, 256 buckets, qr/ and the notice queue.
+        #expect(report["created"] == .int(Int64(3 + 1 + PaymentState.allCases.count + 1 + 4096 + 2 * (1 + 256 + 1 + 1))))
+        let list = s.store.listDirectory
+        #expect(try FileIO.listDirectory(list).count == 4096)
+        var st = stat()
+        #expect(lstat(list + "/Az", &st) == 0 && st.st_mode & 0o777 == 0o711)
+        #expect(try FileIO.listDirectory(s.store.paymentsDirectory + "/1001").count == 256)
+        #expect(lstat(s.store.paymentsDirectory + "/2002/ff", &st) == 0 && st.st_mode & 0o777 == 0o750)
+
+        let again = s.run("qrpay-spool", ["init", "--json"])
+        #expect(again.status == 0 && (try JSONValue.parse(again.stdout))["created"] == .int(0))
+        #expect(s.run("qrpay-spool", ["init", "--shop", "../x"]).status == 64)
+
+        try s.dropInInbox(try s.signedPayment(try s.paymentInfo(shop: "1001", payment: "P1", total: 1000)))
+        #expect(s.run("qrpay-register", ["--password-file", s.passwordFile, "--once"]).status == 0)
+        #expect(try s.store.load(shop: "1001", payment: "P1")?.state == .request)
+        let check = s.run("qrpay-spool", ["check", "--json"])
+        #expect(check.status == 0, "\(check.stdout)")
+    }
+}
+
+@Suite struct DirectoryListingTests {
+    /// Names are read in place from readdir's records (copying the 256-byte d_name could read past the
+    /// end of the library's buffer): every length from 1 to 255 bytes comes back exactly.
+    @Test func namesOfEveryLengthComeBackExactly() throws {
+        let dir = TemporaryDirectory("listing")
+        var expected = Set<String>()
+        for length in 1...255 {
+            let name = String(repeating: "n", count: length - 1) + String(length % 10)
+            try FileIO.writeDurably(Data(), to: dir.path + "/" + name, mode: 0o600, syncDirectory: false)
+            expected.insert(name)
+        }
+        #expect(Set(try FileIO.listDirectory(dir.path)) == expected)
+        var seen = Set<String>()
+        try FileIO.forEachName(dir.path) { seen.insert(String(decoding: $0, as: UTF8.self)) }
+        #expect(seen == expected)
+        var viaReports = Set<String>()
+        try DirectoryStream.forEach(dir.path) { name, isDirectory in
+            #expect(!isDirectory)
+            viaReports.insert(name)
+        }
+        #expect(viaReports == expected)
+    }
+}

@@ -5,16 +5,21 @@
 // flushes is shared.
 //
 // Nothing staged is visible at its target before `flush()`: the bytes sit in a temporary file
-// (a dotfile beside the target, or a queue's tmp/) until they are durable, then are linked (never
-// replacing) or renamed (replacing, for records updated in place) into place. Read your own staged
-// writes with `pendingData(at:)`.
+// until they are durable, then get their name. For a store file (record, marker, list entry, QR PNG)
+// that is an anonymous file in the target's directory (O_TMPFILE), named by one linkat (never
+// replacing; a target that exists and may be replaced gets a temporary name beside it, then a
+// rename over it); where the file system has no O_TMPFILE, a dotfile beside the target, renamed.
+// A queue delivery keeps Maildir's protocol: a named file in the queue's tmp/, renamed into new/
+// without replacing. A crash before the names leaves nothing behind but, at worst, dotfiles that
+// `qrpay-spool check --repair` removes. Read your own staged writes with `pendingData(at:)`.
 //
 // A flush: (1) the temporaries' data is made durable: one syncfs(2) of their file system for a
 // batch of more than `syncfsThreshold` files (one journal commit and device flush for all of them,
 // errors reported since Linux 5.8), else fsync of each; (2) staged journal transitions are appended
 // (one locked, fsync'd append per journal: the journal entry is durable before the record it
-// describes changes); (3) links/renames into place, then staged removals (old state markers);
-// (4) the directory entries are made durable: one more syncfs, or an fsync per directory.
+// describes changes); (3) names: linkat/renames into place, then staged removals (old state
+// markers); (4) the directory entries are made durable: one more syncfs (through a descriptor kept
+// from step 1), or an fsync per directory.
 //
 // Keys: `claim(key:)` reserves a name (a payment record's path) process-wide until the commit is
 // flushed or discarded, so two concurrent batches never change one payment; the loser gets a

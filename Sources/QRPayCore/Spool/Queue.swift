@@ -258,9 +258,8 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
         guard let dir = opendir(deferredDirectory) else { return true }
         defer { closedir(dir) }
         while let entry = readdir(dir) {
-            let isDot = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                raw[0] == UInt8(ascii: ".") && (raw[1] == 0 || (raw[1] == UInt8(ascii: ".") && raw[2] == 0))
-            }
+            let name = FileIO.direntName(entry)
+            let isDot = (name.count == 1 || name.count == 2) && name.allSatisfy { $0 == UInt8(ascii: ".") }
             if !isDot { return true }
         }
         return false

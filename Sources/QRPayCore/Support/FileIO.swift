@@ -205,6 +205,16 @@ public enum FileIO {
         return lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
 
+    /// The name in a dirent readdir(3) returned, read in place: the record is only d_reclen bytes
+    /// long, so copying the whole `d_name` tuple (256 bytes) can read past the end of the library's
+    /// buffer (and fault, at the end of a page).
+    static func direntName(_ entry: UnsafeMutablePointer<dirent>) -> UnsafeRawBufferPointer {
+        let start = UnsafeRawPointer(entry) + direntNameOffset
+        return UnsafeRawBufferPointer(start: start, count: strlen(start.assumingMemoryBound(to: CChar.self)))
+    }
+
+    private static let direntNameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
+
     /// Names in `directory` (not `.`/`..`), unsorted; empty when the directory does not exist.
     public static func listDirectory(_ path: String) throws -> [String] {
         guard let dir = opendir(path) else {
@@ -214,9 +224,7 @@ public enum FileIO {
         defer { closedir(dir) }
         var names: [String] = []
         while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
+            let name = String(decoding: direntName(entry), as: UTF8.self)
             if name != "." && name != ".." { names.append(name) }
         }
         return names
@@ -231,13 +239,10 @@ public enum FileIO {
         }
         defer { closedir(dir) }
         while let entry = readdir(dir) {
-            try withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                let length = raw.firstIndex(of: 0) ?? raw.count
-                let name = UnsafeRawBufferPointer(rebasing: raw[0..<length])
-                if name.count == 1 && name[0] == 0x2E { return }
-                if name.count == 2 && name[0] == 0x2E && name[1] == 0x2E { return }
-                try body(name)
-            }
+            let name = direntName(entry)
+            if name.count == 1 && name[0] == 0x2E { continue }
+            if name.count == 2 && name[0] == 0x2E && name[1] == 0x2E { continue }
+            try body(name)
         }
     }
 }
