@@ -95,7 +95,11 @@ extension QRPayShop {
 
     struct Send: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Carry the documents an offline shop left in --outbox over into the PG's queues.")
+            abstract: "Carry the documents an offline shop left in --outbox over into the PG's queues.",
+            discussion: """
+            Each document is delivered atomically into the PG's inbox (payments) or cancels queue, then \
+            kept in OUTBOX/done/DAY/ as sent (remove old days when you no longer need them).
+            """)
         @OptionGroup var spool: SpoolOptions
         @Option(help: ArgumentHelp("The outbox queue directory used with `create --outbox`.", valueName: "dir"))
         var outbox: String
