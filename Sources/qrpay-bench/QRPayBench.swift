@@ -5,9 +5,9 @@
 //                  [--noise SD] [--gradient F] [--quality Q] [--code-fraction F] [--width W] [--height H]
 //      qrpay-bench encode --text TEXT --out PNG [--correction L|M|Q|H] [--module-size N]
 //      qrpay-bench decode [--count N] [--dir DIR] [--zbarimg PATH] [--keep DIR]
-//      qrpay-bench pipeline [--count N] [--shops N] [--users N] [--reference-count N] [--scale N]
-//                  [--watch-drops N] [--decode-count N] [--zbarimg PATH] [--bin DIR] [--reconcile PATH]
-//                  [--work DIR] [--quick]
+//      qrpay-bench pipeline [--count N] [--shops N] [--users N] [--reference-count N] [--rounds N]
+//                  [--scale N] [--watch-drops N] [--decode-count N] [--zbarimg PATH] [--bin DIR]
+//                  [--reconcile PATH] [--work DIR] [--quick]
 //
 // DESCRIPTION
 //      photo turns a QR code PNG into a photo-like JPEG (perspective, rotation, blur, noise,
@@ -17,10 +17,11 @@
 //      rate, median and p95 milliseconds per image for QR-Pay's decoder and for zbarimg (one
 //      subprocess per image, wall time), and this process's peak RSS.
 //      pipeline (what `make bench` runs) builds spools with the in-process API (CA, certificates,
-//      documents signed for real) and prints one table with the targets: qrpay-register --once and
-//      qrpay-approve --once throughput over N payments from the shops (subprocesses, wall time);
-//      an in-process reference loop doing only the irreducible work (ECDSA verify, QR PNG, the
-//      durable files) and the pipeline/reference ratio; --watch latency from a drop to its QR PNG
+//      documents signed for real, directories made as `qrpay-spool init` makes them) and prints
+//      one table with the targets: qrpay-register --once and qrpay-approve --once throughput over
+//      N payments from the shops (subprocesses, wall time and CPU per payment); an in-process
+//      reference loop doing only the irreducible work (ECDSA verify, QR PNG, the durable files) and
+//      the pipeline/reference ratio, in --rounds rounds on fresh spools (medians and spread); --watch latency from a drop to its QR PNG
 //      (inotify), p50/p99; a spool with --scale payments already registered (written in the store's
 //      layout, about 1-2 min per million on 2 cores): registration throughput, qrpay-spool status and
 //      qrpay-reconcile time and RSS; the decode rows. --quick makes every figure small (a
@@ -45,5 +46,5 @@ struct QRPayBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "qrpay-bench",
         abstract: "Benchmarks and phone-like test photos for QR-Pay.",
-        subcommands: [Photo.self, DecodeBench.self, Encode.self, PipelineBench.self, Parts.self])
+        subcommands: [Photo.self, DecodeBench.self, Encode.self, PipelineBench.self])
 }
