@@ -132,8 +132,8 @@ public struct StageRunner {
     public let mode: Mode
     public let log: @Sendable (String) -> Void
     public let control = Control()
-    /// Completes processed inputs off the workers' path (see InputRemover).
-    private let remover = InputRemover()
+    /// Completes processed inputs off the workers' path (see InputCompleter).
+    private let completer = InputCompleter()
     /// Installs SIGTERM/SIGINT handlers (process-wide, once) that stop every runner after its
     /// current file. Programs want this; tests may turn it off.
     public var handleSignals = true
@@ -207,7 +207,7 @@ public struct StageRunner {
         }
         var watcher: DirectoryWatcher?
         if case .watch = mode { watcher = try DirectoryWatcher(queues.map(\.newDirectory)) }
-        defer { finishRemovals() }  // also when a spool error ends the run: every input done is out of cur/
+        defer { finishCompletions() }  // also when a spool error ends the run: every input done leaves cur/
 
         var promote = true
         while !shouldStop {
@@ -219,7 +219,7 @@ public struct StageRunner {
             }
             let handled = try drainPass(queues, &summary)
             if handled > 0 { promote = false; continue }
-            finishRemovals()
+            finishCompletions()
             do {
                 try stage.tick(now: clock())
             } catch let error as QRPayError where error.isTransient {
@@ -252,10 +252,10 @@ public struct StageRunner {
         return setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0
     }()
 
-    /// Waits until every processed input is out of cur/; logs the ones that could not be removed
-    /// (they are recovered at the next start and handled again: a no-op, stages are idempotent).
-    private func finishRemovals() {
-        for failure in remover.wait() { log("\(stage.name): \(failure)") }
+    /// Waits until every processed input is out of cur/ (in done/); logs the ones that could not be
+    /// moved (they are recovered at the next start and handled again: a no-op, stages are idempotent).
+    private func finishCompletions() {
+        for failure in completer.wait() { log("\(stage.name): \(failure)") }
     }
 
     /// The lock shared by stages that change the same records: blocking, one pass at a time.
@@ -406,8 +406,8 @@ public struct StageRunner {
             lines.append(prefix(queue, item.file.name) + (item.note.isEmpty ? "ok" : "ok " + item.note))
         }
         log(lines: lines)
-        // The outputs are durable: the inputs move on to done/ on the remover's thread.
-        remover.complete(succeeded.map(\.file))
+        // The outputs are durable: the inputs move on to done/ on the completer's thread.
+        completer.complete(succeeded.map(\.file))
         return handled
     }
 
@@ -533,8 +533,8 @@ final class DirectoryWatcher {
 /// so that the workers go on with their next batch. The runner waits for it before it idles or
 /// exits. A completion that fails (or never happens: a crash) leaves the file in cur/; it is
 /// recovered at the next start and handled again, which changes nothing (stages are idempotent).
-final class InputRemover: @unchecked Sendable {
-    private let queue = DispatchQueue(label: "qrpay.input-remover")
+final class InputCompleter: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "qrpay.input-completer")
     private let group = DispatchGroup()
     private let failures = Mutex<[String]>([])
 
@@ -548,7 +548,7 @@ final class InputRemover: @unchecked Sendable {
                     try file.queue.complete(file)
                 } catch {
                     let message = (error as? QRPayError)?.message ?? "\(error)"
-                    failures.withLock { $0.append("\(file.name): processed, but not removed from cur/: \(message)") }
+                    failures.withLock { $0.append("\(file.name): processed, but not moved out of cur/: \(message)") }
                 }
             }
         }
