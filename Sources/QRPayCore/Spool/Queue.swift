@@ -253,16 +253,10 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
         ((try? FileIO.listDirectory(doneDirectory)) ?? []).filter { Timestamp.parse($0 + "T00:00:00Z") != nil }.sorted()
     }
 
-    /// Whether deferred/ holds anything at all (files or attempt records).
+    /// Whether deferred/ holds anything at all (files or attempt records); true when it cannot be read.
     func hasDeferredEntries() -> Bool {
-        guard let dir = opendir(deferredDirectory) else { return true }
-        defer { closedir(dir) }
-        while let entry = readdir(dir) {
-            let name = FileIO.direntName(entry)
-            let isDot = (name.count == 1 || name.count == 2) && name.allSatisfy { $0 == UInt8(ascii: ".") }
-            if !isDot { return true }
-        }
-        return false
+        guard let names = try? FileIO.listDirectory(deferredDirectory) else { return true }
+        return !names.isEmpty
     }
 
     // MARK: Quarantine and deferral
