@@ -19,6 +19,15 @@ public struct SpoolOptions: ParsableArguments {
         let chosen = spool ?? ProcessInfo.processInfo.environment["QRPAY_SPOOL"].flatMap { $0.isEmpty ? nil : $0 } ?? "./Spool"
         return URL(fileURLWithPath: chosen).standardizedFileURL.path
     }
+
+    /// `spool.missing` (exit 66) unless the spool root is a directory: a typo in --spool must never
+    /// look like an empty spool.
+    public func requireSpool() throws {
+        guard FileIO.isDirectory(root) else {
+            let from = spool != nil ? "--spool" : (ProcessInfo.processInfo.environment["QRPAY_SPOOL"].map { $0.isEmpty ? nil : $0 } ?? nil) != nil ? "$QRPAY_SPOOL" : "the default ./Spool"
+            throw QRPayError(.spoolMissing, "there is no spool at \(root) (from \(from)): give the spool's directory with --spool DIR or set $QRPAY_SPOOL")
+        }
+    }
 }
 
 /// Reads a password from a file: the first line, without its line ending. Files must not be empty.
@@ -27,14 +36,22 @@ public func readPasswordFile(_ path: String, what: String = "password file") thr
     do {
         data = try FileIO.read(path, maxBytes: 4096)
     } catch let error as QRPayError {
-        throw QRPayError("password.file", "cannot read \(what) \(path): \(error.message)", exit: error.exit == .noInput ? .noInput : .noPermission)
+        throw QRPayError(error.code == .ioNotFound ? .pkiPasswordMissingFile : .pkiPasswordFile, "cannot read \(what) \(path): \(error.message)")
     }
     var text = String(decoding: data, as: UTF8.self)
     if let nl = text.firstIndex(where: { $0 == "\n" || $0 == "\r\n" || $0 == "\r" }) { text = String(text[..<nl]) }
     guard !text.isEmpty else {
-        throw QRPayError("password.empty", "\(what) \(path) is empty", exit: .noPermission)
+        throw QRPayError(.pkiPasswordEmpty, "\(what) \(path) is empty")
     }
     return text
+}
+
+/// Runs `body`; a wrong password (`pki.password`) then says which option gave it, so the operator
+/// knows which file to fix.
+public func usingPassword<T>(from option: String, file: String, _ body: () throws -> T) throws -> T {
+    do { return try body() } catch let e as QRPayError where e.code == .pkiPassword {
+        throw QRPayError(.pkiPassword, "\(e.message) Check the password in \(file) (\(option)).")
+    }
 }
 
 /// Runs `body`, turning a `QRPayError` into `qrpay-xxx: message` on stderr and its sysexits status.
@@ -49,10 +66,10 @@ public func runReportingErrors(_ program: String, _ body: () throws -> Void) thr
 
 public enum Diagnostics {
     public static func error(_ program: String, _ message: String) {
-        FileHandle.standardError.write(Data("\(program): error: \(message)\n".utf8))
+        StandardError.write("\(program): error: \(message)\n")
     }
     public static func info(_ program: String, _ message: String) {
-        FileHandle.standardError.write(Data("\(program): \(message)\n".utf8))
+        StandardError.write("\(program): \(message)\n")
     }
 }
 

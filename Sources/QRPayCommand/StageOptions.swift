@@ -1,47 +1,91 @@
-// `--once | --watch`, shared by every stage program, and the one way a stage is run.
+// `--once | --watch`, the stage tuning options, and the one way a stage program runs a stage.
 
 import ArgumentParser
 import Foundation
 import QRPayCore
 
-public struct StageModeOptions: ParsableArguments {
-    @Flag(help: "Drain the queue until a pass finds nothing, then exit (cron; systemd oneshot or .path units).")
-    public var once = false
+/// `--once` or `--watch`: exactly one.
+public enum StageMode: String, EnumerableFlag, Sendable {
+    case once, watch
 
-    @Flag(help: "Keep running: wake on inotify events, rescan periodically (a systemd service).")
-    public var watch = false
+    public static func help(for value: StageMode) -> ArgumentHelp? {
+        switch value {
+        case .once: return "Drain the queue until a pass finds nothing, then exit (cron; systemd oneshot or .path units)."
+        case .watch: return "Keep running: wake on inotify events, rescan periodically (a systemd service)."
+        }
+    }
+}
+
+public struct StageModeOptions: ParsableArguments {
+    @Flag(exclusivity: .exclusive, help: nil)
+    public var mode: StageMode
 
     @Option(name: .customLong("rescan-every"), help: ArgumentHelp(
-        "With --watch, rescan this often even without a wake-up (e.g. 30s, 5m).", valueName: "duration"))
+        "With --watch, rescan this often even without a wake-up (e.g. 30s, 5m); deferred files are retried then.", valueName: "duration"))
     public var rescanEvery: String = "30s"
 
     public init() {}
 
     public mutating func validate() throws {
-        guard once != watch else {
-            throw ValidationError("Choose exactly one of --once (drain and exit) or --watch (keep running).")
-        }
         _ = try interval()
     }
 
     func interval() throws -> TimeInterval {
-        do {
-            let t = try QRPayCore.Duration.parse(rescanEvery)
-            guard t > 0 else { throw ValidationError("--rescan-every must be more than zero") }
-            return t
-        } catch let e as QRPayError { throw ValidationError(e.message) }
+        let t = try parseDuration(rescanEvery, option: "--rescan-every")
+        guard t > 0 else { throw ValidationError("--rescan-every must be more than zero (e.g. 30s)") }
+        return t
     }
 
-    public var mode: StageRunner.Mode {
-        once ? .once : .watch(rescanEvery: (try? interval()) ?? 30)
+    public var runMode: RunMode {
+        mode == .once ? .once : .watch(rescanEvery: (try? interval()) ?? 30)
     }
+}
+
+/// Parses a duration option (`90s`, `15m`, `2h`, `1d`) into seconds, or a usage error that says how.
+public func parseDuration(_ text: String, option: String) throws -> TimeInterval {
+    do { return try QRPayCore.Duration.parse(text) } catch let e as QRPayError {
+        throw ValidationError("\(option): \(e.message)")
+    }
+}
+
+/// `--batch-size` and `--concurrency` of the batched stages (register, approve). Defaults: the
+/// environment (QRPAY_BATCH_SIZE, QRPAY_STAGE_CONCURRENCY), else 64 and one batch more than CPUs (at most 4).
+public struct StageTuningOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Files per group commit (1-4096; default $QRPAY_BATCH_SIZE, else 64).", valueName: "n"))
+    public var batchSize: Int?
+
+    @Option(help: ArgumentHelp("Batches handled at once (1-64; default $QRPAY_STAGE_CONCURRENCY, else CPUs + 1, at most 4).", valueName: "n"))
+    public var concurrency: Int?
+
+    public init() {}
+
+    public mutating func validate() throws {
+        if let batchSize, !StageTuning.batchSizes.contains(batchSize) { throw ValidationError("--batch-size must be 1 to 4096") }
+        if let concurrency, !StageTuning.concurrencies.contains(concurrency) { throw ValidationError("--concurrency must be 1 to 64") }
+    }
+
+    public var tuning: StageTuning {
+        let env = ProcessInfo.processInfo.environment
+        func fromEnvironment(_ name: String, _ range: ClosedRange<Int>) -> Int? {
+            guard let text = env[name], let n = Int(text), range.contains(n) else { return nil }
+            return n
+        }
+        return StageTuning(
+            batchSize: batchSize ?? fromEnvironment("QRPAY_BATCH_SIZE", StageTuning.batchSizes) ?? StageTuning.defaultBatchSize,
+            concurrency: concurrency ?? fromEnvironment("QRPAY_STAGE_CONCURRENCY", StageTuning.concurrencies) ?? StageTuning.defaultConcurrency)
+    }
+}
+
+/// The run's context: the spool's layout and the clock (QRPAY_CLOCK, for tests only).
+public func stageContext(_ root: String) throws -> StageContext {
+    StageContext(layout: SpoolLayout(root: root), clock: try TimeSource.fromEnvironment())
 }
 
 /// Runs `stage` over the spool; prints a one-line summary on stderr. Exit 0 when the run finished
 /// (quarantined files are reported, not failures of the run); 75 when another instance holds the lock.
-public func runStage(program: String, spoolRoot: String, stage: SpoolStage, options: StageModeOptions) throws {
+public func runStage(program: String, context: StageContext, stage: any SpoolStage, options: StageModeOptions) throws {
     try runReportingErrors(program) {
-        let runner = StageRunner(spoolRoot: spoolRoot, stage: stage, mode: options.mode)
+        let runner = StageRunner(stage: stage, context: context, mode: options.runMode)
         let summary = try runner.run()
         Diagnostics.info(program, "\(summary)")
     }
@@ -50,12 +94,17 @@ public func runStage(program: String, spoolRoot: String, stage: SpoolStage, opti
 /// Runs one of the PG's stages: unlocks the PG's key with the password in `passwordFile`, builds the
 /// stage with it, and runs it (`runStage`). Errors before the run (wrong password: 77) exit too.
 public func runPGStage(program: String, spool: SpoolOptions, passwordFile: String, options: StageModeOptions,
-                       make: (String, Credentials) throws -> SpoolStage) throws {
+                       make: (SpoolLayout, Credentials) throws -> any SpoolStage) throws {
     let root = spool.root
-    var stage: SpoolStage!
+    var stage: (any SpoolStage)?
+    var context: StageContext?
     try runReportingErrors(program) {
-        let pg = try Credentials.loadPG(spoolRoot: root, password: try readPasswordFile(passwordFile))
-        stage = try make(root, pg)
+        try spool.requireSpool()
+        context = try stageContext(root)
+        let pg = try usingPassword(from: "--password-file", file: passwordFile) {
+            try Credentials.loadPG(spoolRoot: root, password: try readPasswordFile(passwordFile, what: "the PG's password file (--password-file)"))
+        }
+        stage = try make(context!.layout, pg)
     }
-    try runStage(program: program, spoolRoot: root, stage: stage, options: options)
+    try runStage(program: program, context: context!, stage: stage!, options: options)
 }

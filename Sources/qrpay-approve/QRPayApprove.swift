@@ -33,10 +33,11 @@ struct QRPayApprove: ParsableCommand {
     @Option(help: ArgumentHelp("File holding the password of the PG's private key.", valueName: "file"))
     var passwordFile: String
     @OptionGroup var mode: StageModeOptions
+    @OptionGroup var tuning: StageTuningOptions
 
     func run() throws {
-        try runPGStage(program: "qrpay-approve", spool: spool, passwordFile: passwordFile, options: mode) { root, pg in
-            try ApproveStage(spoolRoot: root, pg: pg)
+        try runPGStage(program: "qrpay-approve", spool: spool, passwordFile: passwordFile, options: mode) { layout, pg in
+            try ApproveStage(layout: layout, pg: pg, tuning: tuning.tuning)
         }
     }
 }

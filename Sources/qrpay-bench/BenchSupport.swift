@@ -40,7 +40,7 @@ struct Child {
         let started = BenchTable.now()
         let rc = posix_spawn(&pid, path, &actions, &attributes, argv, environ)
         guard rc == 0 else {
-            throw QRPayError("bench.spawn", "cannot run \(path): \(String(cString: strerror(rc)))", exit: .osError)
+            throw QRPayError(.benchFailed, "cannot run \(path): \(String(cString: strerror(rc)))")
         }
         return Child(pid: pid, started: started)
     }

@@ -31,7 +31,7 @@ extension QRPayBench {
         static func measure(count: Int, dir: String?, zbarimg: String, keep: String?, seed: UInt64) throws
             -> (rows: [BenchRow], failures: [String], title: String) {
             let work = keep ?? NSTemporaryDirectory() + "qrpay-bench." + FileIO.uniqueName()
-            try FileIO.makeDirectory(work, mode: 0o700)
+            try FileIO.makePath(work, mode: 0o700)
             defer { if keep == nil { try? FileManager.default.removeItem(atPath: work) } }
 
             // 1. The images: (path, expected text or nil when unknown).
@@ -42,13 +42,13 @@ extension QRPayBench {
                 let png = try QRCodeImage.png(text: text)
                 let jpeg = try PhoneCamera.photograph(png: png, shot: shot)
                 let path = "\(work)/shot-\(i).jpg"
-                try FileIO.writeDurably(jpeg, to: path, replace: true, syncDirectory: false)
+                try Durable.write(jpeg, to: path, ifExists: .replace)
                 items.append((path, text))
                 if keep != nil {
                     let about = String(format: "rotation %.0f perspective %.3f blur %.1f noise %.1f gradient %.2f quality %d code %.2f seed %llu\n",
                                        shot.rotationDegrees, shot.perspective, shot.blur, shot.noise, shot.gradient,
                                        shot.jpegQuality, shot.codeFraction, shot.seed) + text + "\n"
-                    try FileIO.writeDurably(Data(about.utf8), to: "\(work)/shot-\(i).txt", replace: true, syncDirectory: false)
+                    try Durable.write(Data(about.utf8), to: "\(work)/shot-\(i).txt", ifExists: .replace)
                 }
             }
             if let dir {

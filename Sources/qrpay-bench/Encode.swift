@@ -18,7 +18,7 @@ extension QRPayBench {
             try runReportingErrors("qrpay-bench") {
                 guard let level = QRErrorCorrection(rawValue: correction) else { throw QRPayError.usage("--correction must be L, M, Q or H") }
                 let png = try QRCodeImage.png(text: text, correction: level, moduleSize: moduleSize)
-                try FileIO.writeDurably(png, to: URL(fileURLWithPath: output).standardizedFileURL.path, replace: true)
+                try Durable.write(png, to: URL(fileURLWithPath: output).standardizedFileURL.path, ifExists: .replace)
             }
         }
     }

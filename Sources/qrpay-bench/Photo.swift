@@ -38,17 +38,17 @@ extension QRPayBench {
         func run() throws {
             try runReportingErrors("qrpay-bench") {
                 let png = try FileIO.read(input, maxBytes: 64 << 20)
-                // Absolute, so that writeDurably always has a directory to fsync.
+                // Absolute, so that the durable write always has a directory to fsync.
                 let output = URL(fileURLWithPath: self.output).standardizedFileURL.path
                 if let preview {
-                    try FileIO.writeDurably(try PhoneCamera.previewPNG(jpeg: png, scaleDenominator: preview, crop: box()), to: output, replace: true)
+                    try Durable.write(try PhoneCamera.previewPNG(jpeg: png, scaleDenominator: preview, crop: box()), to: output, ifExists: .replace)
                     return
                 }
                 let shot = PhoneCamera.Shot(rotationDegrees: rotation, perspective: perspective, blur: blur, noise: noise,
                                             gradient: gradient, jpegQuality: quality, frameWidth: width, frameHeight: height,
                                             codeFraction: codeFraction, seed: seed)
                 let jpeg = try PhoneCamera.photograph(png: png, shot: shot)
-                try FileIO.writeDurably(jpeg, to: output)
+                try Durable.write(jpeg, to: output)
             }
         }
     }

@@ -5,6 +5,7 @@
 
 import ArgumentParser
 import Foundation
+import Synchronization
 import QRPayCommand
 import QRPayCore
 #if canImport(Glibc)
@@ -25,6 +26,8 @@ extension QRPayBench {
         var rounds = 3
         @Option(help: "Payments already registered in the scale spool; 0 skips the scale rows.") var scale = 1_000_000
         @Option(help: "Payments dropped one at a time for the --watch latency; 0 skips it.") var watchDrops = 1000
+        @Option(help: ArgumentHelp("Open payments (not yet due) in the two spools of the idle qrpay-settle rows; 0 skips them.", valueName: "small,large"))
+        var settleOpen = "500,100000"
         @Option(help: "Photo-like 12 MP images for the decode rows; 0 skips them.") var decodeCount = 20
         @Option(help: ArgumentHelp("The zbarimg to compare with ('' to skip).", valueName: "path")) var zbarimg = "/usr/bin/zbarimg"
         @Option(help: ArgumentHelp("Where the programs are (default: beside qrpay-bench).", valueName: "dir")) var bin: String?
@@ -41,6 +44,7 @@ extension QRPayBench {
                 if quick {
                     p.count = min(count, 200); p.shops = min(shops, 5); p.users = min(users, 3); p.scale = min(scale, 1000)
                     p.watchDrops = min(watchDrops, 20); p.decodeCount = min(decodeCount, 1); p.rounds = 1
+                    p.settleOpen = "50,2000"
                 }
                 guard p.count > 0, p.shops > 0, p.users > 0, p.rounds > 0, p.scale >= 0, p.watchDrops >= 0, p.decodeCount >= 0 else {
                     throw QRPayError.usage("--count, --shops, --users and --rounds must be > 0; --scale, --watch-drops, --decode-count >= 0")
@@ -74,7 +78,7 @@ final class BenchSpool: @unchecked Sendable {
 
     init(root: String, shops shopCount: Int, users userCount: Int) throws {
         self.root = root
-        try FileIO.makeDirectory(root, mode: 0o755)
+        try FileIO.makePath(root, mode: 0o755)
         let ca = try CertificateAuthority.create(spoolRoot: root, name: "Bench CA", password: BenchSpool.caPassword)
         _ = try ca.issue(role: .pg, id: "PG1", name: "Bench PG", caPassword: BenchSpool.caPassword, ownerPassword: BenchSpool.ownerPassword)
         let owners: [(Role, String)] = (1...shopCount).map { (.shop, String(format: "S%04d", $0)) }
@@ -95,7 +99,7 @@ final class BenchSpool: @unchecked Sendable {
         // directories and the shops' record buckets exist before the first payment.
         _ = try SpoolSetup.run(spoolRoot: root)
         passwordFile = root + ".pass"
-        try FileIO.writeDurably(Data((BenchSpool.ownerPassword + "\n").utf8), to: passwordFile, mode: 0o600, replace: true)
+        try Durable.write(Data((BenchSpool.ownerPassword + "\n").utf8), to: passwordFile, mode: 0o600, ifExists: .replace)
     }
 
     func info(_ index: Int, prefix: String, shop: Int? = nil, now: Date) throws -> PaymentInfo {
@@ -137,11 +141,16 @@ final class BenchSpool: @unchecked Sendable {
 
     /// Drops documents into a queue with group commits of 1,000 (as a busy shop front end would).
     func deliver(_ documents: [Data], to queue: Queue) throws {
-        try queue.create()
+        let context = StageContext(spoolRoot: root)
+        try context.ensureQueue(queue)
         for start in stride(from: 0, to: documents.count, by: 1000) {
-            _ = try queue.deliverBatch(documents[start..<min(start + 1000, documents.count)].map { ($0, nil) })
+            let commit = GroupCommit(context: context)
+            for document in documents[start..<min(start + 1000, documents.count)] { try commit.deliver(document, to: queue) }
+            try commit.flush()
         }
     }
+
+    var layout: SpoolLayout { SpoolLayout(root: root) }
 }
 
 struct PipelineRun {
@@ -162,7 +171,7 @@ struct PipelineRun {
     func info(_ text: String) { Diagnostics.info("qrpay-bench", text) }
 
     mutating func run() throws {
-        try FileIO.makeDirectory(work, mode: 0o700)
+        try FileIO.makePath(work, mode: 0o700)
         defer { if !keep { try? FileManager.default.removeItem(atPath: work) } }
         let machine = Machine.describe(workPath: work)
         let started = BenchTable.now()
@@ -219,6 +228,10 @@ struct PipelineRun {
         // 3. Scale.
         if p.scale > 0 { try scaleRows(registerRate) }
 
+        // 4. An idle settle pass, on a small and a large spool of open payments not yet due.
+        let settleSizes = p.settleOpen.split(separator: ",").compactMap { Int($0) }
+        if settleSizes.count == 2, settleSizes.allSatisfy({ $0 > 0 }) { try settleRows(small: settleSizes[0], large: settleSizes[1]) }
+
         // 4. Photo decode.
         if p.decodeCount > 0 {
             info("decode rows over \(p.decodeCount) photo-like images")
@@ -257,7 +270,7 @@ struct PipelineRun {
             info("reference loop over \(r.referenceCount) payments")
             (r.referenceRate, r.referenceCPU) = try reference(Array(payments.prefix(r.referenceCount)), spool, directory: "reference-\(index + 1)")
         }
-        try spool.deliver(payments.map(\.data), to: SpoolLayout.inbox(spool.root))
+        try spool.deliver(payments.map(\.data), to: spool.layout.inbox)
         info(String(format: "%d signed payments in the inbox in %.1f s; running qrpay-register --once", p.count, BenchTable.now() - t0))
         if p.setupOnly {  // for profiling: qrpay-register --spool ROOT --password-file ROOT.pass --once
             print(spool.root)
@@ -267,7 +280,7 @@ struct PipelineRun {
         (r.registerRate, r.registerCPU, r.registerRSS) = (Double(p.count) / register.seconds, register.cpu, register.rss)
         t0 = BenchTable.now()
         let approvals = try spool.signApprovals(for: payments)
-        try spool.deliver(approvals, to: SpoolLayout.approvals(spool.root))
+        try spool.deliver(approvals, to: spool.layout.approvals)
         info(String(format: "%d signed approvals in the queue in %.1f s; running qrpay-approve --once", approvals.count, BenchTable.now() - t0))
         let approve = try stage("qrpay-approve", spool, expected: p.count, log: work + "/approve-\(index + 1).log")
         (r.approveRate, r.approveCPU, r.approveRSS) = (Double(p.count) / approve.seconds, approve.cpu, approve.rss)
@@ -290,32 +303,35 @@ struct PipelineRun {
     }
 
     /// The irreducible work of registration with the same libraries, in process, on every core:
-    /// per payment one ECDSA verify, one QR encode and PNG, the five files the design keeps (record,
-    /// state marker, list entry, QR PNG, notice) and a journal entry, made durable by group commits of 64.
+    /// per payment one ECDSA verify, one QR encode and PNG, the six files the design keeps (record,
+    /// state marker, due entry, list entry, QR PNG, notice) and a journal entry, made durable by group
+    /// commits of 64.
     func reference(_ payments: [SignedPayment], _ spool: BenchSpool, directory: String) throws -> (rate: Double, cpu: Double) {
         let dir = work + "/" + directory
         var keys: [String: PublicKey] = [:]
         for (id, c) in spool.shops {
             keys[id] = c.certificate.publicKey
-            for sub in ["records/\(id)", "qr/\(id)"] { try FileIO.makeDirectory(dir + "/" + sub, mode: 0o750) }
+            for sub in ["records/\(id)", "qr/\(id)"] { try FileIO.makePath(dir + "/" + sub, mode: 0o750) }
             try Queue(path: dir + "/notices/\(id)").create()
         }
-        for sub in ["markers", "list"] { try FileIO.makeDirectory(dir + "/" + sub, mode: 0o750) }
-        let journal = Journal(pgDirectory: dir)
+        for sub in ["markers", "due", "list"] { try FileIO.makePath(dir + "/" + sub, mode: 0o750) }
+        let context = StageContext(spoolRoot: dir)
+        let journal = Journal(layout: context.layout)
         let batches = stride(from: 0, to: payments.count, by: 64).map { $0..<min($0 + 64, payments.count) }
         let publicKeys = keys
         let t0 = BenchTable.now(), cpu0 = CPUTime.ofSelf()
         try parallelFor(batches.count) { b in
-            let commit = GroupCommit()
+            let commit = GroupCommit(context: context)
             for p in payments[batches[b]] {
                 guard publicKeys[p.shop]!.verify(signature: p.signature, message: p.signingInput) else {
-                    throw QRPayError("bench.verify", "reference: \(p.payment) does not verify")
+                    throw QRPayError(.benchFailed, "reference: \(p.payment) does not verify")
                 }
                 let qr = try QRPayload(shop: p.shop, payment: p.payment, signature: p.signature)
-                try commit.write(try QRCodeImage.png(text: qr.text), to: "\(dir)/qr/\(p.shop)/\(p.payment).png", replace: true)
+                try commit.write(try QRCodeImage.png(text: qr.text), to: "\(dir)/qr/\(p.shop)/\(p.payment).png", ifExists: .replace)
                 try commit.write(p.data, to: "\(dir)/records/\(p.shop)/\(p.payment).json")
-                try commit.write(Data(), to: "\(dir)/markers/\(p.shop)~\(p.payment)~KRW~\(p.total)", replace: true)  // empty, as the store's
-                try commit.write(p.data, to: "\(dir)/list/\(qr.listToken).json", replace: true)
+                try commit.write(Data(), to: "\(dir)/markers/\(p.shop)~\(p.payment)~KRW~\(p.total)", ifExists: .replace)  // empty, as the store's
+                try commit.write(Data(), to: "\(dir)/due/0~\(p.shop)~\(p.payment)", ifExists: .replace)  // the due index entry
+                try commit.write(p.data, to: "\(dir)/list/\(qr.listToken).json", ifExists: .replace)
                 try commit.deliver(p.data, to: Queue(path: dir + "/notices/\(p.shop)"), name: "\(p.payment).request.json")
                 commit.journal(journal, TransitionRequest(shop: p.shop, payment: p.payment, from: nil, to: .request,
                                                           evidence: p.data, at: Date()))
@@ -329,15 +345,15 @@ struct PipelineRun {
     /// into inbox/new/) to the inotify event of its QR PNG. Returns milliseconds, and how many were missed.
     func watchLatency(_ spool: BenchSpool) throws -> ([Double], Int) {
         let shop = spool.shops[0].id
-        let qrDir = SpoolLayout.shopDirectory(spool.root, shop: shop) + "/qr"
-        try FileIO.makeDirectory(qrDir, mode: 0o750)
+        let qrDir = spool.layout.qrDirectory(shop: shop)
+        try spool.layout.makeDirectories(qrDir)
         let drops = try spool.signPayments(p.watchDrops, prefix: "W", shop: 0)
-        let inbox = SpoolLayout.inbox(spool.root)
-        try inbox.create()
+        let inbox = spool.layout.inbox
+        try spool.layout.makeQueue(inbox)
 
         let fd = inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK))
         guard fd >= 0, inotify_add_watch(fd, qrDir, UInt32(IN_CREATE | IN_MOVED_TO)) >= 0 else {
-            throw QRPayError("bench.inotify", "cannot watch \(qrDir)", exit: .osError)
+            throw QRPayError(.benchFailed, "cannot watch \(qrDir)")
         }
         defer { close(fd) }
         let child = try Child.spawn(bin + "/qrpay-register",
@@ -348,7 +364,7 @@ struct PipelineRun {
             _ = child.wait()
         }
         // Ready when it holds the stage lock (its pid in the lock file), then a moment to settle.
-        let lock = SpoolLayout.lockFile(spool.root, stage: "register")
+        let lock = spool.layout.lockFile(stage: "register")
         let deadline = BenchTable.now() + 60
         while BenchTable.now() < deadline {
             if let text = try? String(contentsOfFile: lock, encoding: .utf8), text.trimmingCharacters(in: .whitespacesAndNewlines) == "\(child.pid)" { break }
@@ -362,7 +378,7 @@ struct PipelineRun {
         for doc in drops {
             let name = FileIO.uniqueName(suffix: ".json")
             let tmp = inbox.tmpDirectory + "/" + name
-            try FileIO.writeDurably(doc.data, to: tmp, mode: Queue.fileMode, syncDirectory: false)
+            try Durable.write(doc.data, to: tmp, mode: Queue.fileMode)
             let wanted = doc.payment + ".png"
             let t0 = BenchTable.now()
             guard link(tmp, inbox.newDirectory + "/" + name) == 0 else { throw QRPayError.io("link", path: tmp, errno: errno) }
@@ -402,7 +418,7 @@ struct PipelineRun {
         info(String(format: "scale spool built in %.0f s", built))
 
         let payments = try spool.signPayments(p.count, prefix: "N")
-        try spool.deliver(payments.map(\.data), to: SpoolLayout.inbox(spool.root))
+        try spool.deliver(payments.map(\.data), to: spool.layout.inbox)
         let register = try stage("qrpay-register", spool, expected: p.count, log: work + "/register-scale.log")
         let rate = Double(p.count) / register.seconds
         table.add("register --once, \(p.scale) in spool", String(format: "%.0f payments/s", rate),
@@ -428,9 +444,36 @@ struct PipelineRun {
         }
     }
 
-    /// Writes `count` registered payments in the store's layout: record, state marker, list entry
-    /// and journal entries (one append per 1,000). Plain writes, one sync() at the end: a set-up,
-    /// not a measurement.
+    /// An idle `qrpay-settle --once` (nothing due: it only looks) on a spool holding `small` and one
+    /// holding `large` open payments: the time must not grow with what is stored.
+    mutating func settleRows(small: Int, large: Int) throws {
+        var times: [(Int, Double, Double)] = []
+        for count in [small, large] {
+            info("building a spool of \(count) open payments for the idle settle row")
+            let spool = try BenchSpool(root: work + "/settle-\(count)", shops: min(p.shops, 10), users: 1)
+            try prebuild(spool, count: count, now: Date())
+            var runs: [Double] = []
+            var rss = 0.0
+            for i in 0..<3 {
+                let r = try Child.run(bin + "/qrpay-settle", ["--spool", spool.root, "--password-file", spool.passwordFile, "--hold", "10m", "--once"],
+                                      stderr: work + "/settle-\(count)-\(i).log")
+                guard r.status == 0 else { throw QRPayError(.benchFailed, "qrpay-settle exited \(r.status); see \(work)/settle-\(count)-\(i).log") }
+                runs.append(r.seconds)
+                rss = max(rss, r.maxRSSMiB)
+            }
+            times.append((count, BenchRow.percentile(runs, 0.5), rss))
+        }
+        let (smallCount, smallTime, _) = times[0], (largeCount, largeTime, largeRSS) = times[1]
+        table.add("idle qrpay-settle --once, \(smallCount) open", String(format: "%.3f s", smallTime), target: "<= 0.2 s", met: smallTime <= 0.2,
+                  note: "median of 3; nothing due")
+        table.add("idle qrpay-settle --once, \(largeCount) open", String(format: "%.3f s", largeTime),
+                  target: "<= 0.2 s, <= 2x the small", met: largeTime <= 0.2 && largeTime <= 2 * max(smallTime, 0.001),
+                  note: String(format: "median of 3; %.2fx the small spool's; peak RSS %.0f MiB", largeTime / max(smallTime, 1e-6), largeRSS))
+    }
+
+    /// Writes `count` registered payments in the store's layout: record, state marker, due entry, list
+    /// entry and journal entries (one append per 1,000). Plain writes, one sync() at the end: a
+    /// set-up, not a measurement.
     func prebuild(_ spool: BenchSpool, count: Int, now: Date) throws {
         let store = PaymentStore(spoolRoot: spool.root)
         let chunk = 1000
@@ -448,15 +491,16 @@ struct PipelineRun {
                     signature: Base64URL.encode(p.signature),
                     signer: ["fingerprint": .string(signer.fingerprint), "serial": .string(signer.serialHex),
                              "name": .string(signer.displayName), "notAfter": .string(Timestamp.format(signer.notAfter))],
-                    qrPath: SpoolLayout.shopDirectory(spool.root, shop: info.shop) + "/qr/\(info.payment).png",
+                    qrPath: spool.layout.qrPath(shop: info.shop, payment: info.payment),
                     history: [HistoryEntry(state: .request, at: now,
                                            evidence: ["type": "payment", "documentHash": .string(p.documentHash),
                                                       "verifiedAt": .string(Timestamp.format(now))])])
                 try made.write(record.serialized(), to: store.recordPath(shop: info.shop, payment: info.payment), directoryMode: 0o750)
                 try made.write(Data(), to: store.markerPath(state: .request, info: info), directoryMode: 0o750)
+                try made.write(Data(), to: DueIndex.path(DueIndex.entry(for: record)!, layout: store.layout), directoryMode: 0o750)
                 let entry: JSONValue = ["shop": .string(info.shop), "payment": .string(info.payment), "state": "request",
                                         "document": try JSONValue.parse(p.data), "updated": .string(Timestamp.format(now))]
-                try made.write(entry.serialized(pretty: true), to: store.listPath(token: QRPayload.listToken(signature: p.signature)),
+                try made.write(entry.serialized(pretty: true), to: store.layout.listPath(token: QRPayload.listToken(signature: p.signature)),
                                directoryMode: 0o711, mode: 0o644)
                 transitions.append(TransitionRequest(shop: info.shop, payment: info.payment, from: nil, to: .request,
                                                      evidence: p.data, at: now))
@@ -468,15 +512,14 @@ struct PipelineRun {
 }
 
 /// Plain (not yet durable) file writes for the scale spool's set-up, creating directories once.
-final class DirectorySet: @unchecked Sendable {
-    private let lock = NSLock()
-    private var known: Set<String> = []
+final class DirectorySet: Sendable {
+    private let known = Mutex<Set<String>>([])
 
     func write(_ data: Data, to path: String, directoryMode: mode_t, mode: mode_t = 0o640) throws {
-        let dir = (path as NSString).deletingLastPathComponent
-        if !lock.withLock({ known.contains(dir) }) {
-            try FileIO.makeDirectory(dir, mode: directoryMode)
-            lock.withLock { _ = known.insert(dir) }
+        let dir = FileIO.parentDirectory(path)
+        if !known.withLock({ $0.contains(dir) }) {
+            try FileIO.makePath(dir, mode: directoryMode)
+            known.withLock { _ = $0.insert(dir) }
         }
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
         guard fd >= 0 else { throw QRPayError.io("create", path: path, errno: errno) }

@@ -131,11 +131,15 @@ extension QRPayCA {
                 let ca = try CertificateAuthority(spoolRoot: spool.root)
                 let cert: Certificate
                 if let csr {
-                    cert = try ca.issue(role: role, id: id, name: name, caPassword: caPassword,
-                                        csrPEM: try FileIO.read(csr, maxBytes: 64 * 1024), validityDays: days)
+                    cert = try usingPassword(from: "--ca-password-file", file: caPasswordFile) {
+                        try ca.issue(role: role, id: id, name: name, caPassword: caPassword,
+                                     csrPEM: try FileIO.read(csr, maxBytes: 64 * 1024), validityDays: days)
+                    }
                 } else {
                     let password = try readPasswordFile(passwordFile!)
-                    cert = try ca.issue(role: role, id: id, name: name, caPassword: caPassword, ownerPassword: password, validityDays: days)
+                    cert = try usingPassword(from: "--ca-password-file", file: caPasswordFile) {
+                        try ca.issue(role: role, id: id, name: name, caPassword: caPassword, ownerPassword: password, validityDays: days)
+                    }
                 }
                 print("issued \(role.rawValue) \(id) serial \(cert.serialHex) fingerprint \(cert.fingerprint) until \(Timestamp.format(cert.notAfter))")
             }
@@ -158,7 +162,9 @@ extension QRPayCA {
             let role = try checkRoleAndId(role: role, id: id)
             try runReportingErrors(program) {
                 let caPassword = try readPasswordFile(caPasswordFile, what: "CA password file")
-                try CertificateAuthority(spoolRoot: spool.root).revoke(role: role, id: id, caPassword: caPassword)
+                try usingPassword(from: "--ca-password-file", file: caPasswordFile) {
+                    try CertificateAuthority(spoolRoot: spool.root).revoke(role: role, id: id, caPassword: caPassword)
+                }
                 print("revoked \(role.rawValue) \(id); CRL re-issued")
             }
         }
@@ -185,7 +191,9 @@ extension QRPayCA {
             try runReportingErrors(program) {
                 let caPassword = try readPasswordFile(caPasswordFile, what: "CA password file")
                 let seconds = try Duration.parse(validFor)
-                try CertificateAuthority(spoolRoot: spool.root).issueCRL(caPassword: caPassword, validFor: seconds)
+                try usingPassword(from: "--ca-password-file", file: caPasswordFile) {
+                    try CertificateAuthority(spoolRoot: spool.root).issueCRL(caPassword: caPassword, validFor: seconds)
+                }
                 print("CRL issued, next update \(Timestamp.format(Date().addingTimeInterval(seconds)))")
             }
         }

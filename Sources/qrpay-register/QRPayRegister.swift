@@ -35,10 +35,11 @@ struct QRPayRegister: ParsableCommand {
     @Option(help: ArgumentHelp("File holding the password of the PG's private key.", valueName: "file"))
     var passwordFile: String
     @OptionGroup var mode: StageModeOptions
+    @OptionGroup var tuning: StageTuningOptions
 
     func run() throws {
-        try runPGStage(program: "qrpay-register", spool: spool, passwordFile: passwordFile, options: mode) { root, pg in
-            try RegisterStage(spoolRoot: root, pg: pg)
+        try runPGStage(program: "qrpay-register", spool: spool, passwordFile: passwordFile, options: mode) { layout, pg in
+            try RegisterStage(layout: layout, pg: pg, tuning: tuning.tuning)
         }
     }
 }

@@ -39,12 +39,16 @@ struct QRPayScan: ParsableCommand {
     }
 
     func run() throws {
-        let root = spool.root
-        var stage: ScanStage!
+        var stage: ScanStage?
+        var context: StageContext?
         try runReportingErrors("qrpay-scan") {
-            stage = try ScanStage(spoolRoot: root, user: user, password: try readPasswordFile(passwordFile))
-            try SpoolLayout.userInbox(root, user: user).create(mode: 0o700)
+            try spool.requireSpool()
+            context = try stageContext(spool.root)
+            let password = try readPasswordFile(passwordFile, what: "user \(user)'s password file (--password-file)")
+            stage = try usingPassword(from: "--password-file", file: passwordFile) {
+                try ScanStage(layout: context!.layout, user: user, password: password)
+            }
         }
-        try runStage(program: "qrpay-scan", spoolRoot: root, stage: stage, options: mode)
+        try runStage(program: "qrpay-scan", context: context!, stage: stage!, options: mode)
     }
 }

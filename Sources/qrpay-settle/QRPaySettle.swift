@@ -37,14 +37,12 @@ struct QRPaySettle: ParsableCommand {
     @OptionGroup var mode: StageModeOptions
 
     func validate() throws {
-        do { _ = try QRPayCore.Duration.parse(hold) } catch let e as QRPayError { throw ValidationError(e.message) }
+        _ = try parseDuration(hold, option: "--hold")
     }
 
     func run() throws {
-        try runPGStage(program: "qrpay-settle", spool: spool, passwordFile: passwordFile, options: mode) { root, pg in
-            let stage = try SettleStage(spoolRoot: root, pg: pg, hold: try QRPayCore.Duration.parse(hold))
-            stage.log = { line in Diagnostics.info("qrpay-settle", line) }
-            return stage
+        try runPGStage(program: "qrpay-settle", spool: spool, passwordFile: passwordFile, options: mode) { layout, pg in
+            try SettleStage(layout: layout, pg: pg, hold: try parseDuration(hold, option: "--hold"))
         }
     }
 }

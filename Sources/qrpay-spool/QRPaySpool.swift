@@ -84,7 +84,7 @@ extension QRPaySpool {
             try runReportingErrors("qrpay-spool") {
                 let store = PaymentStore(spoolRoot: spool.root)
                 guard let record = try store.load(shop: shop, payment: payment) else {
-                    throw QRPayError("payment.unknown", "no payment \(payment) of shop \(shop) in \(spool.root)", exit: .noInput)
+                    throw QRPayError(.paymentUnknown, "no payment \(payment) of shop \(shop) in \(spool.root)")
                 }
                 let now = Date()
                 let checks = PaymentVerification.verify(record, spoolRoot: spool.root, now: now)

@@ -123,8 +123,8 @@ extension QRPaySpool {
 
         func run() throws {
             try runReportingErrors("qrpay-spool") {
-                guard FileIO.isDirectory(SpoolLayout.caDirectory(spool.root)) else {
-                    throw QRPayError("spool.no-ca", "\(spool.root) has no CA repository (ca/): run qrpay-ca init first", exit: .noInput)
+                guard FileIO.isDirectory(SpoolLayout(root: spool.root).caDirectory) else {
+                    throw QRPayError(.spoolNoCA, "\(spool.root) has no CA repository (ca/): run qrpay-ca init first")
                 }
                 let report = try SpoolSetup.run(spoolRoot: spool.root, shops: shops.isEmpty ? nil : shops)
                 if json { printJSON(report.json) } else { print(report.text) }

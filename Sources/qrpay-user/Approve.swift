@@ -39,8 +39,7 @@ struct Approve: ParsableCommand {
             let client = try UserClient(spoolRoot: spool.root)
             let review = try client.review(image: image)
             if let expectTotal, expectTotal != review.info.total {
-                throw QRPayError("approval.total-mismatch",
-                                 "the payment's total is \(review.info.currency.format(review.info.total)) (\(review.info.total)), not \(expectTotal); nothing was signed")
+                throw QRPayError(.approvalTotalMismatch, "the payment's total is \(review.info.currency.format(review.info.total)) (\(review.info.total)), not \(expectTotal); nothing was signed")
             }
             try client.approve(review, user: user, password: password)
             if json { printJSON(review.json) } else {

@@ -64,7 +64,7 @@ extension QRPayUser {
                 } catch let error as QRPayError {
                     unreadable = true
                     entry["symbols"] = .array([])
-                    entry["error"] = ["code": .string(error.code), "message": .string(error.message)]
+                    entry["error"] = ["code": .string(error.code.rawValue), "message": .string(error.message)]
                     if !json { Diagnostics.error("qrpay-user", "\(path): \(error.message)") }
                 }
                 results.append(.object(entry))

@@ -49,7 +49,7 @@ import Glibc
     @Test func purgeRemovesOnlyDaysPastTheRetention() throws {
         let o = try OperationsSpool()
         let today = Timestamp.day(Date())
-        let inbox = SpoolLayout.inbox(o.root), approvals = SpoolLayout.approvals(o.root)
+        let inbox = SpoolLayout(root: o.root).inbox, approvals = SpoolLayout(root: o.root).approvals
         // What the stages processed today is in done/, nothing is left claimed.
         #expect(try FileIO.listDirectory(inbox.doneDirectory + "/" + today).count == 5)
         #expect(try FileIO.listDirectory(approvals.doneDirectory + "/" + today).count == 2)
@@ -59,7 +59,7 @@ import Glibc
         for (day, count) in [(old, 3), (recent, 2)] {
             try FileIO.makeDirectory(inbox.doneDirectory + "/" + day, mode: 0o750)
             for i in 0..<count {
-                try FileIO.writeDurably(Data("x".utf8), to: inbox.doneDirectory + "/\(day)/f\(i).json", mode: 0o640)
+                try Durable.write(Data("x".utf8), to: inbox.doneDirectory + "/\(day)/f\(i).json", mode: 0o640)
             }
         }
         try FileIO.makeDirectory(inbox.doneDirectory + "/not-a-day", mode: 0o750)  // never touched
@@ -93,19 +93,32 @@ import Glibc
 @Suite struct SpoolInitTests {
     @Test func initCreatesTheTreeOnceAndRegistrationUsesIt() throws {
         let s = try PipelineSpool()
+        func directories(_ path: String) -> Int {
+            var n = 0
+            try? FileIO.forEachEntry(path) { name, isDirectory in if isDirectory { n += 1 + directories(path + "/" + name) } }
+            return n
+        }
+        let before = directories(s.root)
         let first = s.run("qrpay-spool", ["init", "--json"])
         #expect(first.status == 0, "\(first.stderr)")
         let report = try JSONValue.parse(first.stdout)
         #expect(report["shops"] == ["1001", "2002"])
-        // 3 queues, payments/, 5 states, list/ and its 4,096 token directories; per shop: its
-        // directory, 256 buckets, qr/ and the notice queue.
-        #expect(report["created"] == .int(Int64(3 + 1 + PaymentState.allCases.count + 1 + 4096 + 2 * (1 + 256 + 1 + 1))))
-        let list = s.store.listDirectory
-        #expect(try FileIO.listDirectory(list).count == 4096)
+        // Every directory made is counted: 3 queues of 8, payments/, states, the due index, list/ and its
+        // 4,096 token directories, journal/, run/; per shop 256 buckets, qr/ and the notice queue.
+        #expect(report["created"] == .int(Int64(directories(s.root) - before)))
+        #expect(directories(s.root) - before >= 3 * 8 + 1 + 6 + 3 + 4097 + 2 + 2 * (1 + 256 + 1 + 8))
+        let layout = SpoolLayout(root: s.root)
+        #expect(try FileIO.listDirectory(layout.listDirectory).count == 4096)
         var st = stat()
-        #expect(lstat(list + "/Az", &st) == 0 && st.st_mode & 0o777 == 0o711)
-        #expect(try FileIO.listDirectory(s.store.paymentsDirectory + "/1001").count == 256)
-        #expect(lstat(s.store.paymentsDirectory + "/2002/ff", &st) == 0 && st.st_mode & 0o777 == 0o750)
+        // Modes from the layout table.
+        #expect(lstat(layout.listDirectory + "/Az", &st) == 0 && st.st_mode & 0o7777 == 0o711)
+        #expect(try FileIO.listDirectory(layout.recordDirectory(shop: "1001")).count == 256)
+        #expect(lstat(layout.recordDirectory(shop: "2002") + "/ff", &st) == 0 && st.st_mode & 0o7777 == 0o750)
+        #expect(lstat(layout.inbox.newDirectory, &st) == 0 && st.st_mode & 0o7777 == 0o1730)
+        #expect(lstat(layout.inbox.curDirectory, &st) == 0 && st.st_mode & 0o7777 == 0o750)
+        #expect(lstat(layout.notices(shop: "1001").newDirectory, &st) == 0 && st.st_mode & 0o7777 == 0o2770)
+        #expect(lstat(layout.qrDirectory(shop: "1001"), &st) == 0 && st.st_mode & 0o7777 == 0o2750)
+        #expect(lstat(layout.dueDirectory(.expires), &st) == 0 && st.st_mode & 0o7777 == 0o750)
 
         let again = s.run("qrpay-spool", ["init", "--json"])
         #expect(again.status == 0)
@@ -129,7 +142,7 @@ import Glibc
         var expected = Set<String>()
         for length in 1...255 {
             let name = String(repeating: "n", count: length - 1) + String(length % 10)
-            try FileIO.writeDurably(Data(), to: dir.path + "/" + name, mode: 0o600, syncDirectory: false)
+            try Durable.write(Data(), to: dir.path + "/" + name, mode: 0o600)
             expected.insert(name)
         }
         #expect(Set(try FileIO.listDirectory(dir.path)) == expected)
@@ -137,7 +150,7 @@ import Glibc
         try FileIO.forEachName(dir.path) { seen.insert(String(decoding: $0, as: UTF8.self)) }
         #expect(seen == expected)
         var viaReports = Set<String>()
-        try DirectoryStream.forEach(dir.path) { name, isDirectory in
+        try FileIO.forEachEntry(dir.path) { name, isDirectory in
             #expect(!isDirectory)
             viaReports.insert(name)
         }

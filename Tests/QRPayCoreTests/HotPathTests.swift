@@ -33,17 +33,17 @@ import Testing
 
     @Test func groupCommitAppendsTheJournalRemovesAndDeliversAtMostOnce() throws {
         let dir = TemporaryDirectory("hot")
-        let journal = Journal(pgDirectory: dir.path + "/pg")
+        let journal = Journal(layout: SpoolLayout(root: dir.path))
         let q = Queue(path: dir.path + "/q")
         try q.create()
         let old = dir.write("old-marker", "x")
         // Many files: the syncfs path.
-        let commit = GroupCommit()
+        let commit = testCommit(dir.path)
         for i in 0..<10 { try commit.write(Data("f\(i)".utf8), to: dir.path + "/f\(i)") }
         commit.journal(journal, TransitionRequest(shop: "S1", payment: "P1", from: nil, to: .request, evidence: Data("e".utf8), at: Date()))
         commit.remove(old)
-        try commit.deliver(Data("n1".utf8), to: q, name: "n.json", skipIfExists: true)
-        try commit.deliver(Data("n2".utf8), to: q, name: "n.json", skipIfExists: true)  // the same name again: dropped
+        try commit.deliver(Data("n1".utf8), to: q, name: "n.json", ifExists: .keep)
+        try commit.deliver(Data("n2".utf8), to: q, name: "n.json", ifExists: .keep)  // the same name again: dropped
         #expect(try journal.files().isEmpty)  // nothing before the flush
         try commit.flush()
         #expect(!FileIO.exists(old))
@@ -53,8 +53,8 @@ import Testing
         #expect(entries.map(\.payment) == ["P1"])
         #expect(try FileIO.listDirectory(dir.path).filter { $0.hasPrefix(".tmp.") }.isEmpty)
         // At most once across batches: an existing notice is kept, the batch still commits.
-        let again = GroupCommit()
-        try again.deliver(Data("n3".utf8), to: q, name: "n.json", skipIfExists: true)
+        let again = testCommit(dir.path)
+        try again.deliver(Data("n3".utf8), to: q, name: "n.json", ifExists: .keep)
         try again.write(Data("g".utf8), to: dir.path + "/g")
         try again.flush()
         #expect(try FileIO.read(q.newDirectory + "/n.json") == Data("n1".utf8))
@@ -64,7 +64,9 @@ import Testing
     }
 
     @Test func keysKeepTwoBatchesOffOnePaymentUntilFlushOrRollback() throws {
-        let a = GroupCommit(), b = GroupCommit()
+        // Two commits of one stage run share its context: its reserved keys.
+        let context = StageContext(spoolRoot: NSTemporaryDirectory())
+        let a = GroupCommit(context: context), b = GroupCommit(context: context)
         let key = "/nowhere/\(UUID().uuidString)"
         try a.claim(key: key)
         try a.claim(key: key)  // again by the holder: fine
@@ -107,7 +109,7 @@ import Testing
         #expect(r.status == 0 && r.stderr.contains("2 processed, 1 quarantined"), "\(r.stderr)")
         #expect(try s.store.load(shop: "1001", payment: "D-1")?.state == .accept)
         #expect(try s.markers(.accept) == ["1001/D-1"] && s.markers(.request) == ["1001/D-2"])
-        #expect(try s.quarantine(SpoolLayout.approvals(s.root)).map(\.code) == ["approval.replay"])
+        #expect(try s.quarantine(SpoolLayout(root: s.root).approvals).map(\.code) == ["approval.replay"])
         #expect(try s.journalEntries().count == 3)
     }
 }

@@ -197,7 +197,7 @@ private func payload(length: Int, salt: Int = 0) -> String {
     }
 
     private func code(_ body: () throws -> Void) -> String? {
-        do { try body(); return nil } catch let error as QRPayError { return error.code } catch { return "not a QRPayError: \(error)" }
+        do { try body(); return nil } catch let error as QRPayError { return error.code.rawValue } catch { return "not a QRPayError: \(error)" }
     }
 
     @Test func truncatedFiles() throws {

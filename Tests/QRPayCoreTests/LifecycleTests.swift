@@ -30,7 +30,7 @@ import Testing
 
         let ok = s.run("qrpay-user", ["approve", "--user", "u1", "--password-file", s.passwordFile, "--expect-total", "12200", photoPath])
         #expect(ok.status == 0, "\(ok.stderr)")
-        #expect(s.files(SpoolLayout.approvals(s.root).newDirectory).count == 1)
+        #expect(s.files(SpoolLayout(root: s.root).approvals.newDirectory).count == 1)
         #expect(approve(s).status == 0)
         var now = try #require(try s.store.load(shop: "1001", payment: "L-1"))
         #expect(now.state == .accept && now.user == "u1")
@@ -66,7 +66,7 @@ import Testing
         // An approval arriving after the cancel is refused.
         try s.dropApproval(try s.approval(for: record))
         #expect(approve(s).status == 0)
-        #expect(try s.quarantine(SpoolLayout.approvals(s.root)).first?.code == "approval.replay")
+        #expect(try s.quarantine(SpoolLayout(root: s.root).approvals).first?.code == "approval.replay")
         #expect(try s.store.load(shop: "1001", payment: "C-1")?.state == .cancel)
     }
 
@@ -88,13 +88,13 @@ import Testing
         #expect(try s.store.load(shop: "1001", payment: "H-2")?.state == .finish)
         #expect(s.run("qrpay-shop", ["cancel", "--shop", "1001", "--password-file", s.passwordFile, "H-2"]).status == 0)
         #expect(settle(s, hold: "0").status == 0)
-        #expect(try s.quarantine(SpoolLayout.cancels(s.root)).map(\.code) == ["cancel.finished"])
+        #expect(try s.quarantine(SpoolLayout(root: s.root).cancels).map(\.code) == ["cancel.finished"])
         #expect(try s.store.load(shop: "1001", payment: "H-2")?.state == .finish)
         // Another shop cannot cancel 1001's payment: its cancel names its own shop, where there is no such payment.
         let c = s.run("qrpay-shop", ["cancel", "--shop", "2002", "--password-file", s.passwordFile, "H-1"])
         #expect(c.status == 0)
         #expect(settle(s, hold: "0").status == 0)
-        #expect(try s.quarantine(SpoolLayout.cancels(s.root)).map(\.code).sorted() == ["cancel.finished", "cancel.unknown-payment"])
+        #expect(try s.quarantine(SpoolLayout(root: s.root).cancels).map(\.code).sorted() == ["cancel.finished", "cancel.unknown-payment"])
     }
 
     @Test func cancelAndApprovalTogetherTheCancelWins() throws {
@@ -161,7 +161,7 @@ import Testing
         // An approval for the expired request is refused; then settle expires it.
         try s.dropApproval(try s.approval(for: record))
         #expect(approve(s).status == 0)
-        #expect(try s.quarantine(SpoolLayout.approvals(s.root)).map(\.code) == ["approval.expired"])
+        #expect(try s.quarantine(SpoolLayout(root: s.root).approvals).map(\.code) == ["approval.expired"])
         #expect(settle(s, hold: "0").status == 0)
         let now = try #require(try s.store.load(shop: "1001", payment: "E-1"))
         #expect(now.state == .expire && now.history.last?.evidence["type"] == "expired")
@@ -222,7 +222,7 @@ import Testing
         try s.dropApproval(document)
         let r = approve(s)
         #expect(r.status == 0, "\(r.stderr)")
-        let q = try s.quarantine(SpoolLayout.approvals(s.root))
+        let q = try s.quarantine(SpoolLayout(root: s.root).approvals)
         if expected.isEmpty {
             #expect(q.isEmpty)
         } else {
@@ -242,7 +242,7 @@ import Testing
         #expect(wrong.stderr.contains("password"))
         let mismatch = s.run("qrpay-user", ["approve", "--user", "u1", "--password-file", s.passwordFile, "--expect-total", "1", record.qrPath])
         #expect(mismatch.status == 65)
-        #expect(s.files(SpoolLayout.approvals(s.root).newDirectory).isEmpty)
+        #expect(s.files(SpoolLayout(root: s.root).approvals.newDirectory).isEmpty)
         // A forged QR (right shop and payment, someone else's signature) is refused by scan.
         let forged = try QRPayload(shop: "1001", payment: "W-1", signature: Data(repeating: 7, count: 64))
         let png = s.dir.write("forged.png", data: try QRCodeImage.png(text: forged.text))
@@ -256,7 +256,7 @@ import Testing
         let a = try s.registerPayment(try s.paymentInfo(payment: "S-1"))
         let b = try s.registerPayment(try s.paymentInfo(payment: "S-2"))
         let c = try s.registerPayment(try s.paymentInfo(payment: "S-3"))
-        let inbox = SpoolLayout.userInbox(s.root, user: "u1")
+        let inbox = SpoolLayout(root: s.root).scanInbox(user: "u1")
         try inbox.create()
         // S-1: sidecar first, then the photo → approval. S-2: photo alone → review only. S-3: wrong amount → quarantine.
         try inbox.deliver(Data(#"{"total": 9000, "currency": "KRW"}"#.utf8), name: "one.approve")

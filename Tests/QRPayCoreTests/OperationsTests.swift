@@ -59,7 +59,7 @@ final class OperationsSpool {
         let path = s.store.recordPath(shop: shop, payment: payment)
         guard case .object(var o) = try JSONValue.parse(try FileIO.read(path, maxBytes: 4 << 20), options: .init(maxBytes: 4 << 20)) else { return }
         edit(&o)
-        try FileIO.writeDurably(JSONValue.object(o).serialized(pretty: true), to: path, mode: 0o640, replace: true)
+        try Durable.write(JSONValue.object(o).serialized(pretty: true), to: path, mode: 0o640, ifExists: .replace)
     }
 
     var journalFile: String { s.root + "/pg/journal/" + (try! s.store.journal.files().last!).split(separator: "/").last! }
@@ -110,7 +110,7 @@ func codes(_ findings: [JSONValue]) -> [String] { findings.compactMap { $0["code
         let file = o.journalFile
         var lines = String(decoding: try FileIO.read(file, maxBytes: 1 << 24), as: UTF8.self).split(separator: "\n")
         lines.remove(at: 2)
-        try FileIO.writeDurably(Data((lines.joined(separator: "\n") + "\n").utf8), to: file, mode: 0o640, replace: true)
+        try Durable.write(Data((lines.joined(separator: "\n") + "\n").utf8), to: file, mode: 0o640, ifExists: .replace)
         let (status, findings) = try o.check()
         #expect(status == 1)
         #expect(codes(findings).contains("journal.chain") && codes(findings).contains("journal.seq"))
@@ -122,7 +122,7 @@ func codes(_ findings: [JSONValue]) -> [String] { findings.compactMap { $0["code
         let b = try o.record("1001", "B")
         let extra = o.s.store.markerPath(state: .finish, info: b.info)
         try FileIO.makeDirectory((extra as NSString).deletingLastPathComponent, mode: 0o750)
-        try FileIO.writeDurably(Data("{}".utf8), to: extra, mode: 0o640)
+        try Durable.write(Data("{}".utf8), to: extra, mode: 0o640)
         let (status, findings) = try o.check()
         #expect(status == 1)
         #expect(codes(findings) == ["marker.extra"])
@@ -141,7 +141,7 @@ func codes(_ findings: [JSONValue]) -> [String] { findings.compactMap { $0["code
         let c = try o.record("1001", "C")
         unlink(o.s.store.markerPath(state: .accept, info: c.info))
         let orphan = o.root + "/pg/states/request/\(o.day)/1001~GHOST~KRW~100"
-        try FileIO.writeDurably(Data("{}".utf8), to: orphan, mode: 0o640)
+        try Durable.write(Data("{}".utf8), to: orphan, mode: 0o640)
         #expect(try codes(o.check().findings).sorted() == ["marker.missing", "marker.orphan"])
         #expect(try o.check(repair: true).status == 0)
         #expect(FileIO.exists(o.s.store.markerPath(state: .accept, info: c.info)) && !FileIO.exists(orphan))
@@ -166,8 +166,8 @@ func codes(_ findings: [JSONValue]) -> [String] { findings.compactMap { $0["code
         let o = try OperationsSpool()
         let old = o.root + "/pg/inbox/tmp/crashed.json"
         let fresh = o.root + "/pg/inbox/tmp/writing.json"
-        try FileIO.writeDurably(Data("x".utf8), to: old, mode: 0o640)
-        try FileIO.writeDurably(Data("x".utf8), to: fresh, mode: 0o640)
+        try Durable.write(Data("x".utf8), to: old, mode: 0o640)
+        try Durable.write(Data("x".utf8), to: fresh, mode: 0o640)
         var times = [timespec(tv_sec: time(nil) - 40 * 3600, tv_nsec: 0), timespec(tv_sec: time(nil) - 40 * 3600, tv_nsec: 0)]
         #expect(utimensat(AT_FDCWD, old, &times, 0) == 0)
         chmod(o.root + "/pg/cancels/hold", 0o777)
@@ -179,7 +179,7 @@ func codes(_ findings: [JSONValue]) -> [String] { findings.compactMap { $0["code
 
     @Test func repairWaitsForRunningStages() throws {
         let o = try OperationsSpool()
-        let fd = open(SpoolLayout.lockFile(o.root, stage: "approve"), O_RDWR)
+        let fd = open(SpoolLayout(root: o.root).lockFile(stage: "approve"), O_RDWR)
         #expect(fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
         let r = o.spool("check", "--repair")
         #expect(r.status == 75 && r.stderr.contains("qrpay-approve is running"))
@@ -218,7 +218,7 @@ func codes(_ findings: [JSONValue]) -> [String] { findings.compactMap { $0["code
             prev = rebuilt.hash
             lines.append(rebuilt.line)
         }
-        try FileIO.writeDurably(lines, to: o.journalFile, mode: 0o640, replace: true)
+        try Durable.write(lines, to: o.journalFile, mode: 0o640, ifExists: .replace)
         let (status, findings) = try o.check()
         // ...but the checkpoint no longer matches.
         #expect(status == 1)
@@ -235,13 +235,13 @@ func codes(_ findings: [JSONValue]) -> [String] { findings.compactMap { $0["code
         // A checkpoint signed by a shop instead of the PG.
         let forged = Checkpoint(seq: 1, hash: entries[0].hash, day: o.day, at: Date())
         let shop = o.s.shops["1001"]!
-        try FileIO.writeDurably(try JWS.sign(payload: forged.json.serialized(), type: .checkpoint, key: shop.key, certificate: shop.certificate),
+        try Durable.write(try JWS.sign(payload: forged.json.serialized(), type: .checkpoint, key: shop.key, certificate: shop.certificate),
                                 to: Checkpoint.directory(spoolRoot: o.root) + "/" + forged.fileName, mode: 0o640)
         // The journal loses its last line (the chain alone cannot see that).
         let file = o.journalFile
         var lines = String(decoding: try FileIO.read(file, maxBytes: 1 << 24), as: UTF8.self).split(separator: "\n")
         lines.removeLast()
-        try FileIO.writeDurably(Data((lines.joined(separator: "\n") + "\n").utf8), to: file, mode: 0o640, replace: true)
+        try Durable.write(Data((lines.joined(separator: "\n") + "\n").utf8), to: file, mode: 0o640, ifExists: .replace)
         let found = try codes(o.check().findings)
         #expect(found.contains("checkpoint.signature"))
         #expect(found.contains("checkpoint.mismatch"))
@@ -292,7 +292,7 @@ func codes(_ findings: [JSONValue]) -> [String] { findings.compactMap { $0["code
         #expect(listed.first?["reason"]?.stringValue?.isEmpty == false)
         #expect(o.spool("quarantine").stdout.contains("pg/inbox/\(bad)"))
 
-        let inbox = SpoolLayout.inbox(o.root)
+        let inbox = SpoolLayout(root: o.root).inbox
         #expect(o.spool("requeue", "pg/inbox/" + bad).status == 0)
         #expect(o.s.files(inbox.newDirectory) == [bad] && o.s.files(inbox.quarantineDirectory).isEmpty)
         #expect(o.spool("hold", bad).status == 0)  // a bare NAME
@@ -307,7 +307,7 @@ func codes(_ findings: [JSONValue]) -> [String] { findings.compactMap { $0["code
         // Not there: 66. In two queues: ambiguous, 64. Not a name: 64.
         #expect(o.spool("release", bad).status == 66)
         #expect(o.spool("hold", "pg/nosuch/" + bad).status == 64)
-        let approvals = SpoolLayout.approvals(o.root)
+        let approvals = SpoolLayout(root: o.root).approvals
         try approvals.deliver(Data("x".utf8), name: bad)
         let twice = o.spool("hold", bad)
         #expect(twice.status == 64 && twice.stderr.contains("several queues"))

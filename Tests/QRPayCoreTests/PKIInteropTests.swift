@@ -84,7 +84,7 @@ import Testing
             import sys
             from cryptography.hazmat.primitives.serialization import load_pem_private_key
             k = load_pem_private_key(open(sys.argv[1], 'rb').read(), sys.argv[2].encode()); print(k.curve.name)
-            """, [CredentialPaths.keyFile(spoolRoot: pki.root, role: .shop, id: "1001"), pki.ownerPassword])
+            """, [SpoolLayout(root: pki.root).keyFile(role: .shop, id: "1001"), pki.ownerPassword])
         #expect(open.status == 0 && open.stdout == "secp256r1\n", "\(open.stderr)")
     }
 
@@ -136,13 +136,13 @@ import Testing
                 do {
                     let jws = try JWS(parsing: document, profile: .generic)
                     guard let x = Base64URL.decode(v.jwk["x"] ?? ""), let y = Base64URL.decode(v.jwk["y"] ?? "") else {
-                        throw QRPayError("test.no-key", "group has no EC key")
+                        throw QRPayError(.pkiPEM, "group has no EC key")
                     }
                     let key = try PublicKey(uncompressedPoint: Data([4]) + x + y)
                     ok = jws.verifySignature(with: key)
                     code = ok ? "verified" : "jws.bad-signature"
                 } catch let error as QRPayError {
-                    code = error.code
+                    code = error.code.rawValue
                 }
             }
             if v.group == "hs256" {

@@ -5,7 +5,7 @@ import Testing
 @Suite struct PKIJWSTests {
     /// Re-serializes a flattened JWS with some members replaced.
     static func rewrite(_ document: Data, _ change: (inout [String: JSONValue]) -> Void) throws -> Data {
-        guard case .object(var members) = try JSONValue.parse(document) else { throw QRPayError("test", "not an object") }
+        guard case .object(var members) = try JSONValue.parse(document) else { throw QRPayError(.jsonNotObject, "not an object") }
         change(&members)
         return JSONValue.object(members).serialized()
     }

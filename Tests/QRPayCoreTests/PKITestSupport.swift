@@ -113,7 +113,7 @@ final class PKIFixture {
     func issue(_ role: Role, _ id: String, name: String? = nil, days: Int = 365, notBefore: Date? = nil) throws -> Credentials {
         let cert = try ca.issue(role: role, id: id, name: name ?? "\(role.rawValue) \(id)", caPassword: caPassword,
                                 ownerPassword: ownerPassword, validityDays: days, notBefore: notBefore)
-        let key = try PrivateKey(encryptedPEM: try FileIO.read(CredentialPaths.keyFile(spoolRoot: root, role: role, id: id)),
+        let key = try PrivateKey(encryptedPEM: try FileIO.read(SpoolLayout(root: root).keyFile(role: role, id: id)),
                                  password: ownerPassword)
         return try Credentials(key: key, certificate: cert)
     }

@@ -23,9 +23,10 @@ import Testing
         // Credentials load from the owner's directory, with the right modes.
         let loaded = try Credentials.load(spoolRoot: pki.root, role: .shop, id: "1001", password: pki.ownerPassword)
         #expect(loaded.certificate.fingerprint == cert.fingerprint)
-        let dir = CredentialPaths.directory(spoolRoot: pki.root, role: .shop, id: "1001")
+        let dir = SpoolLayout(root: pki.root).ownerDirectory(role: .shop, id: "1001")
         #expect(dir == pki.root + "/shops/1001")
-        #expect(try FileManager.default.attributesOfItem(atPath: dir)[.posixPermissions] as? Int == 0o700)
+        // The owner's directory has the layout's mode (others may pass through, never list); the key is the owner's alone.
+        #expect(try FileManager.default.attributesOfItem(atPath: dir)[.posixPermissions] as? Int == 0o711)
         #expect(try FileManager.default.attributesOfItem(atPath: dir + "/key.pem")[.posixPermissions] as? Int == 0o600)
         #expect(try FileManager.default.attributesOfItem(atPath: pki.root + "/ca/private")[.posixPermissions] as? Int == 0o700)
         #expect(try FileManager.default.attributesOfItem(atPath: pki.root + "/ca/private/ca-key.pem")[.posixPermissions] as? Int == 0o600)
@@ -34,8 +35,8 @@ import Testing
         }
         _ = try pki.issue(.pg, "pg")
         #expect(try Credentials.loadPG(spoolRoot: pki.root, password: pki.ownerPassword).certificate.role == .pg)
-        #expect(CredentialPaths.directory(spoolRoot: pki.root, role: .pg, id: "pg") == pki.root + "/pg")
-        #expect(CredentialPaths.directory(spoolRoot: pki.root, role: .user, id: "u1") == pki.root + "/users/u1")
+        #expect(SpoolLayout(root: pki.root).ownerDirectory(role: .pg, id: "pg") == pki.root + "/pg")
+        #expect(SpoolLayout(root: pki.root).ownerDirectory(role: .user, id: "u1") == pki.root + "/users/u1")
     }
 
     @Test func issueFromCSRKeepsTheKeyWithItsOwner() throws {
@@ -48,7 +49,9 @@ import Testing
                                     csrPEM: try FileIO.read(dir.path + "/r.csr"))
         #expect(cert.displayName == "Alice" && cert.role == .user && cert.id == "u7")
         #expect(!FileIO.exists(pki.root + "/users/u7/key.pem"))
-        #expect(try FileIO.read(pki.root + "/users/u7/cert.pem") == cert.pem)
+        // Published where the owner's programs find it; the CA writes nothing into the owner's directory.
+        #expect(try FileIO.read(pki.root + "/ca/certs/user/u7.pem") == cert.pem)
+        #expect(!FileIO.exists(pki.root + "/users/u7"))
         // A tampered CSR (its signature no longer matches) and garbage are refused.
         var csr = String(decoding: try FileIO.read(dir.path + "/r.csr"), as: UTF8.self)
         let lines = csr.split(separator: "\n")
@@ -123,7 +126,7 @@ import Testing
         let listed = try pki.ca.list()
         #expect(listed.count == 3)
         #expect(listed.filter { $0.revoked != nil }.map(\.fingerprint) == [shop.certificate.fingerprint])
-        expectError("pki.unknown-certificate") { try pki.ca.revoke(role: .user, id: "nobody", caPassword: pki.caPassword) }
+        expectError("ca.never-issued", exit: .noInput) { try pki.ca.revoke(role: .user, id: "nobody", caPassword: pki.caPassword) }
         expectError("pki.password", exit: .noPermission) { try pki.ca.revoke(role: .shop, id: "1002", caPassword: "wrong") }
     }
 
@@ -136,8 +139,8 @@ import Testing
         let good = try FileIO.read(crlPath)
         try FileManager.default.removeItem(atPath: crlPath)
         expectError("pki.crl-missing", exit: .tempFail) { try trust.verify(shop.certificate, role: .shop, id: "1001", at: Date()) }
-        #expect(QRPayError("pki.crl-missing", "", exit: .tempFail).isTransient)
-        try FileIO.writeDurably(good, to: crlPath)
+        #expect(QRPayError(.pkiCRLMissing, "").isTransient)
+        try Durable.write(good, to: crlPath)
         try trust.verify(shop.certificate, role: .shop, id: "1001", at: Date())
         // Stale: nextUpdate has passed (for the checked time, or for now).
         expectError("pki.crl-stale", exit: .tempFail) {
@@ -149,9 +152,9 @@ import Testing
         try trust.verify(shop.certificate, role: .shop, id: "1001", at: Date())
         // A CRL signed by another CA (one that would un-revoke everything) is refused.
         let foreign = try PKIFixture(name: "Test CA")
-        try FileIO.writeDurably(try FileIO.read(foreign.root + "/ca/crl.pem"), to: crlPath, replace: true)
+        try Durable.write(try FileIO.read(foreign.root + "/ca/crl.pem"), to: crlPath, ifExists: .replace)
         expectError("pki.crl-invalid", exit: .tempFail) { try trust.verify(shop.certificate, role: .shop, id: "1001", at: Date()) }
-        try FileIO.writeDurably(Data("garbage".utf8), to: crlPath, replace: true)
+        try Durable.write(Data("garbage".utf8), to: crlPath, ifExists: .replace)
         expectError("pki.crl-invalid", exit: .tempFail) { try trust.verify(shop.certificate, role: .shop, id: "1001", at: Date()) }
     }
 
@@ -165,7 +168,7 @@ import Testing
         let jws = try JWS(parsing: try JWS.sign(payload: Data("{}".utf8), type: .payment, key: mallory.key, certificate: mallory.certificate))
         expectError("pki.unknown-certificate") { _ = try trust.verify(jws, type: .payment, role: .shop, id: "1001", at: Date()) }
         // Even when planted into the CA repository, it does not chain.
-        try FileIO.writeDurably(mallory.certificate.pem, to: pki.root + "/ca/issued/\(mallory.certificate.fingerprint).pem")
+        try Durable.write(mallory.certificate.pem, to: pki.root + "/ca/issued/\(mallory.certificate.fingerprint).pem")
         expectError("pki.untrusted") { _ = try trust.verify(jws, type: .payment, role: .shop, id: "1001", at: Date()) }
         // And a self-signed look-alike made by openssl is untrusted too.
         let dir = TemporaryDirectory()

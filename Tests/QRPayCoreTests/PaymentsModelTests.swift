@@ -57,7 +57,7 @@ import Testing
         #expect(text.contains(original), "fixture drifted: \(text)")
         let tampered = text.replacingOccurrences(of: original, with: replacement)
         let error = #expect(throws: QRPayError.self) { try PaymentInfo(payload: Data(tampered.utf8)) }
-        #expect(error?.code == code)
+        #expect(error?.code.rawValue == code)
     }
 
     @Test func qrPayloadIsCompactAndStrict() throws {
@@ -86,7 +86,7 @@ import Testing
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("qrpay-journal-\(UUID())").path
         try FileIO.makeDirectory(dir, mode: 0o700)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let journal = Journal(pgDirectory: dir)
+        let journal = Journal(layout: SpoolLayout(root: dir))
         let t = Self.created
         try journal.append([TransitionRequest(shop: "1", payment: "a", from: nil, to: .request, evidence: Data("x".utf8), at: t)])
         // A crash mid-write leaves a torn line; the next append cuts it and chains from the last whole entry.

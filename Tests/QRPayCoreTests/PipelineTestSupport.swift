@@ -54,14 +54,14 @@ final class PipelineSpool: @unchecked Sendable {
 
     @discardableResult
     func dropInInbox(_ data: Data, name: String? = nil) throws -> String {
-        let q = SpoolLayout.inbox(root)
+        let q = SpoolLayout(root: root).inbox
         try q.create()
         return try q.deliver(data, name: name)
     }
 
     @discardableResult
     func dropApproval(_ data: Data) throws -> String {
-        let q = SpoolLayout.approvals(root)
+        let q = SpoolLayout(root: root).approvals
         try q.create()
         return try q.deliver(data)
     }

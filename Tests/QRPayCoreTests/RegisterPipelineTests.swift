@@ -12,13 +12,13 @@ import Testing
         #expect(create.status == 0, "\(create.stderr)")
         let payment = create.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(Identifier.isValid(payment))
-        #expect(s.files(SpoolLayout.inbox(s.root).newDirectory).count == 1)
+        #expect(s.files(SpoolLayout(root: s.root).inbox.newDirectory).count == 1)
 
         let reg = s.run("qrpay-register", ["--password-file", s.passwordFile, "--once"])
         #expect(reg.status == 0, "\(reg.stderr)")
         #expect(reg.stderr.contains("1 processed"))
-        #expect(s.files(SpoolLayout.inbox(s.root).newDirectory).isEmpty)
-        #expect(s.files(SpoolLayout.inbox(s.root).curDirectory).isEmpty)
+        #expect(s.files(SpoolLayout(root: s.root).inbox.newDirectory).isEmpty)
+        #expect(s.files(SpoolLayout(root: s.root).inbox.curDirectory).isEmpty)
 
         let record = try #require(try s.store.load(shop: "1001", payment: payment))
         #expect(record.state == .request && record.info.total == 12200)
@@ -140,20 +140,20 @@ import Testing
         let name = try s.dropInInbox(document)
         let r = s.run("qrpay-register", ["--password-file", s.passwordFile, "--once"])
         #expect(r.status == 0, "\(r.stderr)", sourceLocation: sourceLocation)
-        let q = try s.quarantine(SpoolLayout.inbox(s.root))
+        let q = try s.quarantine(SpoolLayout(root: s.root).inbox)
         #expect(q.map(\.name) == [name], sourceLocation: sourceLocation)
         #expect(q.first?.code == code, "\(q.first?.reason ?? "no reason")", sourceLocation: sourceLocation)
         #expect(q.first?.stage == "register", sourceLocation: sourceLocation)
         #expect((q.first?.reason.count ?? 0) > 10, sourceLocation: sourceLocation)
         // The bytes are kept as they came.
-        #expect(try FileIO.read(SpoolLayout.inbox(s.root).quarantineDirectory + "/" + name, maxBytes: 1 << 20) == document,
+        #expect(try FileIO.read(SpoolLayout(root: s.root).inbox.quarantineDirectory + "/" + name, maxBytes: 1 << 20) == document,
                 sourceLocation: sourceLocation)
         // Nothing else changed.
         #expect(s.recordCount() == 0, sourceLocation: sourceLocation)
         #expect(try s.journalEntries().isEmpty, sourceLocation: sourceLocation)
         #expect(s.files(s.root + "/pg/list").isEmpty, sourceLocation: sourceLocation)
         #expect(s.files(s.root + "/shops/1001/qr").isEmpty, sourceLocation: sourceLocation)
-        #expect(s.files(SpoolLayout.inbox(s.root).newDirectory).isEmpty, sourceLocation: sourceLocation)
+        #expect(s.files(SpoolLayout(root: s.root).inbox.newDirectory).isEmpty, sourceLocation: sourceLocation)
     }
 
     @Test func replayIsQuarantinedAndTheSameContentIsANoOp() throws {
@@ -172,14 +172,14 @@ import Testing
         let name = try s.dropInInbox(try s.signedPayment(other))
         r = s.run("qrpay-register", ["--password-file", s.passwordFile, "--once"])
         #expect(r.status == 0)
-        let q = try s.quarantine(SpoolLayout.inbox(s.root))
+        let q = try s.quarantine(SpoolLayout(root: s.root).inbox)
         #expect(q.map(\.name) == [name] && q.first?.code == "payment.replay")
         #expect(try s.store.load(shop: "1001", payment: "P-1") == first)
     }
 
     @Test func symlinkAndFIFOAreQuarantinedNotFollowed() throws {
         let s = try PipelineSpool()
-        let inbox = SpoolLayout.inbox(s.root)
+        let inbox = SpoolLayout(root: s.root).inbox
         try inbox.create()
         let target = s.dir.write("secret.json", "{\"not\": \"for you\"}")
         #expect(symlink(target, inbox.newDirectory + "/link.json") == 0)
@@ -201,7 +201,7 @@ import Testing
         let r = s.run("qrpay-register", ["--password-file", s.passwordFile, "--once"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stderr.contains("deferred"))
-        let inbox = SpoolLayout.inbox(s.root)
+        let inbox = SpoolLayout(root: s.root).inbox
         #expect(s.files(inbox.deferredDirectory).contains(name))
         #expect(try s.quarantine(inbox).isEmpty)
         #expect(s.recordCount() == 0)
@@ -220,7 +220,7 @@ import Testing
         #expect(r.stderr.contains("password"))
         let shop = s.run("qrpay-shop", ["create", "--shop", "1001", "--password-file", s.wrongPasswordFile, "--currency", "KRW", "--item", "a:1:1"])
         #expect(shop.status == 77)
-        #expect(s.files(SpoolLayout.inbox(s.root).newDirectory).isEmpty)
+        #expect(s.files(SpoolLayout(root: s.root).inbox.newDirectory).isEmpty)
         let usage = s.run("qrpay-register", ["--password-file", s.passwordFile])
         #expect(usage.status == 64)
         #expect(s.run("qrpay-shop", ["create", "--shop", "../x", "--password-file", s.passwordFile, "--currency", "KRW", "--item", "a:1:1"]).status == 64)
@@ -233,7 +233,7 @@ import Testing
                                      "--item", "Tea:3:250", "--payment", "OFF-1", "--outbox", outbox])
         #expect(c.status == 0 && c.stdout == "OFF-1\n", "\(c.stderr)")
         #expect(s.files(outbox + "/new").count == 1)
-        #expect(s.files(SpoolLayout.inbox(s.root).newDirectory).isEmpty)
+        #expect(s.files(SpoolLayout(root: s.root).inbox.newDirectory).isEmpty)
         #expect(s.run("qrpay-shop", ["send", "--outbox", outbox]).status == 0)
         #expect(s.files(outbox + "/new").isEmpty)
         #expect(s.run("qrpay-register", ["--password-file", s.passwordFile, "--once"]).status == 0)
@@ -261,8 +261,8 @@ import Testing
         let entries = try s.journalEntries()
         #expect(entries.count == 60)
         #expect(Set(entries.map(\.payment)).count == 60)
-        #expect(s.files(SpoolLayout.inbox(s.root).newDirectory).isEmpty)
-        #expect(try s.quarantine(SpoolLayout.inbox(s.root)).isEmpty)
+        #expect(s.files(SpoolLayout(root: s.root).inbox.newDirectory).isEmpty)
+        #expect(try s.quarantine(SpoolLayout(root: s.root).inbox).isEmpty)
     }
 
     @Test func killDashNineDuringADrainLosesNothing() throws {
@@ -286,7 +286,7 @@ import Testing
         #expect(s.recordCount() == count)
         #expect(try s.markers(.request).count == count)
         for i in 0..<count { #expect(try s.store.load(shop: "1001", payment: "K-\(i)")?.state == .request) }
-        let inbox = SpoolLayout.inbox(s.root)
+        let inbox = SpoolLayout(root: s.root).inbox
         #expect(s.files(inbox.newDirectory).isEmpty && s.files(inbox.curDirectory).isEmpty)
         let q = try s.quarantine(inbox)
         #expect(q.isEmpty, "\(q)")

@@ -71,10 +71,10 @@ import Testing
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("qrpay-io-\(UUID())").path
         try FileIO.makeDirectory(dir, mode: 0o700)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try FileIO.writeDurably(Data("one".utf8), to: dir + "/f")
-        #expect(throws: QRPayError.self) { try FileIO.writeDurably(Data("two".utf8), to: dir + "/f") }
+        try Durable.write(Data("one".utf8), to: dir + "/f")
+        #expect(throws: QRPayError.self) { try Durable.write(Data("two".utf8), to: dir + "/f") }
         #expect(try FileIO.read(dir + "/f") == Data("one".utf8))
-        try FileIO.writeDurably(Data("two".utf8), to: dir + "/f", replace: true)
+        try Durable.write(Data("two".utf8), to: dir + "/f", ifExists: .replace)
         #expect(try FileIO.read(dir + "/f") == Data("two".utf8))
         symlink(dir + "/f", dir + "/link")
         #expect(throws: QRPayError.self) { try FileIO.read(dir + "/link") }

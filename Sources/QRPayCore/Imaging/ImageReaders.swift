@@ -23,20 +23,20 @@ enum ImageFormat: String, Sendable {
 
 enum ImageErrors {
     static func unsupported() -> QRPayError {
-        QRPayError("image.unsupported", "unsupported image format (only PNG and JPEG are read)")
+        QRPayError(.imageUnsupported, "unsupported image format (only PNG and JPEG are read)")
     }
-    static func empty() -> QRPayError { QRPayError("image.empty", "the image file is empty") }
+    static func empty() -> QRPayError { QRPayError(.imageEmpty, "the image file is empty") }
     static func truncated(_ format: ImageFormat, _ detail: String) -> QRPayError {
-        QRPayError("image.truncated", "the \(format.rawValue) image is truncated (\(detail))")
+        QRPayError(.imageTruncated, "the \(format.rawValue) image is truncated (\(detail))")
     }
     static func corrupt(_ format: ImageFormat, _ detail: String) -> QRPayError {
-        QRPayError("image.corrupt", "the \(format.rawValue) image is corrupt (\(detail))")
+        QRPayError(.imageCorrupt, "the \(format.rawValue) image is corrupt (\(detail))")
     }
     static func tooLarge(width: Int, height: Int, maxPixels: Int) -> QRPayError {
-        QRPayError("image.too-large", "the image is \(width)x\(height) pixels, over the budget of \(maxPixels) pixels")
+        QRPayError(.imageTooLarge, "the image is \(width)x\(height) pixels, over the budget of \(maxPixels) pixels")
     }
     static func tooManyBytes(_ count: Int, maxBytes: Int) -> QRPayError {
-        QRPayError("image.too-large", "the image is \(count) bytes, over the budget of \(maxBytes) bytes")
+        QRPayError(.imageTooLarge, "the image is \(count) bytes, over the budget of \(maxBytes) bytes")
     }
 
     static func text(_ buffer: [CChar]) -> String {
@@ -134,8 +134,8 @@ struct JPEGReader {
         case QRPAY_IMG_OK: return
         case QRPAY_IMG_TRUNCATED: throw ImageErrors.truncated(.jpeg, ImageErrors.text(message))
         case QRPAY_IMG_UNSUPPORTED:
-            throw QRPayError("image.unsupported", "unsupported image format (\(ImageErrors.text(message)))")
-        case QRPAY_IMG_NOMEM: throw QRPayError("image.memory", "out of memory decoding the JPEG image", exit: .tempFail)
+            throw QRPayError(.imageUnsupported, "unsupported image format (\(ImageErrors.text(message)))")
+        case QRPAY_IMG_NOMEM: throw QRPayError(.imageMemory, "out of memory decoding the JPEG image")
         default: throw ImageErrors.corrupt(.jpeg, ImageErrors.text(message))
         }
     }
@@ -154,7 +154,7 @@ enum JPEGWriter {
         }
         defer { qrpay_free(out) }
         guard Int(status) == QRPAY_IMG_OK, let out else {
-            throw QRPayError("image.write", "cannot write JPEG: \(ImageErrors.text(message))", exit: .software)
+            throw QRPayError(.imageWrite, "cannot write JPEG: \(ImageErrors.text(message))")
         }
         return Data(bytes: out, count: length)
     }

@@ -46,7 +46,7 @@ public enum PhoneCamera {
         let code = try PNGReader.gray(png, maxPixels: 16_000_000)
         guard (16...20_000).contains(shot.frameWidth), (16...20_000).contains(shot.frameHeight),
               shot.frameWidth * shot.frameHeight <= 100_000_000 else {
-            throw QRPayError("image.too-large", "the photo frame must be 16...20000 pixels a side and at most 100 MP")
+            throw QRPayError(.imageTooLarge, "the photo frame must be 16...20000 pixels a side and at most 100 MP")
         }
         let scene = render(code: code, shot: shot)
         let rgb = colourise(scene, shot: shot)

@@ -34,15 +34,15 @@ public enum QRCodeImage {
     /// Encodes `text` (its UTF-8 bytes, 8-bit byte mode) as a QR module matrix.
     public static func modules(text: String, correction: QRErrorCorrection = .medium) throws -> QRModules {
         let bytes = Array(text.utf8)
-        guard !bytes.isEmpty else { throw QRPayError("qr.empty", "cannot encode an empty text as a QR code") }
+        guard !bytes.isEmpty else { throw QRPayError(.qrEmpty, "cannot encode an empty text as a QR code") }
         let code: UnsafeMutablePointer<QRcode>? = bytes.withUnsafeBufferPointer { buffer in
             QRcode_encodeData(Int32(buffer.count), buffer.baseAddress, 0, correction.level)
         }
         guard let code else {
             if errno == ERANGE {
-                throw QRPayError("qr.too-long", "\(bytes.count) bytes do not fit in a QR code at error correction \(correction.rawValue)")
+                throw QRPayError(.qrTooLong, "\(bytes.count) bytes do not fit in a QR code at error correction \(correction.rawValue)")
             }
-            throw QRPayError("qr.encode", "libqrencode could not encode the text: \(String(cString: strerror(errno)))", exit: .software)
+            throw QRPayError(.qrEncode, "libqrencode could not encode the text: \(String(cString: strerror(errno)))")
         }
         defer { QRcode_free(code) }
         let size = Int(code.pointee.width)
@@ -63,9 +63,9 @@ public enum QRCodeImage {
     /// minimum; smaller values exist for tests), byte-mode UTF-8 data. `moduleSize` nil picks one so
     /// that the image is about 300-400 pixels wide.
     public static func png(text: String, correction: QRErrorCorrection = .medium, moduleSize: Int? = nil, margin: Int = 4) throws -> Data {
-        guard (0...64).contains(margin) else { throw QRPayError("qr.margin", "the quiet zone must be 0...64 modules, not \(margin)") }
+        guard (0...64).contains(margin) else { throw QRPayError(.qrMargin, "the quiet zone must be 0...64 modules, not \(margin)") }
         if let moduleSize, !(1...maxModuleSize).contains(moduleSize) {
-            throw QRPayError("qr.module-size", "the module size must be 1...\(maxModuleSize) pixels, not \(moduleSize)")
+            throw QRPayError(.qrModuleSize, "the module size must be 1...\(maxModuleSize) pixels, not \(moduleSize)")
         }
         return try png(modules: modules(text: text, correction: correction), moduleSize: moduleSize, margin: margin)
     }
@@ -98,13 +98,13 @@ public enum QRCodeImage {
     /// Bytes in 8-bit mode after an ECI designator (for example 20, Shift JIS): for tests of ECI decoding.
     static func modules(eci: UInt32, bytes: [UInt8], correction: QRErrorCorrection = .medium) throws -> QRModules {
         guard let input = QRinput_new2(0, correction.level) else {
-            throw QRPayError("qr.encode", "libqrencode could not allocate its input", exit: .software)
+            throw QRPayError(.qrEncode, "libqrencode could not allocate its input")
         }
         defer { QRinput_free(input) }
         guard QRinput_appendECIheader(input, eci) == 0,
               bytes.withUnsafeBufferPointer({ QRinput_append(input, QR_MODE_8, Int32($0.count), $0.baseAddress) }) == 0,
               let code = QRcode_encodeInput(input) else {
-            throw QRPayError("qr.encode", "libqrencode could not encode the ECI data", exit: .software)
+            throw QRPayError(.qrEncode, "libqrencode could not encode the ECI data")
         }
         defer { QRcode_free(code) }
         let size = Int(code.pointee.width)
@@ -125,7 +125,7 @@ enum PNGWriter {
         defer { qrpay_free(out) }
         guard status == Int32(QRPAY_IMG_OK), let out else {
             let text = String(decoding: message.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            throw QRPayError("image.write", "cannot write PNG: \(text)", exit: .software)
+            throw QRPayError(.imageWrite, "cannot write PNG: \(text)")
         }
         return Data(bytes: out, count: length)
     }

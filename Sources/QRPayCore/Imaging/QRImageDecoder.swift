@@ -53,7 +53,7 @@ public struct QRImageDecoder: Sendable {
         do {
             data = try FileIO.read(path, maxBytes: maxBytes)
         } catch let error as QRPayError where error.code == "io.too-large" {
-            throw QRPayError("image.too-large", "\(path) is over the image budget of \(maxBytes) bytes")
+            throw QRPayError(.imageTooLarge, "\(path) is over the image budget of \(maxBytes) bytes")
         }
         return try decode(data: data)
     }

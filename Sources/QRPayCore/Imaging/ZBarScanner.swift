@@ -23,7 +23,7 @@ final class ZBarScanner {
 
     private static func make(binary: Bool) throws -> OpaquePointer {
         guard let scanner = zbar_image_scanner_create() else {
-            throw QRPayError("image.memory", "cannot create a zbar scanner", exit: .tempFail)
+            throw QRPayError(.imageMemory, "cannot create a zbar scanner")
         }
         zbar_image_scanner_set_config(scanner, ZBAR_NONE, ZBAR_CFG_ENABLE, 0)
         zbar_image_scanner_set_config(scanner, ZBAR_QRCODE, ZBAR_CFG_ENABLE, 1)

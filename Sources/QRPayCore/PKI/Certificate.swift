@@ -30,15 +30,15 @@ public final class Certificate: @unchecked Sendable, CustomStringConvertible {
         handle = X509Handle(owning: x509)
         var out: UnsafeMutablePointer<UInt8>? = nil
         let length = i2d_X509(x509, &out)
-        guard length > 0, let out else { throw OpenSSL.error("pki.pem", "The certificate cannot be encoded.") }
+        guard length > 0, let out else { throw OpenSSL.error(.pkiPEM, "The certificate cannot be encoded.") }
         der = Data(bytes: out, count: Int(length))
         qrpay_openssl_free(out)
         fingerprint = Base64URL.encode(OpenSSL.sha256(der))
         guard let pkey = X509_get0_pubkey(x509) else {
-            throw OpenSSL.error("pki.pem", "The certificate's public key cannot be read.")
+            throw OpenSSL.error(.pkiPEM, "The certificate's public key cannot be read.")
         }
         let key = EVPKey(sharing: pkey)
-        guard key.isP256 else { throw QRPayError("pki.pem", "The certificate's key is not an EC P-256 key.") }
+        guard key.isP256 else { throw QRPayError(.pkiPEM, "The certificate's key is not an EC P-256 key.") }
         publicKey = PublicKey(key: key)
         serialHex = OpenSSL.hex(ofASN1Integer: X509_get0_serialNumber(x509))
         notBefore = OpenSSL.date(X509_get0_notBefore(x509))
@@ -52,7 +52,7 @@ public final class Certificate: @unchecked Sendable, CustomStringConvertible {
 
     public convenience init(pem: Data) throws {
         let x509 = try OpenSSL.withReadBIO(pem) { PEM_read_bio_X509($0, nil, nil, nil) }
-        guard let x509 else { throw OpenSSL.error("pki.pem", "The data is not a PEM certificate (it may be truncated or damaged).") }
+        guard let x509 else { throw OpenSSL.error(.pkiPEM, "The data is not a PEM certificate (it may be truncated or damaged).") }
         try self.init(owning: x509)
     }
 
@@ -64,7 +64,7 @@ public final class Certificate: @unchecked Sendable, CustomStringConvertible {
             if x != nil, cursor != base + raw.count { X509_free(x); return nil }
             return x
         }
-        guard let x509 else { throw OpenSSL.error("pki.pem", "The data is not a DER certificate.") }
+        guard let x509 else { throw OpenSSL.error(.pkiPEM, "The data is not a DER certificate.") }
         try self.init(owning: x509)
     }
 

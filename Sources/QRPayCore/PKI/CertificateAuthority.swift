@@ -10,7 +10,7 @@
 //                                     its revocation date (null when not revoked)
 //   ROOT/ca/lock                      flock(2) held while the CA changes anything
 //
-// Owners' credentials live outside ROOT/ca, where the other programs find them (CredentialPaths):
+// Owners' keys live outside ROOT/ca, in their own directories (SpoolLayout.ownerDirectory):
 // ROOT/shops/<id>/, ROOT/users/<id>/, ROOT/pg/ each holding key.pem (0600, directory 0700) and cert.pem.
 //
 // Leaf certificates: v3, random 128-bit serial, subject CN=<display name>, O=QR-Pay, OU=<role>,
@@ -24,63 +24,73 @@ import Foundation
 import Glibc
 #endif
 
-public enum CredentialPaths {
-    /// shop: ROOT/shops/ID, user: ROOT/users/ID, pg: ROOT/pg.
-    public static func directory(spoolRoot: String, role: Role, id: String) -> String {
-        switch role {
-        case .shop: return spoolRoot + "/shops/" + id
-        case .user: return spoolRoot + "/users/" + id
-        case .pg: return spoolRoot + "/pg"
-        }
-    }
-    public static func keyFile(spoolRoot: String, role: Role, id: String) -> String {
-        directory(spoolRoot: spoolRoot, role: role, id: id) + "/key.pem"
-    }
-    public static func certificateFile(spoolRoot: String, role: Role, id: String) -> String {
-        directory(spoolRoot: spoolRoot, role: role, id: id) + "/cert.pem"
-    }
-}
-
 /// An owner's unlocked private key and its certificate.
-public struct Credentials: @unchecked Sendable {
+public struct Credentials: Sendable {
     public let key: PrivateKey
     public let certificate: Certificate
+    /// The JWS protected header of each document kind for this signer (made once).
+    private let headers: [DocumentType: String]
 
     public init(key: PrivateKey, certificate: Certificate) throws {
         guard key.matches(certificate) else {
-            throw QRPayError("pki.key-mismatch", "The private key does not belong to the certificate \(certificate).", exit: .config)
+            throw QRPayError(.pkiKeyMismatch, "The private key does not belong to the certificate \(certificate).")
         }
         self.key = key
         self.certificate = certificate
+        var headers: [DocumentType: String] = [:]
+        for type in DocumentType.allCases { headers[type] = JWS.protectedHeader(type: type, fingerprint: certificate.fingerprint) }
+        self.headers = headers
+    }
+
+    func protectedHeader(_ type: DocumentType) -> String { headers[type]! }
+
+    /// Unlocks the key of `role`/`id` in its owner's directory with `password`. The certificate is the
+    /// owner's cert.pem, else the one the CA published (ca/certs/ROLE/ID.pem); whichever belongs to
+    /// the key. `id` is ignored for the PG (one PG per spool).
+    public static func load(layout: SpoolLayout, role: Role, id: String, password: String) throws -> Credentials {
+        if role != .pg { try Identifier.validate(id, what: "\(role.rawValue) id") }
+        let owner = role == .pg ? "the PG" : "\(role.rawValue) \(id)"
+        let keyPath = layout.keyFile(role: role, id: id)
+        guard let keyPEM = try FileIO.readIfExists(keyPath) else {
+            throw QRPayError(.pkiNoCredentials, "There is no private key for \(owner) at \(keyPath): create it with `qrpay-ca request` (or `qrpay-ca issue --password-file`).")
+        }
+        let key: PrivateKey
+        do { key = try PrivateKey(encryptedPEM: keyPEM, password: password) } catch let e as QRPayError where e.code == .pkiPassword {
+            throw QRPayError(.pkiPassword, "The password does not unlock the private key of \(owner) (\(keyPath)).")
+        }
+        var candidates: [Certificate] = []
+        for path in [layout.certificateFile(role: role, id: id), role == .pg ? nil : layout.currentCertificate(role: role, id: id)].compactMap({ $0 }) {
+            if let pem = try FileIO.readIfExists(path) { candidates.append(try Certificate(pem: pem)) }
+        }
+        if role == .pg {
+            for path in (try? FileIO.listDirectory(layout.certificatesDirectory(role: .pg)))?.sorted() ?? [] where path.hasSuffix(".pem") {
+                if let pem = try FileIO.readIfExists(layout.certificatesDirectory(role: .pg) + "/" + path) {
+                    candidates.append(try Certificate(pem: pem))
+                }
+            }
+        }
+        guard !candidates.isEmpty else {
+            throw QRPayError(.pkiNoCredentials, "There is no certificate for \(owner): neither \(layout.certificateFile(role: role, id: id)) nor one published by the CA.")
+        }
+        guard let certificate = candidates.first(where: { key.matches($0) }) else {
+            throw QRPayError(.pkiKeyMismatch, "The private key \(keyPath) does not belong to the certificate of \(owner).")
+        }
+        guard certificate.role == role else {
+            throw QRPayError(.pkiWrongRole, "The certificate of \(owner) is not a \(role.rawValue) certificate.")
+        }
+        if role != .pg, certificate.id != id {
+            throw QRPayError(.pkiWrongID, "The certificate of \(owner) belongs to \(certificate.id ?? "nobody"), not \(id).")
+        }
+        return try Credentials(key: key, certificate: certificate)
     }
 
     public static func load(spoolRoot: String, role: Role, id: String, password: String) throws -> Credentials {
-        try Identifier.validate(id, what: "\(role.rawValue) id")
-        let credentials = try loadFiles(spoolRoot: spoolRoot, role: role, id: id, password: password)
-        guard credentials.certificate.role == role else {
-            throw QRPayError("pki.wrong-role", "The certificate in \(CredentialPaths.directory(spoolRoot: spoolRoot, role: role, id: id)) is not a \(role.rawValue) certificate.")
-        }
-        guard credentials.certificate.id == id else {
-            throw QRPayError("pki.wrong-id", "The certificate in \(CredentialPaths.directory(spoolRoot: spoolRoot, role: role, id: id)) belongs to \(credentials.certificate.id ?? "nobody"), not \(id).")
-        }
-        return credentials
+        try load(layout: SpoolLayout(root: spoolRoot), role: role, id: id, password: password)
     }
 
-    /// The payment gateway's credentials in ROOT/pg (there is one PG per spool).
+    /// The payment gateway's credentials in pg/ (there is one PG per spool).
     public static func loadPG(spoolRoot: String, password: String) throws -> Credentials {
-        let credentials = try loadFiles(spoolRoot: spoolRoot, role: .pg, id: "", password: password)
-        guard credentials.certificate.role == .pg else {
-            throw QRPayError("pki.wrong-role", "The certificate in \(spoolRoot)/pg is not a pg certificate.")
-        }
-        return credentials
-    }
-
-    private static func loadFiles(spoolRoot: String, role: Role, id: String, password: String) throws -> Credentials {
-        let keyPath = CredentialPaths.keyFile(spoolRoot: spoolRoot, role: role, id: id)
-        let certPath = CredentialPaths.certificateFile(spoolRoot: spoolRoot, role: role, id: id)
-        let certificate = try Certificate(pem: try FileIO.read(certPath))
-        let key = try PrivateKey(encryptedPEM: try FileIO.read(keyPath), password: password)
-        return try Credentials(key: key, certificate: certificate)
+        try load(layout: SpoolLayout(root: spoolRoot), role: .pg, id: "", password: password)
     }
 }
 
@@ -114,12 +124,12 @@ public struct IssuedCertificate: Sendable, Equatable {
         try r.requireOnly(["serial", "role", "id", "name", "notBefore", "notAfter", "fingerprint", "revoked"])
         func date(_ key: String) throws -> Date {
             guard let d = Timestamp.parse(try r.string(key)) else {
-                throw QRPayError("ca.index", "The CA index has a bad \(key) date.", exit: .config)
+                throw QRPayError(.caIndex, "The CA index has a bad \(key) date.")
             }
             return d
         }
         serial = try r.string("serial")
-        guard let role = Role(rawValue: try r.string("role")) else { throw QRPayError("ca.index", "The CA index has an unknown role.", exit: .config) }
+        guard let role = Role(rawValue: try r.string("role")) else { throw QRPayError(.caIndex, "The CA index has an unknown role.") }
         self.role = role
         id = try r.string("id"); name = try r.string("name")
         notBefore = try date("notBefore"); notAfter = try date("notAfter")
@@ -129,24 +139,16 @@ public struct IssuedCertificate: Sendable, Equatable {
 }
 
 public struct CertificateAuthority: Sendable {
-    public let spoolRoot: String
+    public let layout: SpoolLayout
     public let certificate: Certificate
-
-    static func directory(_ root: String) -> String { root + "/ca" }
-    var caDirectory: String { CertificateAuthority.directory(spoolRoot) }
-    var keyPath: String { caDirectory + "/private/ca-key.pem" }
-    static func certificatePath(_ root: String) -> String { directory(root) + "/ca.pem" }
-    static func crlPath(_ root: String) -> String { directory(root) + "/crl.pem" }
-    static func issuedPath(_ root: String, fingerprint: String) -> String { directory(root) + "/issued/\(fingerprint).pem" }
-    static func currentPath(_ root: String, role: Role, id: String) -> String { directory(root) + "/certs/\(role.rawValue)/\(id).pem" }
-    var indexPath: String { caDirectory + "/index.json" }
+    public var spoolRoot: String { layout.root }
 
     /// Opens the CA repository in ROOT/ca (`ca.missing` when there is none).
     public init(spoolRoot: String) throws {
-        self.spoolRoot = spoolRoot
-        let path = CertificateAuthority.certificatePath(spoolRoot)
+        layout = SpoolLayout(root: spoolRoot)
+        let path = layout.caCertificate
         guard FileIO.exists(path) else {
-            throw QRPayError("ca.missing", "There is no CA in \(spoolRoot)/ca; create one with `qrpay-ca init`.", exit: .config)
+            throw QRPayError(.caMissing, "There is no CA in \(layout.caDirectory); create one with `qrpay-ca init`.")
         }
         certificate = try Certificate(pem: try FileIO.read(path))
     }
@@ -155,39 +157,40 @@ public struct CertificateAuthority: Sendable {
     public static func create(spoolRoot: String, name: String, password: String, validityDays: Int = 3650) throws -> CertificateAuthority {
         try checkName(name)
         guard validityDays > 0 && validityDays <= 36500 else { throw QRPayError.usage("The CA validity must be 1 to 36500 days.") }
-        let dir = directory(spoolRoot)
-        try FileIO.makeDirectory(spoolRoot, mode: 0o755)
-        try FileIO.makeDirectory(dir, mode: 0o755)
-        return try withLock(dir) {
-            guard !FileIO.exists(certificatePath(spoolRoot)) else {
-                throw QRPayError("ca.exists", "A CA already exists in \(dir); QR-Pay never replaces it.", exit: .cantCreate)
+        let layout = SpoolLayout(root: spoolRoot)
+        try layout.makeDirectories(layout.caDirectory)
+        return try withLock(layout) {
+            guard !FileIO.exists(layout.caCertificate) else {
+                throw QRPayError(.caExists, "A CA already exists in \(layout.caDirectory); QR-Pay never replaces it.")
             }
-            try FileIO.makeDirectory(dir + "/private", mode: 0o700)
-            try FileIO.makeDirectory(dir + "/issued", mode: 0o755)
-            for role in Role.allCases { try FileIO.makeDirectory(dir + "/certs/" + role.rawValue, mode: 0o755) }
+            try layout.makeDirectories(layout.caPrivateDirectory)
+            try layout.makeDirectories(layout.issuedDirectory)
+            for role in Role.allCases { try layout.makeDirectories(layout.certificatesDirectory(role: role)) }
             let key = try PrivateKey.generate()
             let now = Date()
             let root = try X509Builder.build(
                 subjectKey: key.key, issuer: nil, issuerKey: key.key, name: name, role: nil, id: nil,
                 notBefore: now.addingTimeInterval(-300), notAfter: now.addingTimeInterval(TimeInterval(validityDays) * 86400))
-            try FileIO.writeDurably(try key.encryptedPEM(password: password), to: dir + "/private/ca-key.pem", mode: 0o600, replace: true)
-            try FileIO.writeDurably(Index(crlNumber: 0, issued: []).serialized, to: dir + "/index.json", mode: 0o644, replace: true)
-            let ca = CertificateAuthority(spoolRoot: spoolRoot, certificate: root)
+            try Durable.write(try key.encryptedPEM(password: password), to: layout.caKey, mode: 0o600, ifExists: .replace)
+            try Durable.write(Index(crlNumber: 0, issued: []).serialized, to: layout.caIndex, mode: 0o644, ifExists: .replace)
+            let ca = CertificateAuthority(layout: layout, certificate: root)
             try ca.writeCRL(key: key, index: Index(crlNumber: 0, issued: []), validFor: 7 * 86400)
             // The root certificate goes last: its presence marks a complete CA.
-            try FileIO.writeDurably(root.pem, to: certificatePath(spoolRoot), mode: 0o644)
+            try Durable.write(root.pem, to: layout.caCertificate, mode: 0o644)
             return ca
         }
     }
 
-    private init(spoolRoot: String, certificate: Certificate) {
-        self.spoolRoot = spoolRoot
+    private init(layout: SpoolLayout, certificate: Certificate) {
+        self.layout = layout
         self.certificate = certificate
     }
 
-    /// Issues a certificate for `role`/`id`. Exactly one of `csrPEM` (the owner keeps its key) and
-    /// `ownerPassword` (the CA generates the key and stores it encrypted in the owner's directory).
-    /// cert.pem goes to the owner's directory in both cases.
+    /// Issues a certificate for `role`/`id`. Exactly one of `csrPEM` (the owner keeps its key, made
+    /// with `qrpay-ca request`) and `ownerPassword` (the CA generates the key and stores it
+    /// encrypted in the owner's directory: for single-host set-ups). The certificate is published
+    /// in ca/issued/ and ca/certs/ROLE/ID.pem, where the owner's programs find it; with a generated
+    /// key it also goes beside the key, as cert.pem.
     public func issue(role: Role, id: String, name: String, caPassword: String, csrPEM: Data? = nil,
                       ownerPassword: String? = nil, validityDays: Int = 365, notBefore: Date? = nil) throws -> Certificate {
         try Identifier.validate(id, what: "\(role.rawValue) id")
@@ -197,7 +200,7 @@ public struct CertificateAuthority: Sendable {
         }
         guard validityDays > 0 && validityDays <= 36500 else { throw QRPayError.usage("The validity must be 1 to 36500 days.") }
         let caKey = try loadKey(caPassword)
-        let ownerDir = CredentialPaths.directory(spoolRoot: spoolRoot, role: role, id: id)
+        let ownerDir = layout.ownerDirectory(role: role, id: id)
         let subjectKey: EVPKey
         var generated: PrivateKey? = nil
         if let csrPEM {
@@ -208,22 +211,26 @@ public struct CertificateAuthority: Sendable {
             subjectKey = key.key
         }
         let start = notBefore ?? Date().addingTimeInterval(-300)
-        return try CertificateAuthority.withLock(caDirectory) {
+        return try CertificateAuthority.withLock(layout) {
             var index = try readIndex()
             let cert = try X509Builder.build(
                 subjectKey: subjectKey, issuer: certificate, issuerKey: caKey.key, name: name, role: role, id: id,
                 // A leaf never outlives the root that vouches for it.
                 notBefore: start, notAfter: min(start.addingTimeInterval(TimeInterval(validityDays) * 86400), certificate.notAfter))
-            try FileIO.makeDirectory(ownerDir, mode: 0o700)
-            _ = chmod(ownerDir, 0o700)
             if let generated, let ownerPassword {
-                try FileIO.writeDurably(try generated.encryptedPEM(password: ownerPassword), to: ownerDir + "/key.pem", mode: 0o600, replace: true)
+                // The owner's directory with the layout's mode; an existing one keeps its own.
+                try layout.makeDirectories(ownerDir)
+                try Durable.write(try generated.encryptedPEM(password: ownerPassword), to: layout.keyFile(role: role, id: id),
+                                  mode: 0o600, ifExists: .replace)
             }
-            try FileIO.writeDurably(cert.pem, to: CertificateAuthority.issuedPath(spoolRoot, fingerprint: cert.fingerprint), mode: 0o644)
+            try Durable.write(cert.pem, to: layout.issuedCertificate(fingerprint: cert.fingerprint), mode: 0o644)
             index.issued.append(IssuedCertificate(cert, role: role, id: id))
             try writeIndex(index)
-            try FileIO.writeDurably(cert.pem, to: CertificateAuthority.currentPath(spoolRoot, role: role, id: id), mode: 0o644, replace: true)
-            try FileIO.writeDurably(cert.pem, to: ownerDir + "/cert.pem", mode: 0o644, replace: true)
+            try layout.makeDirectories(layout.certificatesDirectory(role: role))
+            try Durable.write(cert.pem, to: layout.currentCertificate(role: role, id: id), mode: 0o644, ifExists: .replace)
+            if generated != nil {
+                try Durable.write(cert.pem, to: layout.certificateFile(role: role, id: id), mode: 0o644, ifExists: .replace)
+            }
             return cert
         }
     }
@@ -233,11 +240,11 @@ public struct CertificateAuthority: Sendable {
     public func revoke(role: Role, id: String, caPassword: String) throws {
         try Identifier.validate(id, what: "\(role.rawValue) id")
         let caKey = try loadKey(caPassword)
-        try CertificateAuthority.withLock(caDirectory) {
+        try CertificateAuthority.withLock(layout) {
             var index = try readIndex()
             let matching = index.issued.indices.filter { index.issued[$0].role == role && index.issued[$0].id == id }
             guard !matching.isEmpty else {
-                throw QRPayError("pki.unknown-certificate", "The CA has never issued a certificate for \(role.rawValue) \(id).", exit: .noInput)
+                throw QRPayError(.caNeverIssued, "The CA has never issued a certificate for \(role.rawValue) \(id).")
             }
             let now = Date()
             for i in matching where index.issued[i].revoked == nil { index.issued[i].revoked = now }
@@ -250,7 +257,7 @@ public struct CertificateAuthority: Sendable {
     /// Issues a fresh CRL valid for `validFor` seconds (run it before the current one's nextUpdate).
     public func issueCRL(caPassword: String, validFor: TimeInterval = 7 * 86400) throws {
         let caKey = try loadKey(caPassword)
-        try CertificateAuthority.withLock(caDirectory) {
+        try CertificateAuthority.withLock(layout) {
             var index = try readIndex()
             index.crlNumber += 1
             try writeIndex(index)
@@ -265,28 +272,31 @@ public struct CertificateAuthority: Sendable {
 
     static func checkName(_ name: String) throws {
         guard !name.isEmpty, name.utf8.count <= 64, !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-            throw QRPayError("ca.name", "A display name must be 1 to 64 bytes of printable text.", exit: .dataError)
+            throw QRPayError(.caName, "A display name must be 1 to 64 bytes of printable text.")
         }
     }
 
     func loadKey(_ password: String) throws -> PrivateKey {
-        let key = try PrivateKey(encryptedPEM: try FileIO.read(keyPath), password: password)
+        let key: PrivateKey
+        do { key = try PrivateKey(encryptedPEM: try FileIO.read(layout.caKey), password: password) } catch let e as QRPayError where e.code == .pkiPassword {
+            throw QRPayError(.pkiPassword, "The password does not unlock the CA's private key (\(layout.caKey)).")
+        }
         guard key.matches(certificate) else {
-            throw QRPayError("pki.key-mismatch", "The CA key in \(keyPath) does not belong to \(caDirectory)/ca.pem.", exit: .config)
+            throw QRPayError(.pkiKeyMismatch, "The CA key in \(layout.caKey) does not belong to \(layout.caCertificate).")
         }
         return key
     }
 
     static func csrKey(_ pem: Data) throws -> EVPKey {
         let req = try OpenSSL.withReadBIO(pem) { PEM_read_bio_X509_REQ($0, nil, nil, nil) }
-        guard let req else { throw OpenSSL.error("pki.pem", "The CSR is not a PEM certificate request (it may be truncated or damaged).") }
+        guard let req else { throw OpenSSL.error(.pkiPEM, "The CSR is not a PEM certificate request (it may be truncated or damaged).") }
         defer { X509_REQ_free(req) }
-        guard let pkey = X509_REQ_get0_pubkey(req) else { throw OpenSSL.error("pki.pem", "The CSR has no readable public key.") }
+        guard let pkey = X509_REQ_get0_pubkey(req) else { throw OpenSSL.error(.pkiPEM, "The CSR has no readable public key.") }
         let key = EVPKey(sharing: pkey)
-        guard key.isP256 else { throw QRPayError("pki.pem", "The CSR's key is not an EC P-256 key; QR-Pay uses P-256 only.") }
+        guard key.isP256 else { throw QRPayError(.pkiPEM, "The CSR's key is not an EC P-256 key; QR-Pay uses P-256 only.") }
         // Proof of possession: the request is signed by the key it carries.
         guard X509_REQ_verify(req, pkey) == 1 else {
-            throw OpenSSL.error("pki.csr-signature", "The CSR's signature does not verify with its own key.")
+            throw OpenSSL.error(.pkiCSRSignature, "The CSR's signature does not verify with its own key.")
         }
         OpenSSL.clearErrors()
         return key
@@ -301,7 +311,7 @@ public struct CertificateAuthority: Sendable {
     }
 
     func readIndex() throws -> Index {
-        let data = try FileIO.read(indexPath, maxBytes: 256 << 20)
+        let data = try FileIO.read(layout.caIndex, maxBytes: 256 << 20)
         let r = try JSONObjectReader(try JSONValue.parse(data, options: .init(maxBytes: 256 << 20), what: "CA index"), what: "CA index")
         try r.requireOnly(["crlNumber", "issued"])
         return Index(crlNumber: try r.int("crlNumber", in: 0...Int64.max),
@@ -309,19 +319,19 @@ public struct CertificateAuthority: Sendable {
     }
 
     func writeIndex(_ index: Index) throws {
-        try FileIO.writeDurably(index.serialized, to: indexPath, mode: 0o644, replace: true)
+        try Durable.write(index.serialized, to: layout.caIndex, mode: 0o644, ifExists: .replace)
     }
 
     func writeCRL(key: PrivateKey, index: Index, validFor: TimeInterval) throws {
         let revoked = index.issued.compactMap { entry in entry.revoked.map { (entry.serial, $0) } }
         let pem = try X509Builder.crl(issuer: certificate, issuerKey: key.key, revoked: revoked,
                                       number: index.crlNumber, thisUpdate: Date(), nextUpdate: Date().addingTimeInterval(validFor))
-        try FileIO.writeDurably(pem, to: CertificateAuthority.crlPath(spoolRoot), mode: 0o644, replace: true)
+        try Durable.write(pem, to: layout.crl, mode: 0o644, ifExists: .replace)
     }
 
-    static func withLock<T>(_ dir: String, _ body: () throws -> T) throws -> T {
-        let path = dir + "/lock"
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
+    static func withLock<T>(_ layout: SpoolLayout, _ body: () throws -> T) throws -> T {
+        let path = layout.caLock
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw QRPayError.io("open", path: path, errno: errno) }
         defer { close(fd) }
         guard flock(fd, LOCK_EX) == 0 else { throw QRPayError.io("lock", path: path, errno: errno) }
@@ -349,7 +359,7 @@ enum X509Builder {
         defer { X509_NAME_free(subject) }
         func add(_ field: String, _ value: String) throws {
             guard X509_NAME_add_entry_by_txt(subject, field, MBSTRING_UTF8, value, -1, -1, 0) == 1 else {
-                throw OpenSSL.error("ca.name", "The name \"\(value)\" cannot go in a certificate.")
+                throw OpenSSL.error(.caName, "The name \"\(value)\" cannot go in a certificate.")
             }
         }
         try add("O", "QR-Pay")
@@ -395,7 +405,7 @@ enum X509Builder {
             var entryOwned = true
             defer { if entryOwned { X509_REVOKED_free(entry) } }
             var bn: OpaquePointer? = nil
-            guard BN_hex2bn(&bn, serial) > 0, let bn else { throw QRPayError("ca.index", "The CA index has a bad serial \(serial).", exit: .config) }
+            guard BN_hex2bn(&bn, serial) > 0, let bn else { throw QRPayError(.caIndex, "The CA index has a bad serial \(serial).") }
             defer { BN_free(bn) }
             guard let integer = BN_to_ASN1_INTEGER(bn, nil) else { throw OpenSSL.internalError("convert a serial") }
             defer { ASN1_INTEGER_free(integer) }

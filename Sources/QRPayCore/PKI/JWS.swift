@@ -9,7 +9,6 @@
 // for one kind never verifies as another (TrustStore.verify checks it).
 
 import Foundation
-import Synchronization
 
 /// JWS "typ" values, one per document kind.
 public enum DocumentType: String, Sendable, CaseIterable {
@@ -43,9 +42,17 @@ public struct JWS: Sendable {
     /// Signs `payload` as a document of kind `type` with `key`, naming `certificate` in the header.
     public static func sign(payload: Data, type: DocumentType, key: PrivateKey, certificate: Certificate) throws -> Data {
         guard key.matches(certificate) else {
-            throw QRPayError("pki.key-mismatch", "The signing key does not belong to the certificate \(certificate).", exit: .config)
+            throw QRPayError(.pkiKeyMismatch, "The signing key does not belong to the certificate \(certificate).")
         }
-        let protected = protectedHeader(type: type, fingerprint: certificate.fingerprint)
+        return try sign(payload: payload, protected: protectedHeader(type: type, fingerprint: certificate.fingerprint), key: key)
+    }
+
+    /// Signs with unlocked credentials (their headers are made once, when they are loaded).
+    public static func sign(payload: Data, type: DocumentType, credentials: Credentials) throws -> Data {
+        try sign(payload: payload, protected: credentials.protectedHeader(type), key: credentials.key)
+    }
+
+    private static func sign(payload: Data, protected: String, key: PrivateKey) throws -> Data {
         let encodedPayload = Base64URL.encode(payload)
         let signature = try key.sign(Data((protected + "." + encodedPayload).utf8))
         let document: JSONValue = [
@@ -54,20 +61,11 @@ public struct JWS: Sendable {
         return document.serialized()
     }
 
-    /// BASE64URL of the protected header for (type, signer), made once per pair (the same bytes every time).
+    /// BASE64URL of the protected header for (type, signer).
     static func protectedHeader(type: DocumentType, fingerprint: String) -> String {
-        let key = type.rawValue + " " + fingerprint
-        if let cached = headerCache.withLock({ $0[key] }) { return cached }
         let header: JSONValue = ["alg": "ES256", "typ": .string(type.rawValue), "x5t#S256": .string(fingerprint)]
-        let encoded = Base64URL.encode(header.serialized())
-        headerCache.withLock { cache in
-            if cache.count > 256 { cache.removeAll() }
-            cache[key] = encoded
-        }
-        return encoded
+        return Base64URL.encode(header.serialized())
     }
-
-    private static let headerCache = Mutex<[String: String]>([:])
 
     /// Parses a QR-Pay JWS strictly (see the top of this file). Errors: `jws.malformed`, `jws.alg`, `jws.type`.
     public init(parsing data: Data) throws {
@@ -83,13 +81,13 @@ public struct JWS: Sendable {
 
     init(parsing data: Data, profile: Profile) throws {
         func malformed(_ why: String) -> QRPayError {
-            QRPayError("jws.malformed", "The signed document is malformed: \(why).")
+            QRPayError(.jwsMalformed, "The signed document is malformed: \(why).")
         }
         let value: JSONValue
         do {
             value = try JSONValue.parse(data, options: .init(maxBytes: JWS.maxBytes), what: "signed document")
         } catch let error as QRPayError {
-            throw QRPayError("jws.malformed", "The signed document is not strict JSON: \(error.message)")
+            throw QRPayError(.jwsMalformed, "The signed document is not strict JSON: \(error.message)")
         }
         guard case .object(let members) = value else { throw malformed("it is not a JSON object") }
         let unknown = Set(members.keys).subtracting(["payload", "protected", "signature"])
@@ -113,10 +111,10 @@ public struct JWS: Sendable {
         } catch let error as QRPayError where error.code != "jws.malformed" {
             throw malformed("the protected header is not strict JSON (\(error.message))")
         }
-        guard let alg = header["alg"] else { throw QRPayError("jws.alg", "The signed document names no algorithm; only ES256 is accepted.") }
+        guard let alg = header["alg"] else { throw QRPayError(.jwsAlg, "The signed document names no algorithm; only ES256 is accepted.") }
         guard alg == .string("ES256") else {
             let shown = alg.stringValue.map { "\"\($0.prefix(20))\"" } ?? "a non-string"
-            throw QRPayError("jws.alg", "The signed document uses the algorithm \(shown); only ES256 is accepted.")
+            throw QRPayError(.jwsAlg, "The signed document uses the algorithm \(shown); only ES256 is accepted.")
         }
         guard header["crit"] == nil else { throw malformed("the header has \"crit\" extensions, which QR-Pay does not support") }
         let allowed: Set<String> = profile == .qrpay ? ["alg", "typ", "x5t#S256"] : ["alg", "typ", "kid"]
@@ -126,7 +124,7 @@ public struct JWS: Sendable {
         switch header["typ"] {
         case .string(let typ): type = typ
         case nil where profile == .generic: type = ""
-        default: throw QRPayError("jws.type", "The signed document does not name its kind (typ).")
+        default: throw QRPayError(.jwsType, "The signed document does not name its kind (typ).")
         }
         switch header["x5t#S256"] {
         case .string(let fp):

@@ -60,27 +60,27 @@ public final class PrivateKey: @unchecked Sendable {
     /// Throws `pki.pem` for anything that is not one, `pki.password` (exit 77) when `password` does not open it.
     public convenience init(encryptedPEM: Data, password: String) throws {
         guard !password.isEmpty else {
-            throw QRPayError("pki.password", "An empty password cannot open a private key.", exit: .noPermission)
+            throw QRPayError(.pkiPassword, "An empty password cannot open a private key.")
         }
         let sig: OpaquePointer = try OpenSSL.withReadBIO(encryptedPEM) { bio in
             guard let sig = PEM_read_bio_PKCS8(bio, nil, nil, nil) else {
-                throw OpenSSL.error("pki.pem", "The private key file is not an encrypted PKCS#8 PEM key (it may be truncated or damaged).")
+                throw OpenSSL.error(.pkiPEM, "The private key file is not an encrypted PKCS#8 PEM key (it may be truncated or damaged).")
             }
             return sig
         }
         defer { X509_SIG_free(sig) }
         let p8 = password.withCString { pass in PKCS8_decrypt(sig, pass, Int32(strlen(pass))) }
         guard let p8 else {
-            throw OpenSSL.error("pki.password", "The password does not open this private key.", exit: .noPermission)
+            throw OpenSSL.error(.pkiPassword, "The password does not open this private key.")
         }
         defer { PKCS8_PRIV_KEY_INFO_free(p8) }
         guard let pkey = EVP_PKCS82PKEY(p8) else {
             // Decryption with a wrong password can, rarely, end in valid padding and yield garbage.
-            throw OpenSSL.error("pki.password", "The password does not open this private key.", exit: .noPermission)
+            throw OpenSSL.error(.pkiPassword, "The password does not open this private key.")
         }
         let key = EVPKey(owning: pkey)
         guard key.isP256 else {
-            throw QRPayError("pki.pem", "The private key is not an EC P-256 key; QR-Pay uses P-256 only.")
+            throw QRPayError(.pkiPEM, "The private key is not an EC P-256 key; QR-Pay uses P-256 only.")
         }
         OpenSSL.clearErrors()
         self.init(key: key)
@@ -89,7 +89,7 @@ public final class PrivateKey: @unchecked Sendable {
     /// Encrypted PKCS#8 PEM: PBES2, scrypt (N=16384, r=8, p=1), AES-256-CBC.
     public func encryptedPEM(password: String) throws -> Data {
         guard !password.isEmpty else {
-            throw QRPayError("pki.password", "A private key must be encrypted with a non-empty password.", exit: .noPermission)
+            throw QRPayError(.pkiPassword, "A private key must be encrypted with a non-empty password.")
         }
         guard let p8 = EVP_PKEY2PKCS8(key.pointer) else { throw OpenSSL.internalError("export the private key") }
         defer { PKCS8_PRIV_KEY_INFO_free(p8) }
@@ -158,21 +158,21 @@ public final class PublicKey: @unchecked Sendable {
             if key != nil, cursor != base + raw.count { EVP_PKEY_free(key); return nil }
             return key
         }
-        guard let pkey else { throw OpenSSL.error("pki.pem", "The data is not a DER public key.") }
+        guard let pkey else { throw OpenSSL.error(.pkiPEM, "The data is not a DER public key.") }
         try self.init(checking: EVPKey(owning: pkey))
     }
 
     /// A P-256 public key from a "PUBLIC KEY" PEM.
     public convenience init(pem: Data) throws {
         let pkey = try OpenSSL.withReadBIO(pem) { PEM_read_bio_PUBKEY($0, nil, nil, nil) }
-        guard let pkey else { throw OpenSSL.error("pki.pem", "The data is not a PEM public key.") }
+        guard let pkey else { throw OpenSSL.error(.pkiPEM, "The data is not a PEM public key.") }
         try self.init(checking: EVPKey(owning: pkey))
     }
 
     /// A P-256 public key from its uncompressed point 04||x||y (65 bytes), as JWK x/y give it.
     public convenience init(uncompressedPoint point: Data) throws {
         guard point.count == 65, point.first == 0x04 else {
-            throw QRPayError("pki.pem", "A P-256 public point is 65 bytes starting with 04.")
+            throw QRPayError(.pkiPEM, "A P-256 public point is 65 bytes starting with 04.")
         }
         guard let ctx = EVP_PKEY_CTX_new_from_name(nil, "EC", nil) else { throw OpenSSL.internalError("create a key context") }
         defer { EVP_PKEY_CTX_free(ctx) }
@@ -193,12 +193,12 @@ public final class PublicKey: @unchecked Sendable {
                 }
             }
         }
-        guard ok, let pkey else { throw OpenSSL.error("pki.pem", "The point is not on the P-256 curve.") }
+        guard ok, let pkey else { throw OpenSSL.error(.pkiPEM, "The point is not on the P-256 curve.") }
         try self.init(checking: EVPKey(owning: pkey))
     }
 
     private convenience init(checking key: EVPKey) throws {
-        guard key.isP256 else { throw QRPayError("pki.pem", "The public key is not an EC P-256 key.") }
+        guard key.isP256 else { throw QRPayError(.pkiPEM, "The public key is not an EC P-256 key.") }
         OpenSSL.clearErrors()
         self.init(key: key)
     }

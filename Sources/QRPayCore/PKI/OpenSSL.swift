@@ -29,14 +29,14 @@ enum OpenSSL {
     static func clearErrors() { ERR_clear_error() }
 
     /// A QRPayError whose message ends with the drained OpenSSL error queue, if any.
-    static func error(_ code: String, _ message: String, exit: SysExit = .dataError) -> QRPayError {
+    static func error(_ code: ErrorCode, _ message: String) -> QRPayError {
         let detail = drainErrors()
-        return QRPayError(code, detail.isEmpty ? message : "\(message) (OpenSSL: \(detail))", exit: exit)
+        return QRPayError(code, detail.isEmpty ? message : "\(message) (OpenSSL: \(detail))")
     }
 
     /// A failure of an operation that should not fail (allocation, signing with a good key...).
     static func internalError(_ what: String) -> QRPayError {
-        error("pki.openssl", "OpenSSL failed to \(what)", exit: .software)
+        error(.pkiCrypto, "OpenSSL failed to \(what)")
     }
 
     /// Runs `body` with a read-only memory BIO over `data`.

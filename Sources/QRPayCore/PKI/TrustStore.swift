@@ -15,6 +15,7 @@
 
 internal import COpenSSL
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -30,62 +31,65 @@ final class X509StoreHandle: @unchecked Sendable {
     deinit { X509_STORE_free(pointer) }
 }
 
-public final class TrustStore: @unchecked Sendable {
-    public let spoolRoot: String
+public final class TrustStore: Sendable {
+    public let layout: SpoolLayout
     public let root: Certificate
     private let store: X509StoreHandle
-    private let lock = NSLock()
 
-    private struct CRLState {
-        var inode: UInt64, size: Int64, mtime: timespec
+    private struct CRLState: Sendable {
+        var inode: UInt64, size: Int64, mtimeSeconds: Int, mtimeNanoseconds: Int
         var nextUpdate: Date
         var revoked: Set<String>
     }
-    private var crl: CRLState?
-    /// Fingerprints whose chain and key usage verified.
-    private var chainVerified: Set<String> = []
-    /// Certificates read from the CA repository, by fingerprint.
-    private var certificates: [String: Certificate] = [:]
-    /// How many chains were built (X509_verify_cert calls): the cache keeps this at one per certificate.
-    var chainBuilds: Int { lock.withLock { chainBuildCount } }
-    private var chainBuildCount = 0
+    private struct Caches: Sendable {
+        var crl: CRLState?
+        /// Fingerprints whose chain and key usage verified.
+        var chainVerified: Set<String> = []
+        /// Certificates read from the CA repository, by fingerprint.
+        var certificates: [String: Certificate] = [:]
+        /// How many chains were built (X509_verify_cert calls): the cache keeps this at one per certificate.
+        var chainBuilds = 0
+    }
+    private let caches = Mutex(Caches())
+    var chainBuilds: Int { caches.withLock { $0.chainBuilds } }
+    public var spoolRoot: String { layout.root }
 
     /// Loads ROOT/ca/ca.pem (`ca.missing` when there is none). The CRL is read lazily.
     public init(spoolRoot: String) throws {
-        self.spoolRoot = spoolRoot
-        let path = CertificateAuthority.certificatePath(spoolRoot)
+        layout = SpoolLayout(root: spoolRoot)
+        let path = layout.caCertificate
         guard FileIO.exists(path) else {
-            throw QRPayError("ca.missing", "There is no CA certificate at \(path); create the CA with `qrpay-ca init`.", exit: .config)
+            throw QRPayError(.caMissing, "There is no CA certificate at \(path); create the CA with `qrpay-ca init`.")
         }
         root = try Certificate(pem: try FileIO.read(path))
-        guard root.isCA else { throw QRPayError("pki.untrusted", "\(path) is not a CA certificate.", exit: .config) }
+        guard root.isCA else { throw QRPayError(.caNotCA, "\(path) is not a CA certificate.") }
         store = try X509StoreHandle(root: root)
     }
 
     /// A certificate the CA issued, by its fingerprint (`pki.unknown-certificate` when there is none).
     public func certificate(fingerprint: String) throws -> Certificate {
         guard fingerprint.utf8.count == 43, Base64URL.decode(fingerprint)?.count == 32 else {
-            throw QRPayError("pki.unknown-certificate", "\"\(fingerprint.prefix(64))\" is not a certificate fingerprint.")
+            throw QRPayError(.pkiUnknownCertificate, "\"\(fingerprint.prefix(64))\" is not a certificate fingerprint.")
         }
-        if let cached = lock.withLock({ certificates[fingerprint] }) { return cached }
-        let path = CertificateAuthority.issuedPath(spoolRoot, fingerprint: fingerprint)
+        if let cached = caches.withLock({ $0.certificates[fingerprint] }) { return cached }
+        let path = layout.issuedCertificate(fingerprint: fingerprint)
         guard FileIO.exists(path) else {
-            throw QRPayError("pki.unknown-certificate", "The CA has not issued a certificate with fingerprint \(fingerprint).")
+            throw QRPayError(.pkiUnknownCertificate, "The CA has not issued a certificate with fingerprint \(fingerprint).")
         }
         let cert = try Certificate(pem: try FileIO.read(path))
         guard cert.fingerprint == fingerprint else {
-            throw QRPayError("pki.unknown-certificate", "The CA repository file for \(fingerprint) holds another certificate.", exit: .config)
+            throw QRPayError(.caRepository, "The CA repository file for \(fingerprint) holds another certificate.")
         }
-        lock.withLock { certificates[fingerprint] = cert }
+        caches.withLock { $0.certificates[fingerprint] = cert }
         return cert
     }
 
     /// The current certificate of `role`/`id` in the CA repository.
     public func currentCertificate(role: Role, id: String) throws -> Certificate {
         try Identifier.validate(id, what: "\(role.rawValue) id")
-        let path = CertificateAuthority.currentPath(spoolRoot, role: role, id: id)
+        let path = layout.currentCertificate(role: role, id: id)
         guard FileIO.exists(path) else {
-            throw QRPayError("pki.unknown-certificate", "The CA has no current certificate for \(role.rawValue) \(id).")
+            throw QRPayError(.pkiUnknownCertificate, "The CA has no current certificate for \(role.rawValue) \(id).")
         }
         return try Certificate(pem: try FileIO.read(path))
     }
@@ -93,50 +97,50 @@ public final class TrustStore: @unchecked Sendable {
     /// Verifies `certificate` for `role` and `id` (nil: any id of that role) at time `at`.
     public func verify(_ certificate: Certificate, role: Role, id: String?, at: Date) throws {
         // 1. Chain to our root and key usage: once per certificate.
-        let known = lock.withLock { chainVerified.contains(certificate.fingerprint) }
+        let known = caches.withLock { $0.chainVerified.contains(certificate.fingerprint) }
         if !known {
             try verifyChain(certificate)
-            lock.withLock { _ = chainVerified.insert(certificate.fingerprint) }
+            caches.withLock { _ = $0.chainVerified.insert(certificate.fingerprint) }
         }
         // 2. Validity at `at`, of the leaf and of the root.
         for cert in [certificate, root] {
             if at < cert.notBefore {
-                throw QRPayError("pki.not-yet-valid", "The certificate \(cert) is not valid before \(Timestamp.format(cert.notBefore)) (checked at \(Timestamp.format(at))).")
+                throw QRPayError(.pkiNotYetValid, "The certificate \(cert) is not valid before \(Timestamp.format(cert.notBefore)) (checked at \(Timestamp.format(at))).")
             }
             if at > cert.notAfter {
-                throw QRPayError("pki.expired", "The certificate \(cert) expired at \(Timestamp.format(cert.notAfter)) (checked at \(Timestamp.format(at))).")
+                throw QRPayError(.pkiExpired, "The certificate \(cert) expired at \(Timestamp.format(cert.notAfter)) (checked at \(Timestamp.format(at))).")
             }
         }
         // 3. Role and id binding.
         guard let certRole = certificate.role, let certId = certificate.id else {
-            throw QRPayError("pki.wrong-role", "The certificate \(certificate) binds no QR-Pay role and id.")
+            throw QRPayError(.pkiWrongRole, "The certificate \(certificate) binds no QR-Pay role and id.")
         }
         guard certRole == role else {
-            throw QRPayError("pki.wrong-role", "The certificate belongs to \(certRole.rawValue) \(certId), not to a \(role.rawValue).")
+            throw QRPayError(.pkiWrongRole, "The certificate belongs to \(certRole.rawValue) \(certId), not to a \(role.rawValue).")
         }
         if let id, certId != id {
-            throw QRPayError("pki.wrong-id", "The certificate belongs to \(role.rawValue) \(certId), not to \(role.rawValue) \(id).")
+            throw QRPayError(.pkiWrongID, "The certificate belongs to \(role.rawValue) \(certId), not to \(role.rawValue) \(id).")
         }
         // 4. Revocation, against a present and fresh CRL.
         let state = try currentCRL()
         let now = Date()
         if state.nextUpdate < max(at, now) {
-            throw QRPayError("pki.crl-stale", "The CRL's nextUpdate \(Timestamp.format(state.nextUpdate)) has passed; run `qrpay-ca crl` to issue a fresh one.", exit: .tempFail)
+            throw QRPayError(.pkiCRLStale, "The CRL's nextUpdate \(Timestamp.format(state.nextUpdate)) has passed; run `qrpay-ca crl` to issue a fresh one.")
         }
         if state.revoked.contains(certificate.serialHex) {
-            throw QRPayError("pki.revoked", "The certificate of \(certRole.rawValue) \(certId) (serial \(certificate.serialHex)) has been revoked.")
+            throw QRPayError(.pkiRevoked, "The certificate of \(certRole.rawValue) \(certId) (serial \(certificate.serialHex)) has been revoked.")
         }
     }
 
     /// Verifies a signed document: its kind, its signer's certificate for `role`/`id` at `at`, its signature.
     public func verify(_ jws: JWS, type: DocumentType, role: Role, id: String?, at: Date) throws -> VerifiedDocument {
         guard jws.type == type.rawValue else {
-            throw QRPayError("jws.type", "The signed document is a \"\(jws.type.prefix(40))\", not a \"\(type.rawValue)\".")
+            throw QRPayError(.jwsType, "The signed document is a \"\(jws.type.prefix(40))\", not a \"\(type.rawValue)\".")
         }
         let signer = try certificate(fingerprint: jws.fingerprint)
         try verify(signer, role: role, id: id, at: at)
         guard jws.verifySignature(with: signer.publicKey) else {
-            throw QRPayError("jws.bad-signature", "The signature of the \(type.rawValue) document does not verify with the certificate of \(signer.role?.rawValue ?? "?") \(signer.id ?? "?").")
+            throw QRPayError(.jwsBadSignature, "The signature of the \(type.rawValue) document does not verify with the certificate of \(signer.role?.rawValue ?? "?") \(signer.id ?? "?").")
         }
         return VerifiedDocument(payload: jws.payload, signer: signer, role: role, id: signer.id ?? "")
     }
@@ -152,56 +156,54 @@ public final class TrustStore: @unchecked Sendable {
         guard X509_STORE_CTX_init(ctx, store.pointer, certificate.handle.pointer, nil) == 1 else {
             throw OpenSSL.internalError("start verification")
         }
-        lock.withLock { chainBuildCount += 1 }
+        caches.withLock { $0.chainBuilds += 1 }
         // Times are checked per call (step 2) against the caller's `at`, so the cached result is time-free.
         X509_STORE_CTX_set_flags(ctx, UInt(X509_V_FLAG_NO_CHECK_TIME | X509_V_FLAG_X509_STRICT))
         if X509_verify_cert(ctx) != 1 {
             let code = X509_STORE_CTX_get_error(ctx)
             let reason = String(cString: X509_verify_cert_error_string(Int(code)))
-            throw QRPayError("pki.untrusted", "The certificate \(certificate) does not chain to this spool's CA: \(reason).")
+            throw QRPayError(.pkiUntrusted, "The certificate \(certificate) does not chain to this spool's CA: \(reason).")
         }
         guard !certificate.isCA else {
-            throw QRPayError("pki.key-usage", "The certificate \(certificate) is a CA certificate, which never signs documents.")
+            throw QRPayError(.pkiKeyUsage, "The certificate \(certificate) is a CA certificate, which never signs documents.")
         }
         guard certificate.allowsDigitalSignature else {
-            throw QRPayError("pki.key-usage", "The certificate \(certificate) is not allowed to make digital signatures (keyUsage).")
+            throw QRPayError(.pkiKeyUsage, "The certificate \(certificate) is not allowed to make digital signatures (keyUsage).")
         }
     }
 
     private func currentCRL() throws -> CRLState {
-        let path = CertificateAuthority.crlPath(spoolRoot)
+        let path = layout.crl
         var st = stat()
         guard lstat(path, &st) == 0 else {
-            lock.withLock { crl = nil }
-            throw QRPayError("pki.crl-missing", "There is no CRL at \(path); certificates cannot be checked for revocation (run `qrpay-ca crl`).", exit: .tempFail)
+            caches.withLock { $0.crl = nil }
+            throw QRPayError(.pkiCRLMissing, "There is no CRL at \(path); certificates cannot be checked for revocation (run `qrpay-ca crl`).")
         }
-        return try lock.withLock {
-            if let crl, crl.inode == UInt64(st.st_ino), crl.size == Int64(st.st_size),
-               crl.mtime.tv_sec == st.st_mtim.tv_sec, crl.mtime.tv_nsec == st.st_mtim.tv_nsec {
-                return crl
-            }
-            let state = try loadCRL(path, stat: st)
-            crl = state
-            return state
+        if let cached = caches.withLock({ $0.crl }), cached.inode == UInt64(st.st_ino), cached.size == Int64(st.st_size),
+           cached.mtimeSeconds == st.st_mtim.tv_sec, cached.mtimeNanoseconds == st.st_mtim.tv_nsec {
+            return cached
         }
+        let state = try loadCRL(path, stat: st)
+        caches.withLock { $0.crl = state }
+        return state
     }
 
     private func loadCRL(_ path: String, stat st: stat) throws -> CRLState {
         let data: Data
         do { data = try FileIO.read(path, maxBytes: 64 << 20) } catch let error as QRPayError {
-            throw QRPayError("pki.crl-missing", "The CRL \(path) cannot be read: \(error.message)", exit: .tempFail)
+            throw QRPayError(.pkiCRLMissing, "The CRL \(path) cannot be read: \(error.message)")
         }
         let parsed = try OpenSSL.withReadBIO(data) { PEM_read_bio_X509_CRL($0, nil, nil, nil) }
         guard let handle = parsed else {
-            throw OpenSSL.error("pki.crl-invalid", "The CRL \(path) is not a PEM CRL.", exit: .tempFail)
+            throw OpenSSL.error(.pkiCRLInvalid, "The CRL \(path) is not a PEM CRL.")
         }
         defer { X509_CRL_free(handle) }
         guard X509_NAME_cmp(X509_CRL_get_issuer(handle), X509_get_subject_name(root.handle.pointer)) == 0,
               let rootKey = X509_get0_pubkey(root.handle.pointer), X509_CRL_verify(handle, rootKey) == 1 else {
-            throw OpenSSL.error("pki.crl-invalid", "The CRL \(path) is not signed by this spool's CA.", exit: .tempFail)
+            throw OpenSSL.error(.pkiCRLInvalid, "The CRL \(path) is not signed by this spool's CA.")
         }
         guard let next = X509_CRL_get0_nextUpdate(handle) else {
-            throw QRPayError("pki.crl-invalid", "The CRL \(path) has no nextUpdate.", exit: .tempFail)
+            throw QRPayError(.pkiCRLInvalid, "The CRL \(path) has no nextUpdate.")
         }
         var revoked: Set<String> = []
         if let entries = X509_CRL_get_REVOKED(handle) {
@@ -211,7 +213,7 @@ public final class TrustStore: @unchecked Sendable {
             }
         }
         OpenSSL.clearErrors()
-        return CRLState(inode: UInt64(st.st_ino), size: Int64(st.st_size), mtime: st.st_mtim,
-                        nextUpdate: OpenSSL.date(next), revoked: revoked)
+        return CRLState(inode: UInt64(st.st_ino), size: Int64(st.st_size), mtimeSeconds: st.st_mtim.tv_sec,
+                        mtimeNanoseconds: st.st_mtim.tv_nsec, nextUpdate: OpenSSL.date(next), revoked: revoked)
     }
 }

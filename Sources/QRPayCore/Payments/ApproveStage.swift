@@ -9,43 +9,39 @@
 
 import Foundation
 
-public final class ApproveStage: GroupCommitStage, @unchecked Sendable {
+public struct ApproveStage: SpoolStage {
     public let name = "approve"
     /// The PG stages change the same records: one pass at a time (see SpoolStage.sharedLock).
     public var sharedLock: String? { "pg-state" }
     public let queues: [Queue]
+    /// Approvals per group commit and batches at once (thread-safe as RegisterStage).
+    public let tuning: StageTuning
     let trust: TrustStore
     let store: PaymentStore
     let notifier: Notifier
     let pgID: String
-    let clock: @Sendable () -> Date
 
-    public init(spoolRoot: String, pg: Credentials, clock: @escaping @Sendable () -> Date = { Date() }) throws {
-        trust = try TrustStore(spoolRoot: spoolRoot)
-        store = PaymentStore(spoolRoot: spoolRoot)
-        notifier = Notifier(spoolRoot: spoolRoot, pg: pg)
-        guard let id = pg.certificate.id else { throw QRPayError("pki.pg", "the PG certificate has no id", exit: .config) }
+    public init(layout: SpoolLayout, pg: Credentials, tuning: StageTuning = StageTuning()) throws {
+        trust = try TrustStore(spoolRoot: layout.root)
+        store = PaymentStore(layout: layout)
+        notifier = Notifier(layout: layout, pg: pg)
+        guard let id = pg.certificate.id else { throw QRPayError(.pkiPG, "the PG certificate has no id") }
         pgID = id
-        self.clock = clock
-        queues = [SpoolLayout.approvals(spoolRoot)]
+        self.tuning = tuning
+        queues = [layout.approvals]
     }
-
-    /// Approvals per group commit (see RegisterStage.batchSize).
-    public var batchSize = StageTuning.batchSize
-    /// Batches handled at once (thread-safe as RegisterStage).
-    public var concurrency = StageTuning.concurrency
 
     public func process(_ file: ClaimedFile, commit: GroupCommit) throws -> StageOutcome {
         let data = try file.read(maxBytes: 64 * 1024)
-        let now = clock()
+        let now = commit.context.now()
         let jws = try JWS(parsing: data)
         let approval = try Approval(payload: jws.payload)
         _ = try trust.verify(jws, type: .approval, role: .user, id: approval.user, at: now)
         guard approval.audience == pgID else {
-            throw QRPayError("approval.audience", "the approval is addressed to PG \(approval.audience), not to this PG (\(pgID))")
+            throw QRPayError(.approvalAudience, "the approval is addressed to PG \(approval.audience), not to this PG (\(pgID))")
         }
         guard let record = try store.load(shop: approval.shop, payment: approval.payment, commit: commit) else {
-            throw QRPayError("approval.unknown-payment", "payment \(approval.shop)/\(approval.payment) is not registered")
+            throw QRPayError(.approvalUnknownPayment, "payment \(approval.shop)/\(approval.payment) is not registered")
         }
         let approvalHash = jws.documentHash
         if record.state != .request {
@@ -57,18 +53,16 @@ public final class ApproveStage: GroupCommitStage, @unchecked Sendable {
                 }
                 return .done("\(approval.shop)/\(approval.payment) already accepted with this approval; nothing changed")
             }
-            throw QRPayError("approval.replay",
-                             "payment \(approval.shop)/\(approval.payment) is already \(record.state.rawValue); one approval per payment (replay refused)")
+            throw QRPayError(.approvalReplay, "payment \(approval.shop)/\(approval.payment) is already \(record.state.rawValue); one approval per payment (replay refused)")
         }
         guard record.info.expires > now else {
-            throw QRPayError("approval.expired", "payment \(approval.shop)/\(approval.payment) expired at \(Timestamp.format(record.info.expires))")
+            throw QRPayError(.approvalExpired, "payment \(approval.shop)/\(approval.payment) expired at \(Timestamp.format(record.info.expires))")
         }
         guard approval.currency == record.info.currency.code, approval.total == record.info.total else {
-            throw QRPayError("approval.total-mismatch",
-                             "the approval is for \(approval.currency) \(approval.total) but the payment is \(record.info.currency.code) \(record.info.total)")
+            throw QRPayError(.approvalTotalMismatch, "the approval is for \(approval.currency) \(approval.total) but the payment is \(record.info.currency.code) \(record.info.total)")
         }
         guard approval.document == record.documentHash else {
-            throw QRPayError("approval.document-mismatch", "the approval was made for another version of the shop's payment document")
+            throw QRPayError(.approvalDocumentMismatch, "the approval was made for another version of the shop's payment document")
         }
         let accepted = try store.transition(
             record, to: .accept, at: now,

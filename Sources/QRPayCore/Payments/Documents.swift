@@ -28,9 +28,9 @@ public struct Approval: Equatable, Sendable {
         try Identifier.validate(user, what: "user")
         try Identifier.validate(audience, what: "audience")
         _ = try Currency(currency)
-        guard (1...maximumAmount).contains(total) else { throw QRPayError("approval.amount", "approval total \(total) is out of range") }
+        guard (1...maximumAmount).contains(total) else { throw QRPayError(.approvalAmount, "approval total \(total) is out of range") }
         guard document.utf8.count == 43, Base64URL.decode(document) != nil else {
-            throw QRPayError("approval.document", "approval's document hash is not a base64url SHA-256")
+            throw QRPayError(.approvalDocument, "approval's document hash is not a base64url SHA-256")
         }
         self.shop = shop; self.payment = payment; self.user = user; self.total = total
         self.currency = currency; self.document = document; self.audience = audience
@@ -46,9 +46,9 @@ public struct Approval: Equatable, Sendable {
     public init(payload: Data) throws {
         let r = try JSONObjectReader(try JSONValue.parse(payload, what: "approval"), what: "approval")
         try r.requireOnly(["v", "shop", "payment", "user", "total", "currency", "doc", "aud", "at"])
-        guard try r.int("v") == 1 else { throw QRPayError("approval.version", "approval version is not 1") }
+        guard try r.int("v") == 1 else { throw QRPayError(.approvalVersion, "approval version is not 1") }
         guard let at = Timestamp.parse(try r.string("at", maxLength: 40)) else {
-            throw QRPayError("approval.time", "approval: \"at\" is not a UTC time")
+            throw QRPayError(.approvalTime, "approval: \"at\" is not a UTC time")
         }
         try self.init(shop: try r.string("shop", maxLength: 200), payment: try r.string("payment", maxLength: 200),
                       user: try r.string("user", maxLength: 200), total: try r.int("total"),
@@ -67,7 +67,7 @@ public struct Cancel: Equatable, Sendable {
         try Identifier.validate(shop, what: "shop")
         try Identifier.validate(payment, what: "payment")
         guard reason.count <= 500, !reason.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-            throw QRPayError("cancel.reason", "a cancel reason must be at most 500 printable characters")
+            throw QRPayError(.cancelReason, "a cancel reason must be at most 500 printable characters")
         }
         self.shop = shop; self.payment = payment; self.reason = reason
         self.at = Date(timeIntervalSince1970: at.timeIntervalSince1970.rounded(.down))
@@ -81,9 +81,9 @@ public struct Cancel: Equatable, Sendable {
     public init(payload: Data) throws {
         let r = try JSONObjectReader(try JSONValue.parse(payload, what: "cancel"), what: "cancel")
         try r.requireOnly(["v", "shop", "payment", "reason", "at"])
-        guard try r.int("v") == 1 else { throw QRPayError("cancel.version", "cancel version is not 1") }
+        guard try r.int("v") == 1 else { throw QRPayError(.cancelVersion, "cancel version is not 1") }
         guard let at = Timestamp.parse(try r.string("at", maxLength: 40)) else {
-            throw QRPayError("cancel.time", "cancel: \"at\" is not a UTC time")
+            throw QRPayError(.cancelTime, "cancel: \"at\" is not a UTC time")
         }
         try self.init(shop: try r.string("shop", maxLength: 200), payment: try r.string("payment", maxLength: 200),
                       reason: try r.string("reason", maxLength: 2000), at: at)
@@ -122,10 +122,10 @@ public struct StateNotice: Equatable, Sendable {
         let r = try JSONObjectReader(try JSONValue.parse(payload, what: "notice"), what: "notice")
         try r.requireOnly(["v", "shop", "payment", "state", "total", "currency", "user", "reason", "at"])
         guard let state = PaymentState(rawValue: try r.string("state", maxLength: 16)) else {
-            throw QRPayError("notice.state", "notice has an unknown state")
+            throw QRPayError(.noticeState, "notice has an unknown state")
         }
         guard let at = Timestamp.parse(try r.string("at", maxLength: 40)) else {
-            throw QRPayError("notice.time", "notice: \"at\" is not a UTC time")
+            throw QRPayError(.noticeTime, "notice: \"at\" is not a UTC time")
         }
         self.init(shop: try r.string("shop", maxLength: 200), payment: try r.string("payment", maxLength: 200),
                   state: state, total: try r.int("total"), currency: try r.string("currency", maxLength: 16),

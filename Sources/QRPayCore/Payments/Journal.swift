@@ -49,11 +49,11 @@ public struct JournalEntry: Equatable, Sendable {
         let r = try JSONObjectReader(try JSONValue.parse(line, what: "journal entry"), what: "journal entry")
         try r.requireOnly(["seq", "at", "shop", "payment", "from", "to", "evidence", "prev", "hash"])
         guard let at = Timestamp.parse(try r.string("at")), let to = PaymentState(rawValue: try r.string("to")) else {
-            throw QRPayError("journal.malformed", "journal entry has a malformed time or state")
+            throw QRPayError(.journalMalformed, "journal entry has a malformed time or state")
         }
         var from: PaymentState? = nil
         if case .string(let f) = try r.value("from") {
-            guard let s = PaymentState(rawValue: f) else { throw QRPayError("journal.malformed", "journal entry has an unknown state") }
+            guard let s = PaymentState(rawValue: f) else { throw QRPayError(.journalMalformed, "journal entry has an unknown state") }
             from = s
         }
         seq = try r.int("seq"); self.at = at; shop = try r.string("shop"); payment = try r.string("payment")
@@ -88,24 +88,25 @@ public struct TransitionRequest: Sendable {
     }
 }
 
-public final class Journal: @unchecked Sendable {
+public final class Journal: Sendable {
     public static let genesis = String(repeating: "A", count: 43)
-    public let directory: String
+    public let layout: SpoolLayout
+    public var directory: String { layout.journalDirectory }
 
-    public init(pgDirectory: String) {
-        directory = pgDirectory + "/journal"
+    public init(layout: SpoolLayout) {
+        self.layout = layout
     }
 
     /// Appends entries for `transitions` in one locked, fsync'd write.
     @discardableResult
     public func append(_ transitions: [TransitionRequest]) throws -> [JournalEntry] {
         guard !transitions.isEmpty else { return [] }
-        try FileIO.makeDirectory(directory, mode: 0o750)
-        let lockFD = open(directory + "/.lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o640)
-        guard lockFD >= 0 else { throw QRPayError.io("open journal lock", path: directory, errno: errno) }
+        try layout.makeDirectories(directory)
+        let lockFD = open(layout.journalLock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o640)
+        guard lockFD >= 0 else { throw QRPayError.io("open the journal lock", path: layout.journalLock, errno: errno) }
         defer { close(lockFD) }
         while flock(lockFD, LOCK_EX) != 0 {
-            if errno != EINTR { throw QRPayError.io("lock journal", path: directory, errno: errno) }
+            if errno != EINTR { throw QRPayError.io("lock the journal", path: layout.journalLock, errno: errno) }
         }
         defer { flock(lockFD, LOCK_UN) }
         let head = try lastEntry()
@@ -119,7 +120,7 @@ public final class Journal: @unchecked Sendable {
                                  evidence: Base64URL.encode(Digest.sha256(t.evidence)), prev: prev)
             prev = e.hash
             entries.append(e)
-            let file = directory + "/" + Timestamp.day(max(t.at, head?.at ?? t.at)) + ".jsonl"
+            let file = layout.journalFile(day: Timestamp.day(max(t.at, head?.at ?? t.at)))
             if let last = bytesByFile.last, last.0 == file {
                 bytesByFile[bytesByFile.count - 1].1.append(e.line)
             } else {
@@ -129,10 +130,10 @@ public final class Journal: @unchecked Sendable {
         for (file, data) in bytesByFile {
             let created = !FileIO.exists(file)
             let fd = open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o640)
-            guard fd >= 0 else { throw QRPayError.io("open journal", path: file, errno: errno) }
+            guard fd >= 0 else { throw QRPayError.io("open the journal", path: file, errno: errno) }
             defer { close(fd) }
             try FileIO.writeAll(fd: fd, data, path: file)
-            guard fsync(fd) == 0 else { throw QRPayError.io("fsync journal", path: file, errno: errno) }
+            guard fsync(fd) == 0 else { throw QRPayError.io("fsync the journal", path: file, errno: errno) }
             if created { try FileIO.fsyncDirectory(directory) }
         }
         return entries
@@ -148,7 +149,7 @@ public final class Journal: @unchecked Sendable {
     func lastEntry() throws -> JournalEntry? {
         for file in try files().reversed() {
             let fd = open(file, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
-            guard fd >= 0 else { throw QRPayError.io("open journal", path: file, errno: errno) }
+            guard fd >= 0 else { throw QRPayError.io("open the journal", path: file, errno: errno) }
             defer { close(fd) }
             var st = stat()
             fstat(fd, &st)
@@ -157,13 +158,13 @@ public final class Journal: @unchecked Sendable {
             let window = min(size, 64 * 1024)
             var buffer = [UInt8](repeating: 0, count: window)
             let n = pread(fd, &buffer, window, off_t(size - window))
-            guard n == window else { throw QRPayError.io("read journal", path: file, errno: errno) }
+            guard n == window else { throw QRPayError.io("read the journal", path: file, errno: errno) }
             var end = window
             if buffer[end - 1] != 0x0A {
                 // A torn write: the entry was never acknowledged (its fsync did not return). Cut it.
                 guard let nl = buffer.lastIndex(of: 0x0A) else {
                     if window == size { ftruncate(fd, 0); fsync(fd); continue }
-                    throw QRPayError("journal.corrupt", "\(file): last line longer than 64 KiB")
+                    throw QRPayError(.journalCorrupt, "\(file): last line longer than 64 KiB")
                 }
                 ftruncate(fd, off_t(size - window + nl + 1)); fsync(fd)
                 end = nl + 1

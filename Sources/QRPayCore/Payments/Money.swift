@@ -21,7 +21,7 @@ public struct Currency: Hashable, Sendable, CustomStringConvertible {
     public init(_ code: String) throws {
         guard let exponent = Currency.known[code] else {
             let shown = code.count > 12 ? String(code.prefix(12)) + "…" : code
-            throw QRPayError("payment.currency", "unknown currency \"\(shown)\": use an ISO 4217 code such as KRW, USD or EUR")
+            throw QRPayError(.paymentCurrency, "unknown currency \"\(shown)\": use an ISO 4217 code such as KRW, USD or EUR")
         }
         self.code = code
         self.exponent = exponent

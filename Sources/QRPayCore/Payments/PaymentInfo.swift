@@ -17,14 +17,14 @@ public struct PaymentItem: Equatable, Sendable {
     public init(name: String, quantity: Int64, unitPrice: Int64) throws {
         try PaymentItem.validateName(name)
         guard (1...1_000_000).contains(quantity) else {
-            throw QRPayError("payment.quantity", "item \"\(name)\": quantity \(quantity) is not between 1 and 1,000,000")
+            throw QRPayError(.paymentQuantity, "item \"\(name)\": quantity \(quantity) is not between 1 and 1,000,000")
         }
         guard (0...maximumAmount).contains(unitPrice) else {
-            throw QRPayError("payment.amount", "item \"\(name)\": unit price \(unitPrice) is negative or too large")
+            throw QRPayError(.paymentAmount, "item \"\(name)\": unit price \(unitPrice) is negative or too large")
         }
         let (product, overflow) = quantity.multipliedReportingOverflow(by: unitPrice)
         guard !overflow, product <= maximumAmount else {
-            throw QRPayError("payment.amount", "item \"\(name)\": amount overflows")
+            throw QRPayError(.paymentAmount, "item \"\(name)\": amount overflows")
         }
         self.name = name
         self.quantity = quantity
@@ -35,7 +35,7 @@ public struct PaymentItem: Equatable, Sendable {
         guard !name.isEmpty, name.count <= 120,
               !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control || $0 == "\u{2028}" || $0 == "\u{2029}" })
         else {
-            throw QRPayError("payment.item-name", "an item name must be 1-120 printable characters")
+            throw QRPayError(.paymentItemName, "an item name must be 1-120 printable characters")
         }
     }
 
@@ -43,7 +43,7 @@ public struct PaymentItem: Equatable, Sendable {
     public static func parse(commandLine text: String) throws -> PaymentItem {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count >= 3, let qty = Int64(parts[parts.count - 2]), let unit = Int64(parts[parts.count - 1]) else {
-            throw QRPayError("usage", "--item \"\(text)\": use NAME:QTY:UNIT with integer quantity and unit price in minor units", exit: .usage)
+            throw QRPayError(.usage, "--item \"\(text)\": use NAME:QTY:UNIT with integer quantity and unit price in minor units")
         }
         return try PaymentItem(name: parts[0..<(parts.count - 2)].joined(separator: ":"), quantity: qty, unitPrice: unit)
     }
@@ -68,18 +68,18 @@ public struct PaymentInfo: Equatable, Sendable {
         try Identifier.validate(shop, what: "shop")
         try Identifier.validate(payment, what: "payment")
         guard !items.isEmpty, items.count <= 200 else {
-            throw QRPayError("payment.items", "a payment needs 1 to 200 items")
+            throw QRPayError(.paymentItems, "a payment needs 1 to 200 items")
         }
         var total: Int64 = 0
         for item in items {
             let (sum, overflow) = total.addingReportingOverflow(item.amount)
-            guard !overflow, sum <= maximumAmount else { throw QRPayError("payment.amount", "the total overflows") }
+            guard !overflow, sum <= maximumAmount else { throw QRPayError(.paymentAmount, "the total overflows") }
             total = sum
         }
-        guard total > 0 else { throw QRPayError("payment.amount", "the total must be more than zero") }
-        guard expires > created else { throw QRPayError("payment.expiry", "the payment expires before it is created") }
+        guard total > 0 else { throw QRPayError(.paymentAmount, "the total must be more than zero") }
+        guard expires > created else { throw QRPayError(.paymentExpiry, "the payment expires before it is created") }
         guard expires.timeIntervalSince(created) <= 7 * 86400 else {
-            throw QRPayError("payment.expiry", "a payment may stay open at most 7 days")
+            throw QRPayError(.paymentExpiry, "a payment may stay open at most 7 days")
         }
         self.shop = shop
         self.payment = payment
@@ -108,7 +108,7 @@ public struct PaymentInfo: Equatable, Sendable {
         let reader = try JSONObjectReader(try JSONValue.parse(payload, what: "payment information"), what: "payment information")
         try reader.requireOnly(["v", "shop", "payment", "currency", "items", "total", "created", "expires"])
         guard try reader.int("v") == PaymentInfo.version else {
-            throw QRPayError("payment.version", "payment information version is not \(PaymentInfo.version)")
+            throw QRPayError(.paymentVersion, "payment information version is not \(PaymentInfo.version)")
         }
         let shop = try reader.string("shop", maxLength: 200)
         let payment = try reader.string("payment", maxLength: 200)
@@ -120,14 +120,14 @@ public struct PaymentInfo: Equatable, Sendable {
             let parsed = try PaymentItem(name: try item.string("name", maxLength: 512),
                                          quantity: try item.int("qty"), unitPrice: try item.int("unit"))
             guard try item.int("amount") == parsed.amount else {
-                throw QRPayError("payment.item-amount", "item \(index + 1) (\(parsed.name)): amount is not quantity × unit price")
+                throw QRPayError(.paymentItemAmount, "item \(index + 1) (\(parsed.name)): amount is not quantity × unit price")
             }
             items.append(parsed)
         }
         func time(_ key: String) throws -> Date {
             let text = try reader.string(key, maxLength: 40)
             guard let date = Timestamp.parse(text) else {
-                throw QRPayError("payment.time", "payment information: \"\(key)\" is not a UTC time like 2026-11-25T16:50:00Z")
+                throw QRPayError(.paymentTime, "payment information: \"\(key)\" is not a UTC time like 2026-11-25T16:50:00Z")
             }
             return date
         }
@@ -135,8 +135,7 @@ public struct PaymentInfo: Equatable, Sendable {
         try self.init(shop: shop, payment: payment, currency: currency, items: items,
                       created: try time("created"), expires: try time("expires"))
         guard claimedTotal == total else {
-            throw QRPayError("payment.total-mismatch",
-                             "the total \(claimedTotal) is not the sum of the items (\(total))")
+            throw QRPayError(.paymentTotalMismatch, "the total \(claimedTotal) is not the sum of the items (\(total))")
         }
     }
 }

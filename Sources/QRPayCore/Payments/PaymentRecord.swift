@@ -83,20 +83,20 @@ public struct PaymentRecord: Equatable, Sendable {
         try r.requireOnly(["v", "shop", "payment", "state", "currency", "total", "items", "created", "expires",
                            "document", "documentHash", "signature", "signer", "qr", "history", "user"])
         guard let state = PaymentState(rawValue: try r.string("state")) else {
-            throw QRPayError("record.state", "payment record has an unknown state")
+            throw QRPayError(.recordMalformed, "payment record has an unknown state")
         }
         let document = try r.value("document")
         let documentData = document.serialized()
         // The info is re-derived from the shop's signed payload, never from the record's copy.
         guard let payloadText = document["payload"]?.stringValue, let payload = Base64URL.decode(payloadText) else {
-            throw QRPayError("record.document", "payment record's document is not a JWS")
+            throw QRPayError(.recordMalformed, "payment record's document is not a JWS")
         }
         let info = try PaymentInfo(payload: payload)
         var history: [HistoryEntry] = []
         for entry in try r.array("history", maxCount: 100) {
             let h = try JSONObjectReader(entry, what: "history entry")
             guard let s = PaymentState(rawValue: try h.string("state")), let at = Timestamp.parse(try h.string("at")) else {
-                throw QRPayError("record.history", "payment record has a malformed history entry")
+                throw QRPayError(.recordMalformed, "payment record has a malformed history entry")
             }
             history.append(HistoryEntry(state: s, at: at, evidence: (try? h.value("evidence")) ?? .null))
         }
@@ -106,7 +106,7 @@ public struct PaymentRecord: Equatable, Sendable {
         // The record's summary fields must agree with the signed document.
         guard try r.string("shop") == info.shop, try r.string("payment") == info.payment,
               try r.int("total") == info.total, try r.string("currency") == info.currency.code else {
-            throw QRPayError("record.mismatch", "payment record's summary disagrees with the shop's signed document")
+            throw QRPayError(.recordMismatch, "payment record's summary disagrees with the shop's signed document")
         }
     }
 

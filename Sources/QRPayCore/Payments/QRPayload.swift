@@ -20,7 +20,7 @@ public struct QRPayload: Equatable, Sendable {
         try Identifier.validate(shop, what: "shop")
         try Identifier.validate(payment, what: "payment")
         guard signature.count == 64 else {
-            throw QRPayError("qr.signature", "the QR code's signature is not 64 bytes")
+            throw QRPayError(.qrSignature, "the QR code's signature is not 64 bytes")
         }
         self.shop = shop
         self.payment = payment
@@ -32,10 +32,10 @@ public struct QRPayload: Equatable, Sendable {
     public init(text: String) throws {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count == 4, parts[0] == QRPayload.prefix else {
-            throw QRPayError("qr.not-qrpay", "the QR code is not a QR-Pay payment code (expected QRP1:shop:payment:signature)")
+            throw QRPayError(.qrNotQRPay, "the QR code is not a QR-Pay payment code (expected QRP1:shop:payment:signature)")
         }
         guard let signature = Base64URL.decode(String(parts[3])) else {
-            throw QRPayError("qr.signature", "the QR code's signature is not base64url")
+            throw QRPayError(.qrSignature, "the QR code's signature is not base64url")
         }
         try self.init(shop: String(parts[1]), payment: String(parts[2]), signature: signature)
     }

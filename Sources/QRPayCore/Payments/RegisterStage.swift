@@ -11,51 +11,47 @@
 
 import Foundation
 
-public final class RegisterStage: GroupCommitStage, @unchecked Sendable {
+public struct RegisterStage: SpoolStage {
     public let name = "register"
     /// The PG stages change the same records: one pass at a time (see SpoolStage.sharedLock).
     public var sharedLock: String? { "pg-state" }
     public let queues: [Queue]
-    public let spoolRoot: String
+    public let layout: SpoolLayout
+    /// Files per group commit: records, markers, list entries, QR PNGs and notices of up to this many
+    /// payments are made durable together, with one journal append (see GroupCommit); batches at once
+    /// (the stage is thread-safe: TrustStore locks, GroupCommit keys keep two batches off one
+    /// payment, the journal serializes appends with flock).
+    public let tuning: StageTuning
     let trust: TrustStore
     let store: PaymentStore
     let notifier: Notifier
-    let clock: @Sendable () -> Date
     /// The largest payment document accepted.
     public static let maxDocumentBytes = 64 * 1024
     /// How far a shop's clock may run ahead of the PG's.
     public static let allowedClockSkew: TimeInterval = 300
 
-    public init(spoolRoot: String, pg: Credentials, clock: @escaping @Sendable () -> Date = { Date() }) throws {
-        self.spoolRoot = spoolRoot
-        self.trust = try TrustStore(spoolRoot: spoolRoot)
-        self.store = PaymentStore(spoolRoot: spoolRoot)
-        self.notifier = Notifier(spoolRoot: spoolRoot, pg: pg)
-        self.clock = clock
-        self.queues = [SpoolLayout.inbox(spoolRoot)]
+    public init(layout: SpoolLayout, pg: Credentials, tuning: StageTuning = StageTuning()) throws {
+        self.layout = layout
+        self.trust = try TrustStore(spoolRoot: layout.root)
+        self.store = PaymentStore(layout: layout)
+        self.notifier = Notifier(layout: layout, pg: pg)
+        self.tuning = tuning
+        self.queues = [layout.inbox]
     }
-
-    /// Files per group commit: records, markers, list entries, QR PNGs and notices of up to this many
-    /// payments are made durable together, with one journal append (see GroupCommit).
-    public var batchSize = StageTuning.batchSize
-    /// Batches handled at once (the stage is thread-safe: TrustStore locks, GroupCommit keys keep two
-    /// batches off one payment, the journal serializes appends with flock).
-    public var concurrency = StageTuning.concurrency
 
     public func process(_ file: ClaimedFile, commit: GroupCommit) throws -> StageOutcome {
         let data = try file.read(maxBytes: RegisterStage.maxDocumentBytes)
-        let now = clock()
+        let now = commit.context.now()
         let jws = try JWS(parsing: data)
         let info = try PaymentInfo(payload: jws.payload)
         _ = try trust.verify(jws, type: .payment, role: .shop, id: info.shop, at: now)
         guard info.created <= now + RegisterStage.allowedClockSkew else {
-            throw QRPayError("payment.future", "payment \(info.shop)/\(info.payment) is created \(Timestamp.format(info.created)), in the future")
+            throw QRPayError(.paymentFuture, "payment \(info.shop)/\(info.payment) is created \(Timestamp.format(info.created)), in the future")
         }
 
         if let existing = try store.load(shop: info.shop, payment: info.payment, commit: commit) {
             guard existing.info == info else {
-                throw QRPayError("payment.replay",
-                                 "payment number \(info.payment) of shop \(info.shop) is already registered with other content (replay)")
+                throw QRPayError(.paymentReplay, "payment number \(info.payment) of shop \(info.shop) is already registered with other content (replay)")
             }
             if store.isStaged(shop: info.shop, payment: info.payment, in: commit) {
                 return .done("\(info.shop)/\(info.payment) already registered in this batch; nothing changed")
@@ -65,7 +61,7 @@ public final class RegisterStage: GroupCommitStage, @unchecked Sendable {
             return .done("\(info.shop)/\(info.payment) already registered (\(existing.state.rawValue)); nothing changed")
         }
         guard info.expires > now else {
-            throw QRPayError("payment.expired", "payment \(info.shop)/\(info.payment) expired at \(Timestamp.format(info.expires))")
+            throw QRPayError(.paymentExpired, "payment \(info.shop)/\(info.payment) expired at \(Timestamp.format(info.expires))")
         }
 
         let qr = try QRPayload(shop: info.shop, payment: info.payment, signature: jws.signature)
@@ -87,15 +83,10 @@ public final class RegisterStage: GroupCommitStage, @unchecked Sendable {
         return .done("\(info.shop)/\(info.payment) request \(info.currency.format(info.total))")
     }
 
-    func qrPath(_ qr: QRPayload) -> (directory: String, path: String) {
-        let dir = SpoolLayout.shopDirectory(spoolRoot, shop: qr.shop) + "/qr"
-        return (dir, "\(dir)/\(qr.payment).png")
-    }
-
     func writeQR(_ qr: QRPayload, commit: GroupCommit) throws -> String {
-        let (dir, path) = qrPath(qr)
-        try DirectoryCache.shared.ensure(dir, mode: 0o750)
-        try commit.write(try QRCodeImage.png(text: qr.text), to: path, mode: 0o644, replace: true)
+        let path = layout.qrPath(shop: qr.shop, payment: qr.payment)
+        try commit.context.ensureDirectory(layout.qrDirectory(shop: qr.shop))
+        try commit.write(try QRCodeImage.png(text: qr.text), to: path, mode: 0o640, ifExists: .replace)
         return path
     }
 

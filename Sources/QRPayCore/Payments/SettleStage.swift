@@ -20,24 +20,27 @@ import Foundation
 import Glibc
 #endif
 
-public final class SettleStage: SpoolStage, @unchecked Sendable {
+public struct SettleStage: SpoolStage {
     public let name = "settle"
     /// The PG stages change the same records: one pass at a time (see SpoolStage.sharedLock).
     public var sharedLock: String? { "pg-state" }
     public let queues: [Queue]
+    public let layout: SpoolLayout
     let trust: TrustStore
     let store: PaymentStore
     let notifier: Notifier
+    /// How long after acceptance a shop may still cancel.
     public let hold: TimeInterval
-    let clock: @Sendable () -> Date
+    /// Payments changed per group commit in a tick.
+    static let tickBatch = 64
 
-    public init(spoolRoot: String, pg: Credentials, hold: TimeInterval = 600, clock: @escaping @Sendable () -> Date = { Date() }) throws {
-        trust = try TrustStore(spoolRoot: spoolRoot)
-        store = PaymentStore(spoolRoot: spoolRoot)
-        notifier = Notifier(spoolRoot: spoolRoot, pg: pg)
+    public init(layout: SpoolLayout, pg: Credentials, hold: TimeInterval = 600) throws {
+        self.layout = layout
+        trust = try TrustStore(spoolRoot: layout.root)
+        store = PaymentStore(layout: layout)
+        notifier = Notifier(layout: layout, pg: pg)
         self.hold = hold
-        self.clock = clock
-        queues = [SpoolLayout.cancels(spoolRoot)]
+        queues = [layout.cancels]
     }
 
     static func arrival(of file: ClaimedFile) -> Date? {
@@ -50,35 +53,37 @@ public final class SettleStage: SpoolStage, @unchecked Sendable {
         record.history.last(where: { $0.state == .accept })?.at
     }
 
-    public func process(_ file: ClaimedFile) throws -> StageOutcome {
+    public func process(_ file: ClaimedFile, commit: GroupCommit) throws -> StageOutcome {
         let data = try file.read(maxBytes: 64 * 1024)
-        let now = clock()
+        let now = commit.context.now()
         let jws = try JWS(parsing: data)
         let cancel = try Cancel(payload: jws.payload)
         _ = try trust.verify(jws, type: .cancel, role: .shop, id: cancel.shop, at: now)
-        guard let record = try store.load(shop: cancel.shop, payment: cancel.payment) else {
-            throw QRPayError("cancel.unknown-payment", "payment \(cancel.shop)/\(cancel.payment) is not registered")
+        guard let record = try store.load(shop: cancel.shop, payment: cancel.payment, commit: commit) else {
+            throw QRPayError(.cancelUnknownPayment, "payment \(cancel.shop)/\(cancel.payment) is not registered")
         }
         let hash = jws.documentHash
         switch record.state {
         case .cancel:
             if record.history.last?.evidence["documentHash"]?.stringValue == hash {
-                try store.reindex(record)
-                try outputs(record, reason: cancel.reason)
+                if !store.isStaged(shop: cancel.shop, payment: cancel.payment, in: commit) {
+                    try store.reindex(record, commit: commit)
+                    try outputs(record, reason: cancel.reason, commit: commit)
+                }
                 return .done("\(cancel.shop)/\(cancel.payment) already cancelled by this request; nothing changed")
             }
-            throw QRPayError("cancel.not-open", "payment \(cancel.shop)/\(cancel.payment) is already cancelled")
+            throw QRPayError(.cancelNotOpen, "payment \(cancel.shop)/\(cancel.payment) is already cancelled")
         case .finish:
-            throw QRPayError("cancel.finished", "payment \(cancel.shop)/\(cancel.payment) is finished; it can no longer be cancelled")
+            throw QRPayError(.cancelFinished, "payment \(cancel.shop)/\(cancel.payment) is finished; it can no longer be cancelled")
         case .expire:
-            throw QRPayError("cancel.not-open", "payment \(cancel.shop)/\(cancel.payment) has expired; there is nothing to cancel")
+            throw QRPayError(.cancelNotOpen, "payment \(cancel.shop)/\(cancel.payment) has expired; there is nothing to cancel")
         case .accept:
             // The hold is judged at the cancel's arrival in the queue (its file time, the PG's clock),
             // so a cancel that was waiting while the hold ended still wins.
             // History times are whole seconds: a cancel arriving within the second the hold ends wins.
             let arrived = Date(timeIntervalSince1970: min(now, SettleStage.arrival(of: file) ?? now).timeIntervalSince1970.rounded(.down))
             if let accepted = SettleStage.acceptedAt(record), arrived > accepted + hold {
-                throw QRPayError("cancel.too-late",
+                throw QRPayError(.cancelTooLate,
                                  "payment \(cancel.shop)/\(cancel.payment) was accepted at \(Timestamp.format(accepted)); the hold of \(Int(hold)) s has ended")
             }
         case .request:
@@ -88,43 +93,69 @@ public final class SettleStage: SpoolStage, @unchecked Sendable {
             record, to: .cancel, at: now,
             evidence: ["type": "cancel", "reason": .string(cancel.reason), "documentHash": .string(hash),
                        "document": (try? JSONValue.parse(data)) ?? .null],
-            evidenceDocument: data)
-        try outputs(cancelled, reason: cancel.reason)
+            evidenceDocument: data, commit: commit)
+        try outputs(cancelled, reason: cancel.reason, commit: commit)
         return .done("\(cancel.shop)/\(cancel.payment) cancel (was \(record.state.rawValue))")
     }
 
-    func outputs(_ record: PaymentRecord, reason: String? = nil) throws {
-        try store.publish(record)
-        try notifier.notifyShop(record, reason: reason)
-        if let user = record.user { try notifier.receipt(for: record, user: user) }
+    func outputs(_ record: PaymentRecord, reason: String? = nil, commit: GroupCommit) throws {
+        try store.publish(record, commit: commit)
+        try notifier.notifyShop(record, reason: reason, commit: commit)
+        if let user = record.user { try notifier.receipt(for: record, user: user, commit: commit) }
     }
 
-    /// Finishes accepted payments whose hold has passed and expires stale requests.
-    public func tick(now: Date) throws {
-        let now = clock()
-        for (shop, payment) in try store.payments(in: .accept) {
-            guard let record = try store.load(shop: shop, payment: payment) else { continue }
-            guard record.state == .accept else { try store.reindex(record); continue }
-            guard let accepted = SettleStage.acceptedAt(record), now >= accepted + hold else { continue }
+    /// Finishes accepted payments whose hold has passed and expires stale requests: only the entries
+    /// of the due index that are due are read (DueIndex), in group commits of `tickBatch`.
+    public func tick(context: StageContext) throws -> [String] {
+        let now = context.now()
+        let seconds = DueIndex.seconds(now)
+        var lines: [String] = []
+        for kind in [DueKind.accepted, .expires] {
+            let cutoff = kind == .accepted ? seconds - Int64(hold) : seconds
+            let due = try DueIndex.due(kind, by: cutoff, layout: layout)
+            for start in stride(from: 0, to: due.count, by: SettleStage.tickBatch) {
+                let commit = GroupCommit(context: context)
+                var changed: [String] = []
+                for entry in due[start..<min(start + SettleStage.tickBatch, due.count)] {
+                    if let line = try settle(entry, now: now, commit: commit) { changed.append(line) }
+                }
+                try commit.flush()
+                lines += changed
+            }
+            DueIndex.removeEmptyMinutes(kind, before: cutoff, layout: layout)
+        }
+        return lines
+    }
+
+    /// Stages what is due for one entry; a log line when the payment changed. A stale entry (its
+    /// record has moved on, or was never written) is removed.
+    func settle(_ entry: DueEntry, now: Date, commit: GroupCommit) throws -> String? {
+        let entryPath = DueIndex.path(entry, layout: layout)
+        guard let record = try store.load(shop: entry.shop, payment: entry.payment, commit: commit) else {
+            commit.remove(entryPath)
+            return nil
+        }
+        guard record.state == entry.kind.state, DueIndex.entry(for: record) == entry else {
+            try store.reindex(record, commit: commit)
+            commit.remove(entryPath)
+            return nil
+        }
+        switch entry.kind {
+        case .accepted:
+            guard let accepted = SettleStage.acceptedAt(record), now >= accepted + hold else { return nil }
             let evidence: JSONValue = ["type": "hold-elapsed", "acceptedAt": .string(Timestamp.format(accepted)),
                                        "holdSeconds": .int(Int64(hold))]
             let finished = try store.transition(record, to: .finish, at: now, evidence: evidence,
-                                                evidenceDocument: evidence.serialized())
-            try outputs(finished)
-            log?("\(shop)/\(payment) finish \(record.info.currency.format(record.info.total))")
-        }
-        for (shop, payment) in try store.payments(in: .request) {
-            guard let record = try store.load(shop: shop, payment: payment) else { continue }
-            guard record.state == .request else { try store.reindex(record); continue }
-            guard now >= record.info.expires else { continue }
+                                                evidenceDocument: evidence.serialized(), commit: commit)
+            try outputs(finished, commit: commit)
+            return "\(entry.shop)/\(entry.payment) finish \(record.info.currency.format(record.info.total))"
+        case .expires:
+            guard now >= record.info.expires else { return nil }
             let evidence: JSONValue = ["type": "expired", "expires": .string(Timestamp.format(record.info.expires))]
             let expired = try store.transition(record, to: .expire, at: now, evidence: evidence,
-                                               evidenceDocument: evidence.serialized())
-            try outputs(expired)
-            log?("\(shop)/\(payment) expire")
+                                               evidenceDocument: evidence.serialized(), commit: commit)
+            try outputs(expired, commit: commit)
+            return "\(entry.shop)/\(entry.payment) expire"
         }
     }
-
-    /// Where tick() reports what it changed (the runner's log).
-    public var log: (@Sendable (String) -> Void)?
 }

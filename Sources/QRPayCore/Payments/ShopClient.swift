@@ -11,15 +11,15 @@ import Glibc
 #endif
 
 public struct ShopClient: Sendable {
-    public let spoolRoot: String
+    public let layout: SpoolLayout
     public let shop: String
     public let credentials: Credentials
 
     public init(spoolRoot: String, shop: String, password: String) throws {
         try Identifier.validate(shop, what: "shop")
-        self.spoolRoot = spoolRoot
+        layout = SpoolLayout(root: spoolRoot)
         self.shop = shop
-        self.credentials = try Credentials.load(spoolRoot: spoolRoot, role: .shop, id: shop, password: password)
+        self.credentials = try Credentials.load(layout: layout, role: .shop, id: shop, password: password)
     }
 
     /// A payment number unique for the shop: UTC time to the second plus 40 random bits.
@@ -29,14 +29,13 @@ public struct ShopClient: Sendable {
         return "P\(stamp)-\(Hex.encode(random))"
     }
 
-    public var journalPath: String { SpoolLayout.shopDirectory(spoolRoot, shop: shop) + "/journal.jsonl" }
+    public var journalPath: String { layout.shopJournal(shop: shop) }
 
     /// Signs `info` and drops it into the PG inbox (or `outbox`). Returns the signed document.
     @discardableResult
     public func submit(_ info: PaymentInfo, outbox: String? = nil) throws -> Data {
-        guard info.shop == shop else { throw QRPayError("payment.shop", "payment is for shop \(info.shop), not \(shop)") }
-        let signed = try JWS.sign(payload: info.json.serialized(), type: .payment, key: credentials.key,
-                                  certificate: credentials.certificate)
+        guard info.shop == shop else { throw QRPayError(.paymentShop, "payment is for shop \(info.shop), not \(shop)") }
+        let signed = try JWS.sign(payload: info.json.serialized(), type: .payment, credentials: credentials)
         let jws = try JWS(parsing: signed)
         try deliver(signed, outbox: outbox)
         try appendJournal(["at": .string(Timestamp.format(Date())), "event": "created", "payment": .string(info.payment),
@@ -50,31 +49,31 @@ public struct ShopClient: Sendable {
     @discardableResult
     public func cancel(payment: String, reason: String, outbox: String? = nil, now: Date = Date()) throws -> Data {
         let cancel = try Cancel(shop: shop, payment: payment, reason: reason, at: now)
-        let signed = try JWS.sign(payload: cancel.json.serialized(), type: .cancel, key: credentials.key,
-                                  certificate: credentials.certificate)
-        if let outbox {
-            let queue = Queue(path: outbox)
-            try queue.create()
-            try queue.deliver(signed)
-        } else {
-            let queue = SpoolLayout.cancels(spoolRoot)
-            try queue.create()
-            try queue.deliver(signed)
-        }
+        let signed = try JWS.sign(payload: cancel.json.serialized(), type: .cancel, credentials: credentials)
+        try ShopClient.deliver(signed, to: outbox.map { Queue(path: $0) } ?? layout.cancels, layout: layout, outbox: outbox != nil)
         try appendJournal(["at": .string(Timestamp.format(now)), "event": "cancel", "payment": .string(payment),
                            "reason": .string(reason)])
         return signed
     }
 
     func deliver(_ signed: Data, outbox: String?) throws {
-        let queue = outbox.map { Queue(path: $0) } ?? SpoolLayout.inbox(spoolRoot)
-        try queue.create()
+        try ShopClient.deliver(signed, to: outbox.map { Queue(path: $0) } ?? layout.inbox, layout: layout, outbox: outbox != nil)
+    }
+
+    /// Commits one document into a queue: the PG's (made with the layout's modes when missing) or
+    /// the shop's own outbox (0700, outside the layout).
+    static func deliver(_ signed: Data, to queue: Queue, layout: SpoolLayout, outbox: Bool) throws {
+        if outbox {
+            if !FileIO.isDirectory(queue.newDirectory) { try queue.create(mode: 0o700) }
+        } else if !FileIO.isDirectory(queue.newDirectory) {
+            try layout.makeQueue(queue)
+        }
         try queue.deliver(signed)
     }
 
     func appendJournal(_ entry: JSONValue) throws {
         let path = journalPath
-        try FileIO.makeDirectory(FileIO.parentDirectory(path), mode: 0o700)
+        try layout.makeDirectories(FileIO.parentDirectory(path))
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw QRPayError.io("open", path: path, errno: errno) }
         defer { close(fd) }
@@ -88,14 +87,14 @@ public struct ShopClient: Sendable {
     /// queues (payments into the inbox, cancels into cancels), each atomically. Returns how many.
     public static func carryOver(outbox: String, spoolRoot: String) throws -> Int {
         let source = Queue(path: outbox)
+        let layout = SpoolLayout(root: spoolRoot)
         var moved = 0
         for name in try source.pending() {
             guard let claimed = try source.claim(name) else { continue }
             let data = try claimed.read(maxBytes: RegisterStage.maxDocumentBytes)
             let jws = try JWS(parsing: data)
-            let target = jws.type == DocumentType.cancel.rawValue ? SpoolLayout.cancels(spoolRoot) : SpoolLayout.inbox(spoolRoot)
-            try target.create()
-            try target.deliver(data)
+            let target = jws.type == DocumentType.cancel.rawValue ? layout.cancels : layout.inbox
+            try deliver(data, to: target, layout: layout, outbox: false)
             try source.complete(claimed)
             moved += 1
         }

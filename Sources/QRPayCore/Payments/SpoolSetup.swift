@@ -35,41 +35,39 @@ public enum SpoolSetup {
     }()
     static let bucketNames: [String] = (0..<256).map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }
 
-    /// Shops with a current certificate in the CA repository (ROOT/ca/certs/shop/ID.pem).
-    public static func certifiedShops(spoolRoot root: String) throws -> [String] {
-        try FileIO.listDirectory(SpoolLayout.caDirectory(root) + "/certs/shop")
+    /// Shops with a current certificate in the CA repository (ca/certs/shop/ID.pem).
+    public static func certifiedShops(layout: SpoolLayout) throws -> [String] {
+        try FileIO.listDirectory(layout.certificatesDirectory(role: .shop))
             .filter { $0.hasSuffix(".pem") }.map { String($0.dropLast(4)) }
             .filter(Identifier.isValid).sorted()
     }
 
-    /// Creates what is missing; `shops` nil: every certified shop.
+    /// Creates what is missing, with the layout's modes; `shops` nil: every certified shop.
     public static func run(spoolRoot root: String, shops: [String]? = nil) throws -> SpoolSetupReport {
+        let layout = SpoolLayout(root: root)
         var report = SpoolSetupReport()
-        func make(_ path: String, _ mode: mode_t) throws {
-            if FileIO.isDirectory(path) { return }
-            try FileIO.makeDirectory(path, mode: mode)
-            report.created += 1
-        }
-        for queue in [SpoolLayout.inbox(root), SpoolLayout.approvals(root), SpoolLayout.cancels(root)] {
-            if !FileIO.isDirectory(queue.newDirectory) { try queue.create(); report.created += 1 }
-        }
-        let store = PaymentStore(spoolRoot: root)
-        try make(store.paymentsDirectory, 0o750)
-        for state in PaymentState.allCases { try make(store.statesDirectory + "/" + state.rawValue, 0o750) }
-        try make(store.listDirectory, 0o711)
-        for prefix in listPrefixes { try make(store.listDirectory + "/" + prefix, 0o711) }
-        for shop in try shops ?? certifiedShops(spoolRoot: root) {
+        func make(_ path: String) throws { report.created += try layout.makeDirectories(path) }
+        for queue in [layout.inbox, layout.approvals, layout.cancels] { report.created += try layout.makeQueue(queue) }
+        try make(layout.paymentsDirectory)
+        for state in PaymentState.allCases { try make(layout.stateDirectory(state)) }
+        for kind in DueKind.allCases { try make(layout.dueDirectory(kind)) }
+        try make(layout.listDirectory)
+        for prefix in listPrefixes { try make(layout.listDirectory + "/" + prefix) }
+        try make(layout.journalDirectory)
+        try make(layout.runDirectory)
+        try make(layout.shopsDirectory)
+        try make(layout.usersDirectory)
+        for shop in try shops ?? certifiedShops(layout: layout) {
             try Identifier.validate(shop, what: "shop")
-            let bucketsDirectory = store.paymentsDirectory + "/" + shop
-            try make(bucketsDirectory, 0o750)
-            for bucket in bucketNames { try make(bucketsDirectory + "/" + bucket, 0o750) }
-            try make(SpoolLayout.shopDirectory(root, shop: shop) + "/qr", 0o750)
-            let notices = Notifier.noticeQueue(spoolRoot: root, shop: shop)
-            if !FileIO.isDirectory(notices.newDirectory) { try notices.create(); report.created += 1 }
+            let buckets = layout.recordDirectory(shop: shop)
+            try make(buckets)
+            for bucket in bucketNames { try make(buckets + "/" + bucket) }
+            try make(layout.qrDirectory(shop: shop))
+            report.created += try layout.makeQueue(layout.notices(shop: shop))
             report.shops.append(shop)
         }
-        try SpoolFS.fsyncDirectory(store.listDirectory)
-        try SpoolFS.fsyncDirectory(store.paymentsDirectory)
+        try FileIO.fsyncDirectory(layout.listDirectory)
+        try FileIO.fsyncDirectory(layout.paymentsDirectory)
         return report
     }
 }

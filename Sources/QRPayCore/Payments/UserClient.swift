@@ -50,16 +50,16 @@ extension String {
     func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
 }
 
-public final class UserClient: @unchecked Sendable {
-    public let spoolRoot: String
+public struct UserClient: Sendable {
+    public let layout: SpoolLayout
     let trust: TrustStore
     let store: PaymentStore
     let decoder: QRImageDecoder
 
     public init(spoolRoot: String, trust: TrustStore? = nil) throws {
-        self.spoolRoot = spoolRoot
+        layout = SpoolLayout(root: spoolRoot)
         self.trust = try trust ?? TrustStore(spoolRoot: spoolRoot)
-        self.store = PaymentStore(spoolRoot: spoolRoot)
+        self.store = PaymentStore(layout: layout)
         self.decoder = QRImageDecoder()
     }
 
@@ -74,7 +74,7 @@ public final class UserClient: @unchecked Sendable {
 
     func review(decoded: DecodedImage, now: Date) throws -> PaymentReview {
         guard !decoded.symbols.isEmpty else {
-            throw QRPayError("qr.none", "no QR code found in the image", exit: .dataError)
+            throw QRPayError(.qrNone, "no QR code found in the image")
         }
         var lastError: QRPayError?
         for symbol in decoded.symbols {
@@ -90,22 +90,22 @@ public final class UserClient: @unchecked Sendable {
     public func review(symbol: String, now: Date = Date()) throws -> PaymentReview {
         let qr = try QRPayload(text: symbol)
         guard let entry = try store.listEntry(for: qr) else {
-            throw QRPayError("payment.not-listed", "payment \(qr.shop)/\(qr.payment) is not on the PG's payment-information list")
+            throw QRPayError(.paymentNotListed, "payment \(qr.shop)/\(qr.payment) is not on the PG's payment-information list")
         }
         let jws = try JWS(parsing: entry.document)
         guard jws.signature == qr.signature else {
-            throw QRPayError("qr.mismatch", "the QR code's signature is not the listed payment's signature")
+            throw QRPayError(.qrMismatch, "the QR code's signature is not the listed payment's signature")
         }
         let info = try PaymentInfo(payload: jws.payload)
         guard info.shop == qr.shop, info.payment == qr.payment else {
-            throw QRPayError("qr.mismatch", "the listed payment is not the one the QR code names")
+            throw QRPayError(.qrMismatch, "the listed payment is not the one the QR code names")
         }
         let verified = try trust.verify(jws, type: .payment, role: .shop, id: qr.shop, at: now)
         guard entry.state == .request else {
-            throw QRPayError("payment.not-open", "payment \(info.shop)/\(info.payment) is \(entry.state.rawValue), not open for approval")
+            throw QRPayError(.paymentNotOpen, "payment \(info.shop)/\(info.payment) is \(entry.state.rawValue), not open for approval")
         }
         guard info.expires > now else {
-            throw QRPayError("payment.expired", "payment \(info.shop)/\(info.payment) expired at \(Timestamp.format(info.expires))")
+            throw QRPayError(.paymentExpired, "payment \(info.shop)/\(info.payment) expired at \(Timestamp.format(info.expires))")
         }
         return PaymentReview(info: info, state: entry.state, shopName: verified.signer.displayName,
                              shopCertificate: verified.signer.fingerprint, documentHash: jws.documentHash, symbol: symbol)
@@ -115,17 +115,24 @@ public final class UserClient: @unchecked Sendable {
     /// (phase D). A wrong password throws `pki.password` (exit 77) and writes nothing.
     @discardableResult
     public func approve(_ review: PaymentReview, user: String, password: String, now: Date = Date()) throws -> Data {
-        let credentials = try Credentials.load(spoolRoot: spoolRoot, role: .user, id: user, password: password)
-        let pg = try Certificate(pem: try FileIO.read(CredentialPaths.directory(spoolRoot: spoolRoot, role: .pg, id: "pg") + "/cert.pem"))
-        guard let pgID = pg.id else { throw QRPayError("pki.pg", "the PG certificate has no id", exit: .config) }
+        let commit = GroupCommit(context: StageContext(layout: layout))
+        let signed = try approve(review, user: user, password: password, now: now, commit: commit)
+        try commit.flush()
+        return signed
+    }
+
+    /// `approve`, staged in `commit`.
+    @discardableResult
+    public func approve(_ review: PaymentReview, user: String, password: String, now: Date, commit: GroupCommit) throws -> Data {
+        let credentials = try Credentials.load(layout: layout, role: .user, id: user, password: password)
+        let pg = try Certificate(pem: try FileIO.read(layout.certificateFile(role: .pg, id: "")))
+        guard let pgID = pg.id else { throw QRPayError(.pkiPG, "the PG certificate has no id") }
         let approval = try Approval(shop: review.info.shop, payment: review.info.payment, user: user,
                                     total: review.info.total, currency: review.info.currency.code,
                                     document: review.documentHash, audience: pgID, at: now)
-        let signed = try JWS.sign(payload: approval.json.serialized(), type: .approval, key: credentials.key,
-                                  certificate: credentials.certificate)
-        let queue = SpoolLayout.approvals(spoolRoot)
-        try queue.create()
-        try queue.deliver(signed)
+        let signed = try JWS.sign(payload: approval.json.serialized(), type: .approval, credentials: credentials)
+        try commit.context.ensureQueue(layout.approvals)
+        try commit.deliver(signed, to: layout.approvals)
         return signed
     }
 }

@@ -41,19 +41,19 @@ public struct Checkpoint: Equatable, Sendable {
     public init(payload: Data) throws {
         let r = try JSONObjectReader(try JSONValue.parse(payload, what: "checkpoint"), what: "checkpoint")
         try r.requireOnly(["v", "seq", "hash", "day", "at"])
-        guard try r.int("v") == 1 else { throw QRPayError("checkpoint.version", "checkpoint version is not 1") }
+        guard try r.int("v") == 1 else { throw QRPayError(.checkpointVersion, "checkpoint version is not 1") }
         guard let at = Timestamp.parse(try r.string("at", maxLength: 40)) else {
-            throw QRPayError("checkpoint.malformed", "checkpoint: \"at\" is not a UTC time")
+            throw QRPayError(.checkpointMalformed, "checkpoint: \"at\" is not a UTC time")
         }
         let day = try r.string("day", maxLength: 10)
-        guard Reconcile.isDay(day) else { throw QRPayError("checkpoint.malformed", "checkpoint: \"day\" is not YYYY-MM-DD") }
+        guard Reconcile.isDay(day) else { throw QRPayError(.checkpointMalformed, "checkpoint: \"day\" is not YYYY-MM-DD") }
         self.init(seq: try r.int("seq", in: 1...Int64.max), hash: try r.string("hash", maxLength: 64), day: day, at: at)
     }
 
     /// DAY-SEQ.jws
     public var fileName: String { "\(day)-\(seq).jws" }
 
-    public static func directory(spoolRoot: String) -> String { spoolRoot + "/pg/journal/checkpoints" }
+    public static func directory(spoolRoot: String) -> String { SpoolLayout(root: spoolRoot).checkpointsDirectory }
 }
 
 /// The head of the journal: the last entry and the day of the file it is in.
@@ -78,7 +78,7 @@ public struct JournalAudit {
 
     public init(spoolRoot: String, replay: Bool = true, report: @escaping (String, String, String) -> Void) {
         self.spoolRoot = spoolRoot
-        self.journal = Journal(pgDirectory: spoolRoot + "/pg")
+        self.journal = Journal(layout: SpoolLayout(root: spoolRoot))
         self.replay = replay
         self.report = report
     }
@@ -114,7 +114,7 @@ public struct JournalAudit {
                 checkpoints += 1
                 out[cp.seq, default: []].append((path, cp))
             } catch let e as QRPayError {
-                report(e.code.hasPrefix("jws.") || e.code.hasPrefix("pki.") ? "checkpoint.signature" : "checkpoint.malformed", rel,
+                report(e.code.area == "jws" || e.code.area == "pki" ? "checkpoint.signature" : "checkpoint.malformed", rel,
                        "the checkpoint does not verify: \(e.message)")
             } catch {
                 report("checkpoint.malformed", rel, "\(error)")
@@ -205,21 +205,21 @@ public enum JournalCheckpointer {
         // No lock: stages keep appending meanwhile; the checkpoint covers the head this walk verified.
         try audit.run()
         guard problems.isEmpty else {
-            throw QRPayError("journal.broken", "the journal does not verify; no checkpoint signed (run `qrpay-spool check`):\n  "
+            throw QRPayError(.journalBroken, "the journal does not verify; no checkpoint signed (run `qrpay-spool check`):\n  "
                              + problems.prefix(10).joined(separator: "\n  "))
         }
         guard let head = audit.head else { return nil }
         let cp = Checkpoint(seq: head.seq, hash: head.hash, day: head.day, at: now)
         let dir = Checkpoint.directory(spoolRoot: spoolRoot)
-        try FileIO.makeDirectory(dir, mode: 0o750)
+        try SpoolLayout(root: spoolRoot).makeDirectories(dir)
         let path = dir + "/" + cp.fileName
         if let existing = try? Checkpoint(payload: try JWS(parsing: try FileIO.read(path, maxBytes: 64 * 1024)).payload) {
             return (path, existing, false)
         }
         let signed = try JWS.sign(payload: cp.json.serialized(), type: .checkpoint, key: pg.key, certificate: pg.certificate)
         do {
-            try FileIO.writeDurably(signed, to: path, mode: 0o640, replace: false)
-        } catch let e as QRPayError where e.code == "io.exists" {
+            try Durable.write(signed, to: path, mode: 0o640, ifExists: .fail)
+        } catch let e as QRPayError where e.code == .spoolExists {
             return (path, (try? Checkpoint(payload: try JWS(parsing: try FileIO.read(path, maxBytes: 64 * 1024)).payload)) ?? cp, false)
         }
         return (path, cp, true)

@@ -33,10 +33,12 @@ public enum PaymentVerification {
     public static func verify(_ record: PaymentRecord, spoolRoot: String, now: Date = Date()) -> [SignatureCheck] {
         var checks: [SignatureCheck] = []
         let trust: TrustStore
-        do { trust = try TrustStore(spoolRoot: spoolRoot) } catch let e as QRPayError {
-            return [SignatureCheck(document: "payment", state: nil, signer: "shop \(record.info.shop)", ok: false, code: e.code,
-                                   message: e.message)]
-        } catch { return [] }
+        do { trust = try TrustStore(spoolRoot: spoolRoot) } catch {
+            // Fail closed: no trust store means nothing is verified, and the result says so.
+            let e = (error as? QRPayError) ?? QRPayError(.internalError, "\(error)")
+            return [SignatureCheck(document: "payment", state: nil, signer: "shop \(record.info.shop)", ok: false, code: e.code.rawValue,
+                                   message: "cannot verify: \(e.message)")]
+        }
 
         func run(_ document: String, _ state: PaymentState?, _ claimed: String, _ body: () throws -> String) {
             do {
@@ -44,12 +46,12 @@ public enum PaymentVerification {
                 checks.append(SignatureCheck(document: document, state: state, signer: signer, ok: true, code: nil,
                                              message: "signature verified"))
             } catch let e as QRPayError {
-                checks.append(SignatureCheck(document: document, state: state, signer: claimed, ok: false, code: e.code, message: e.message))
+                checks.append(SignatureCheck(document: document, state: state, signer: claimed, ok: false, code: e.code.rawValue, message: e.message))
             } catch {
-                checks.append(SignatureCheck(document: document, state: state, signer: claimed, ok: false, code: "verify.failed", message: "\(error)"))
+                checks.append(SignatureCheck(document: document, state: state, signer: claimed, ok: false, code: ErrorCode.internalError.rawValue, message: "\(error)"))
             }
         }
-        func mismatch(_ what: String) -> QRPayError { QRPayError("verify.mismatch", what) }
+        func mismatch(_ what: String) -> QRPayError { QRPayError(.verifyMismatch, what) }
         func name(_ d: VerifiedDocument) -> String { "\(d.role.rawValue) \(d.id) (\(d.signer.displayName))" }
 
         let info = record.info
@@ -65,7 +67,7 @@ public enum PaymentVerification {
             guard let type = entry.evidence["type"]?.stringValue, let document = entry.evidence["document"] else {
                 if entry.evidence["type"]?.stringValue == "payment", entry.evidence["documentHash"]?.stringValue != record.documentHash {
                     checks.append(SignatureCheck(document: "payment", state: entry.state, signer: "shop \(info.shop)", ok: false,
-                                                 code: "verify.mismatch", message: "the history's first entry names another payment document"))
+                                                 code: ErrorCode.verifyMismatch.rawValue, message: "the history's first entry names another payment document"))
                 }
                 continue
             }
@@ -100,8 +102,11 @@ public enum PaymentVerification {
         return checks
     }
 
+    /// Whether every signature verified; nothing checked is never "verified".
+    public static func allVerified(_ checks: [SignatureCheck]) -> Bool { !checks.isEmpty && checks.allSatisfy(\.ok) }
+
     public static func json(_ checks: [SignatureCheck], at: Date) -> JSONValue {
-        ["ok": .bool(checks.allSatisfy(\.ok)), "at": .string(Timestamp.format(at)), "documents": .array(checks.map(\.json))]
+        ["ok": .bool(allVerified(checks)), "at": .string(Timestamp.format(at)), "documents": .array(checks.map(\.json))]
     }
 
     public static func text(_ checks: [SignatureCheck], at: Date) -> String {

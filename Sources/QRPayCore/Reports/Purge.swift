@@ -44,18 +44,6 @@ public struct PurgeReport: Sendable {
 }
 
 public enum SpoolPurge {
-    /// Every queue that may hold done/ days: the PG's inboxes, users' inboxes and receipts, shops' notices.
-    public static func queues(spoolRoot root: String) throws -> [(String, Queue)] {
-        var out = try SpoolStatus.queues(spoolRoot: root)
-        for shop in try FileIO.listDirectory(root + "/shops").sorted() where Identifier.isValid(shop) {
-            out.append(("shops/\(shop)/notices", Notifier.noticeQueue(spoolRoot: root, shop: shop)))
-        }
-        for user in try FileIO.listDirectory(root + "/users").sorted() where Identifier.isValid(user) {
-            out.append(("users/\(user)/receipts", Notifier.receiptQueue(spoolRoot: root, user: user)))
-        }
-        return out
-    }
-
     /// Removes every QUEUE/done/DAY with DAY before today minus `keepDays` (today is always kept).
     /// `progress` is called with the running file count every 10,000 files.
     public static func run(spoolRoot root: String, keepDays: Int, now: Date = Date(), dryRun: Bool = false,
@@ -64,7 +52,8 @@ public enum SpoolPurge {
         let cutoff = Timestamp.day(now.addingTimeInterval(-Double(keepDays) * 86400))
         var report = PurgeReport(cutoff: cutoff, dryRun: dryRun)
         var count = 0
-        for (name, queue) in try queues(spoolRoot: root) {
+        for named in try SpoolLayout(root: root).allQueues() {
+            let name = named.name, queue = named.queue
             for day in queue.doneDays() {
                 guard day < cutoff else { report.kept += 1; continue }
                 let dir = queue.doneDirectory + "/" + day
@@ -72,10 +61,10 @@ public enum SpoolPurge {
                 for entry in try FileIO.listDirectory(dir) {
                     let path = dir + "/" + entry
                     if !dryRun {
-                        if let (kind, _) = SpoolFS.lstatKind(path), kind == .directory {
+                        if let (kind, _) = FileIO.lstatKind(path), kind == .directory {
                             try FileManager.default.removeItem(atPath: path)  // never follows links
                         } else if unlink(path) != 0 && errno != ENOENT {
-                            throw SpoolFS.error("remove", path, errno)
+                            throw QRPayError.io("remove", path: path, errno: errno)
                         }
                     }
                     files += 1
@@ -83,11 +72,11 @@ public enum SpoolPurge {
                     if count % 10_000 == 0 { progress?(count) }
                 }
                 if !dryRun {
-                    guard rmdir(dir) == 0 || errno == ENOENT else { throw SpoolFS.error("remove directory", dir, errno) }
+                    guard rmdir(dir) == 0 || errno == ENOENT else { throw QRPayError.io("remove the directory", path: dir, errno: errno) }
                 }
                 report.removed.append(.init(queue: name, day: day, files: files))
             }
-            if !dryRun && report.removed.last?.queue == name { try? SpoolFS.fsyncDirectory(queue.doneDirectory) }
+            if !dryRun && report.removed.last?.queue == name { try? FileIO.fsyncDirectory(queue.doneDirectory) }
         }
         return report
     }

@@ -43,8 +43,8 @@ public enum QueueOps {
     /// Every quarantined file of every queue, oldest first within a queue.
     public static func quarantined(spoolRoot: String) throws -> [QuarantinedFile] {
         var out: [QuarantinedFile] = []
-        for (name, queue) in try SpoolStatus.queues(spoolRoot: spoolRoot) {
-            for entry in try queue.quarantined() { out.append(QuarantinedFile(queue: name, entry: entry)) }
+        for named in try SpoolLayout(root: spoolRoot).allQueues() {
+            for entry in try named.queue.quarantined() { out.append(QuarantinedFile(queue: named.name, entry: entry)) }
         }
         return out
     }
@@ -59,7 +59,7 @@ public enum QueueOps {
 
     /// Finds the queue holding `id` (QUEUE/NAME, QUEUE/STATE/NAME or a bare NAME) where `action` can take it.
     public static func resolve(_ id: String, action: Action, spoolRoot: String) throws -> (queueName: String, queue: Queue, name: String) {
-        let queues = try SpoolStatus.queues(spoolRoot: spoolRoot)
+        let queues = try SpoolLayout(root: spoolRoot).allQueues().map { ($0.name, $0.queue) }
         var parts = id.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         guard let name = parts.popLast(), SpoolName.isValid(name) else {
             throw QRPayError.usage("\"\(id)\" does not name a queue file: use QUEUE/NAME as `qrpay-spool quarantine` or `status` shows it, or NAME")
@@ -77,7 +77,7 @@ public enum QueueOps {
         case 1: return (found[0].0, found[0].1, name)
         case 0:
             let where_ = action.sources.map(\.rawValue).joined(separator: " or ")
-            throw QRPayError("spool.no-such-file", "no file \(name) in \(where_)/ of \(parts.isEmpty ? "any queue" : wanted)", exit: .noInput)
+            throw QRPayError(.spoolNoSuchFile, "no file \(name) in \(where_)/ of \(parts.isEmpty ? "any queue" : wanted)")
         default:
             throw QRPayError.usage("\(name) is in several queues (\(found.map(\.0).joined(separator: ", "))); name it as QUEUE/NAME")
         }

@@ -31,7 +31,7 @@ public struct Tally: Equatable, Sendable {
 
     mutating func add(_ amount: Int64) throws {
         let (sum, overflow) = total.addingReportingOverflow(amount)
-        guard !overflow else { throw QRPayError("reconcile.overflow", "a total overflows 64-bit minor units") }
+        guard !overflow else { throw QRPayError(.reconcileOverflow, "a total overflows 64-bit minor units") }
         total = sum
         count += 1
     }
@@ -138,9 +138,7 @@ public enum Reconcile {
     }
 
     /// YYYY-MM-DD, a real date.
-    public static func isDay(_ text: String) -> Bool {
-        text.utf8.count == 10 && Timestamp.parse(text + "T00:00:00Z") != nil
-    }
+    public static func isDay(_ text: String) -> Bool { Timestamp.isDay(text) }
 
     /// What the shop says about one payment of the day.
     struct ShopSide {
@@ -154,7 +152,7 @@ public enum Reconcile {
     static func readShopJournal(_ path: String, day: String) throws -> [String: ShopSide] {
         let reader: LineReader
         do { reader = try LineReader(path: path) } catch let e as QRPayError {
-            throw QRPayError("reconcile.shop-journal", "cannot read the shop journal: \(e.message)", exit: e.exit == .noInput ? .noInput : e.exit)
+            throw e.prefixed("cannot read the shop journal: ")
         }
         var created: [String: ShopSide] = [:]
         var cancels: [String] = []
@@ -168,7 +166,7 @@ public enum Reconcile {
                 switch try r.string("event", maxLength: 40) {
                 case "created":
                     let when = try r.optionalString("created", maxLength: 40) ?? r.string("at", maxLength: 40)
-                    guard let date = Timestamp.parse(when) else { throw QRPayError("reconcile.shop-journal", "\"created\" is not a UTC time") }
+                    guard let date = Timestamp.parse(when) else { throw QRPayError(.reconcileShopJournal, "\"created\" is not a UTC time") }
                     guard Timestamp.day(date) == day else { continue }
                     created[payment] = ShopSide(currency: try r.string("currency", maxLength: 16), total: try r.int("total"))
                 case "cancel":
@@ -177,7 +175,7 @@ public enum Reconcile {
                     continue
                 }
             } catch let e as QRPayError {
-                throw QRPayError("reconcile.shop-journal", "\(path):\(lineNumber): \(e.message)", exit: .dataError)
+                throw QRPayError(.reconcileShopJournal, "\(path):\(lineNumber): \(e.message)")
             }
         }
         for payment in cancels { created[payment]?.cancelled = true }
@@ -189,8 +187,8 @@ public enum Reconcile {
                            progress: ((PaymentState, Int64) -> Void)? = nil) throws -> ReconcileReport {
         guard isDay(day) else { throw QRPayError.usage("\"\(day)\" is not a day: use YYYY-MM-DD") }
         if let shop { try Identifier.validate(shop, what: "shop") }
-        guard FileIO.isDirectory(spoolRoot + "/pg") else {
-            throw QRPayError("spool.missing", "there is no PG spool at \(spoolRoot) (no pg/ directory)", exit: .noInput)
+        guard FileIO.isDirectory(SpoolLayout(root: spoolRoot).pgDirectory) else {
+            throw QRPayError(.spoolMissing, "there is no PG spool at \(spoolRoot) (no pg/ directory)")
         }
         var report = ReconcileReport(day: day, shop: shop, generated: now, shopJournal: shopJournal)
         var expected: [String: ShopSide]? = nil
@@ -203,7 +201,7 @@ public enum Reconcile {
         let prefix = shop.map { $0 + "~" }
         for state in PaymentState.allCases {
             var seen: Int64 = 0
-            try DirectoryStream.forEach("\(store.statesDirectory)/\(state.rawValue)/\(day)") { name, _ in
+            try FileIO.forEachEntry(store.layout.stateDirectory(state, day: day)) { name, _ in
                 if name.hasPrefix(".") { return }
                 if let prefix, !name.hasPrefix(prefix) { return }
                 guard let m = StateMarker(name: name, state: state, day: day) else { return }
@@ -268,18 +266,21 @@ public enum Reconcile {
     /// payload {"v":1,"file","sha256","bytes","day","shop","discrepancies","at"}. Returns the paths.
     public static func write(_ report: ReconcileReport, format: Format, directory: String, pg: Credentials?) throws -> (report: String, signature: String?) {
         let bytes: Data = format == .json ? report.json.serialized(pretty: true) : Data(report.csv.utf8)
-        try FileIO.makeDirectory(directory, mode: 0o750)
+        try FileIO.makePath(directory, mode: 0o750)
         let name = fileName(day: report.day, shop: report.shop, format: format)
         let path = directory + "/" + name
-        try FileIO.writeDurably(bytes, to: path, mode: 0o640, replace: true)
-        guard let pg else { return (path, nil) }
+        let commit = GroupCommit(context: StageContext(spoolRoot: directory))
+        try commit.write(bytes, to: path, mode: 0o640, ifExists: .replace)
+        defer { commit.discard() }
+        guard let pg else { try commit.flush(); return (path, nil) }
         let payload: JSONValue = [
             "v": 1, "file": .string(name), "sha256": .string(Base64URL.encode(Digest.sha256(bytes))), "bytes": .int(Int64(bytes.count)),
             "day": .string(report.day), "shop": report.shop.map { .string($0) } ?? .null,
             "discrepancies": .int(Int64(report.discrepancies.count)), "at": .string(Timestamp.format(report.generated)),
         ]
-        let signed = try JWS.sign(payload: payload.serialized(), type: .report, key: pg.key, certificate: pg.certificate)
-        try FileIO.writeDurably(signed, to: path + ".jws", mode: 0o640, replace: true)
+        let signed = try JWS.sign(payload: payload.serialized(), type: .report, credentials: pg)
+        try commit.write(signed, to: path + ".jws", mode: 0o640, ifExists: .replace)
+        try commit.flush()
         return (path, path + ".jws")
     }
 

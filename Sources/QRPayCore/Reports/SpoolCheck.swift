@@ -10,6 +10,7 @@
 //   marker.extra           a marker that is not the record's (a payment in two states) (repairable)
 //   marker.orphan          a marker with no record                                (repairable)
 //   marker.foreign         a name in a state directory that is not a marker
+//   due.missing            an open payment missing from the due index (settle would never act) (repairable)
 //   tmp.stale              a file left in a tmp/ (or a .tmp.* beside a record) over 36 h (repairable)
 //   mode.key               a private key that is not mode 0600                    (repairable)
 //   mode.key-directory     a directory holding a key that others may read or write (0700, or 0711)
@@ -56,26 +57,27 @@ public final class SpoolCheck {
     public private(set) var findings: [CheckFinding] = []
     public private(set) var counted: [String: Int] = ["records": 0, "markers": 0, "journalEntries": 0, "checkpoints": 0]
     let store: PaymentStore
+    let layout: SpoolLayout
     var lenient = false
     /// Payments whose record disagrees with the journal: their markers are not repaired from the record.
     var suspect: Set<String> = []
 
     init(root: String, repair: Bool, now: Date) {
         self.root = root; self.repair = repair; self.now = now
-        store = PaymentStore(spoolRoot: root)
+        layout = SpoolLayout(root: root)
+        store = PaymentStore(layout: layout)
     }
 
     /// Runs every check (and the safe repairs when `repair`).
     public static func run(spoolRoot: String, repair: Bool = false, now: Date = Date()) throws -> SpoolCheck {
         guard FileIO.isDirectory(spoolRoot) else {
-            throw QRPayError("spool.missing", "there is no spool at \(spoolRoot)", exit: .noInput)
+            throw QRPayError(.spoolMissing, "there is no spool at \(spoolRoot)")
         }
         let check = SpoolCheck(root: spoolRoot, repair: repair, now: now)
         let locks = StageLocks(spoolRoot: spoolRoot)
         if !locks.allHeld {
             if repair {
-                throw QRPayError("spool.busy", "qrpay-\(locks.busy.joined(separator: ", qrpay-")) is running on this spool; stop it before --repair (check without --repair works while stages run)",
-                                 exit: .tempFail)
+                throw QRPayError(.spoolBusy, "qrpay-\(locks.busy.joined(separator: ", qrpay-")) is running on this spool; stop it before --repair (check without --repair works while stages run)")
             }
             check.lenient = true
         }
@@ -136,7 +138,7 @@ public final class SpoolCheck {
     // MARK: records
 
     func checkRecords(_ journalStates: inout [String: (state: PaymentState, at: Date)]) throws {
-        let base = store.paymentsDirectory
+        let base = layout.paymentsDirectory
         for shop in try FileIO.listDirectory(base).sorted() where !shop.hasPrefix(".") {
             let shopDir = base + "/" + shop
             guard FileIO.isDirectory(shopDir) else { continue }
@@ -144,7 +146,7 @@ public final class SpoolCheck {
                 let bucketDir = shopDir + "/" + bucket
                 if bucket.hasPrefix(".tmp.") { if isStaleTemporary(bucketDir) { staleTemporary(bucketDir) }; continue }
                 guard !bucket.hasPrefix("."), FileIO.isDirectory(bucketDir) else { continue }
-                try DirectoryStream.forEach(bucketDir) { name, _ in
+                try FileIO.forEachEntry(bucketDir) { name, _ in
                     let path = bucketDir + "/" + name
                     if name.hasPrefix(".tmp.") { if isStaleTemporary(path) { staleTemporary(path) }; return }
                     guard !name.hasPrefix(".") else { return }
@@ -167,7 +169,7 @@ public final class SpoolCheck {
         } catch { return }
         let key = record.info.shop + "/" + record.info.payment
         let journalFinal = journalStates.removeValue(forKey: key)
-        guard record.info.shop == shop, name == record.info.payment + ".json", PaymentStore.bucket(record.info.payment) == bucket else {
+        guard record.info.shop == shop, name == record.info.payment + ".json", SpoolLayout.bucket(record.info.payment) == bucket else {
             add("record.misplaced", rel, "the record of \(key) belongs at \(store.recordPath(shop: record.info.shop, payment: record.info.payment).relative(to: root))")
             return
         }
@@ -185,8 +187,23 @@ public final class SpoolCheck {
         let marker = store.markerPath(state: record.state, info: record.info)
         if !FileIO.exists(marker) {
             addMarkerFinding("marker.missing", marker.relative(to: root), "payment \(key) is \(record.state.rawValue) but has no marker there",
-                             key: key) { try self.store.reindex(record) }
+                             key: key) { try self.reindex(record) }
         }
+        if let due = DueIndex.entry(for: record) {
+            let path = DueIndex.path(due, layout: layout)
+            if !FileIO.exists(path) {
+                addMarkerFinding("due.missing", path.relative(to: root),
+                                 "payment \(key) is \(record.state.rawValue) but is not in the due index: qrpay-settle would never \(due.kind == .accepted ? "finish" : "expire") it",
+                                 key: key) { try self.reindex(record) }
+            }
+        }
+    }
+
+    /// Makes markers and due entries agree with `record` (a commit of one).
+    func reindex(_ record: PaymentRecord) throws {
+        let commit = GroupCommit(context: StageContext(layout: layout))
+        try store.reindex(record, commit: commit)
+        try commit.flush()
     }
 
     /// A marker finding, repairable unless the record itself is suspect (then a person decides).
@@ -202,10 +219,10 @@ public final class SpoolCheck {
 
     func checkMarkers() throws {
         for state in PaymentState.allCases {
-            let stateDir = store.statesDirectory + "/" + state.rawValue
+            let stateDir = layout.stateDirectory(state)
             for day in try FileIO.listDirectory(stateDir).sorted() where !day.hasPrefix(".") {
                 let dayDir = stateDir + "/" + day
-                try DirectoryStream.forEach(dayDir) { name, isDirectory in
+                try FileIO.forEachEntry(dayDir) { name, isDirectory in
                     let path = dayDir + "/" + name
                     if name.hasPrefix(".tmp.") { if isStaleTemporary(path) { staleTemporary(path) }; return }
                     if name.hasPrefix(".") { return }
@@ -242,35 +259,22 @@ public final class SpoolCheck {
             addMarkerFinding("marker.extra", rel, "payment \(key) is marked \(m.state.rawValue) but its record is \(record.state.rawValue) (a payment in two states)",
                              key: key) {
                 try removeMarker()
-                if !FileIO.exists(expected) { try self.store.reindex(record) }
+                if !FileIO.exists(expected) { try self.reindex(record) }
             }
         } else {
             addMarkerFinding("marker.extra", rel, "the \(m.state.rawValue) marker of payment \(key) does not match its record (day, currency or total); it should be \(expected.relative(to: root))",
                              key: key) {
                 try removeMarker()
-                try self.store.reindex(record)
+                try self.reindex(record)
             }
         }
     }
 
     // MARK: queues' tmp/
 
-    /// Every queue-shaped directory of the spool: the PG's inboxes, users' inboxes and receipts,
-    /// shops' notices.
-    func queuePaths() throws -> [String] {
-        var out = ["pg/inbox", "pg/approvals", "pg/cancels"].map { root + "/" + $0 }
-        for user in try FileIO.listDirectory(root + "/users").sorted() where Identifier.isValid(user) {
-            out += ["inbox", "receipts", "outbox"].map { "\(root)/users/\(user)/\($0)" }
-        }
-        for shop in try FileIO.listDirectory(root + "/shops").sorted() where Identifier.isValid(shop) {
-            out += ["notices", "outbox"].map { "\(root)/shops/\(shop)/\($0)" }
-        }
-        return out.filter { FileIO.isDirectory($0 + "/tmp") }
-    }
-
     func checkTemporaryFiles() throws {
-        for queue in try queuePaths() {
-            let tmp = queue + "/tmp"
+        for named in try layout.allQueues() {
+            let tmp = named.queue.tmpDirectory
             for name in try FileIO.listDirectory(tmp).sorted() where isStaleTemporary(tmp + "/" + name) {
                 staleTemporary(tmp + "/" + name)
             }
@@ -280,12 +284,9 @@ public final class SpoolCheck {
     // MARK: modes and owners
 
     func keyFiles() throws -> [String] {
-        var keys = [root + "/pg/key.pem", root + "/ca/private/ca-key.pem"]
-        for kind in ["shops", "users"] {
-            for id in try FileIO.listDirectory(root + "/" + kind).sorted() where Identifier.isValid(id) {
-                keys.append("\(root)/\(kind)/\(id)/key.pem")
-            }
-        }
+        var keys = [layout.keyFile(role: .pg, id: ""), layout.caKey]
+        for shop in try layout.shops() { keys.append(layout.keyFile(role: .shop, id: shop)) }
+        for user in try layout.users() { keys.append(layout.keyFile(role: .user, id: user)) }
         return keys.filter(FileIO.exists)
     }
 
@@ -322,7 +323,7 @@ public final class SpoolCheck {
             }
         }
         var subdirectories: [String] = []
-        try DirectoryStream.forEach(dir) { name, isDirectory in
+        try FileIO.forEachEntry(dir) { name, isDirectory in
             if isDirectory { subdirectories.append(name) }
         }
         for name in subdirectories.sorted() { try walkDirectories(dir + "/" + name) }

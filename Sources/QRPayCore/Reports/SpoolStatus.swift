@@ -36,19 +36,10 @@ public struct SpoolStatus: Sendable {
     public var payments: [PaymentState: Int] = [:]
     public var sums: [PaymentState: [String: Int64]] = [:]
 
-    /// Every queue of the spool: the PG's three inboxes, users' inboxes, shops' notices.
-    public static func queues(spoolRoot root: String) throws -> [(String, Queue)] {
-        var out: [(String, Queue)] = [("pg/inbox", SpoolLayout.inbox(root)), ("pg/approvals", SpoolLayout.approvals(root)),
-                                      ("pg/cancels", SpoolLayout.cancels(root))]
-        for user in try FileIO.listDirectory(root + "/users").sorted() where Identifier.isValid(user) {
-            out.append(("users/\(user)/inbox", SpoolLayout.userInbox(root, user: user)))
-        }
-        return out
-    }
-
     public static func collect(spoolRoot root: String, now: Date = Date()) throws -> SpoolStatus {
         var status = SpoolStatus()
-        for (name, queue) in try queues(spoolRoot: root) {
+        for named in try SpoolLayout(root: root).allQueues() {
+            let name = named.name, queue = named.queue
             var q = QueueStatus(name: name)
             for entry in try FileIO.listDirectory(queue.newDirectory) where !entry.hasPrefix(".") {
                 q.waiting += 1

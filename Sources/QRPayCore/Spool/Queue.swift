@@ -41,98 +41,26 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
     /// Mode of files the queue itself writes (committed files, reason records).
     public static let fileMode: mode_t = 0o640
 
-    /// Makes the queue and its subdirectories (and missing parents) with `mode`, never world-writable.
-    /// Existing directories keep their mode.
+    /// Makes the queue and its subdirectories (its parent must exist) with `mode`, never
+    /// world-writable, for a queue outside a spool (a shop's outbox, tests); a spool's queues are
+    /// made by `SpoolLayout.makeQueue` with the layout's modes. Existing directories keep their mode.
     public func create(mode: mode_t = 0o750) throws {
-        try SpoolFS.makeDirectories(path, mode: mode)
-        for sub in Queue.subdirectories { try SpoolFS.makeDirectories(path + "/" + sub, mode: mode) }
-        try SpoolFS.fsyncDirectory(path)
+        try FileIO.makePath(path, mode: mode)
+        for sub in Queue.subdirectories { try FileIO.makeDirectory(path + "/" + sub, mode: mode) }
+        try FileIO.fsyncDirectory(path)
     }
 
     // MARK: Writing
 
-    /// Commits `data` into new/: create tmp/NAME with O_EXCL|O_NOFOLLOW, write, fsync, close, link into
-    /// new/NAME (never replacing: `spool.exists`), fsync new/, unlink tmp/NAME. Returns NAME.
-    /// When this returns, the file survives a crash.
+    /// Commits `data` into new/ (a group commit of one: a file in tmp/, fsync, renamed into new/
+    /// without replacing, new/ made durable). Returns NAME. When this returns, the file survives a
+    /// crash. A name already in new/ is `spool.exists`.
     @discardableResult
     public func deliver(_ data: Data, name: String? = nil, suffix: String = ".json", mode: mode_t = Queue.fileMode) throws -> String {
-        let unique = FileIO.uniqueName(suffix: suffix)
-        let name = name ?? unique
-        try SpoolName.validate(name)
-        // The temporary name is always unique: a crash may leave tmp/ files behind, and a retry of a
-        // delivery with a chosen name must not trip over them (cleanTemporary removes them later).
-        let tmp = tmpDirectory + "/" + unique
-        try SpoolFS.createFile(tmp, data: data, mode: mode)
-        defer { unlink(tmp) }
-        try linkIntoNew(tmp, name)
-        try SpoolFS.fsyncDirectory(newDirectory)
-        return name
-    }
-
-    private func linkIntoNew(_ tmp: String, _ name: String) throws {
-        let target = newDirectory + "/" + name
-        guard link(tmp, target) == 0 else {
-            if errno == EEXIST {
-                throw QRPayError("spool.exists", "\(target) already exists; the spool never replaces a file", exit: .cantCreate)
-            }
-            throw SpoolFS.error("link", target, errno)
-        }
-    }
-
-    /// Group commit: writes every file into tmp/, then fsyncs them all, links them all into new/ and
-    /// fsyncs new/ once. Nothing is reported delivered before it is durable. Returns the names, in
-    /// order. On an error, files linked before the failing one are made durable and stay delivered
-    /// (the error's message says how many); nothing else is left behind.
-    public func deliverBatch(_ items: [(data: Data, name: String?)], suffix: String = ".json",
-                             mode: mode_t = Queue.fileMode) throws -> [String] {
-        if items.isEmpty { return [] }
-        var names: [String] = []
-        names.reserveCapacity(items.count)
-        var seen = Set<String>()
-        for item in items {
-            let name = item.name ?? FileIO.uniqueName(suffix: suffix)
-            try SpoolName.validate(name)
-            guard seen.insert(name).inserted else {
-                throw QRPayError("spool.exists", "the batch names \(name) twice", exit: .cantCreate)
-            }
-            names.append(name)
-        }
-        var fds: [Int32] = []
-        var created: [String] = []
-        fds.reserveCapacity(items.count)
-        defer {
-            for fd in fds where fd >= 0 { close(fd) }
-            for tmp in created { unlink(tmp) }
-        }
-        // 1. Write everything (the kernel starts writeback while we go on).
-        for (i, item) in items.enumerated() {
-            let tmp = tmpDirectory + "/" + (items[i].name == nil ? names[i] : FileIO.uniqueName(suffix: suffix))
-            let fd = try SpoolFS.createOpen(tmp, mode: mode)
-            fds.append(fd)
-            created.append(tmp)
-            try SpoolFS.writeAll(fd, item.data, tmp)
-        }
-        // 2. fsync everything (after the first, most journal commits are already done), then close.
-        try SpoolFS.syncAll(fds, paths: created)
-        for i in fds.indices {
-            let fd = fds[i]
-            fds[i] = -1
-            guard close(fd) == 0 else { throw SpoolFS.error("close", created[i], errno) }
-        }
-        // 3. Link everything, 4. one fsync of new/.
-        var linked = 0
-        do {
-            for (i, tmp) in created.enumerated() {
-                try linkIntoNew(tmp, names[i])
-                linked += 1
-            }
-        } catch let error as QRPayError {
-            if linked > 0 { try? SpoolFS.fsyncDirectory(newDirectory) }
-            throw QRPayError(error.code, "\(error.message) (the first \(linked) of \(names.count) files of the batch were delivered)",
-                             exit: error.exit)
-        }
-        try SpoolFS.fsyncDirectory(newDirectory)
-        return names
+        let commit = GroupCommit(context: StageContext(spoolRoot: path))
+        let delivered = try commit.deliver(data, to: self, name: name, suffix: suffix, mode: mode)
+        try commit.flush()
+        return delivered
     }
 
     // MARK: Reading
@@ -151,7 +79,7 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
         var entries: [(sec: Int, nsec: Int, name: String)] = []
         entries.reserveCapacity(names.count)
         for name in names {
-            guard let (_, st) = SpoolFS.lstatKind(dir + "/" + name) else { continue }  // taken meanwhile
+            guard let (_, st) = FileIO.lstatKind(dir + "/" + name) else { continue }  // taken meanwhile
             entries.append((st.st_mtim.tv_sec, st.st_mtim.tv_nsec, name))
         }
         entries.sort { ($0.sec, $0.nsec, $0.name) < ($1.sec, $1.nsec, $1.name) }
@@ -160,11 +88,7 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
 
     /// Valid (non-foreign, non-dot, non-reason) names in one of the queue's directories, unsorted.
     func listNames(_ dir: String) throws -> [String] {
-        do {
-            return try FileIO.listDirectory(dir).filter(SpoolName.isValid)
-        } catch let error as QRPayError {
-            throw QRPayError("spool.io", error.message, exit: error.exit)
-        }
+        try FileIO.listDirectory(dir).filter(SpoolName.isValid)
     }
 
     /// Moves deferred files whose `retryAt` has come back to new/ (their reason file stays in
@@ -174,14 +98,14 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
         var moved = 0
         for name in try listNames(deferredDirectory) {
             if let due = deferredRecord(name)?["retryAt"]?.stringValue.flatMap(Timestamp.parse), due > now { continue }
-            let e = SpoolFS.renameNoReplace(deferredDirectory + "/" + name, newDirectory + "/" + name)
+            let e = FileIO.renameNoReplace(deferredDirectory + "/" + name, newDirectory + "/" + name)
             if e == 0 { moved += 1 } else if e != ENOENT && e != EEXIST {
-                throw SpoolFS.error("move back from deferred/", deferredDirectory + "/" + name, e)
+                throw QRPayError.io("move back from deferred/", path: deferredDirectory + "/" + name, errno: e)
             }
         }
         if moved > 0 {
-            try SpoolFS.fsyncDirectory(newDirectory)
-            try SpoolFS.fsyncDirectory(deferredDirectory)
+            try FileIO.fsyncDirectory(newDirectory)
+            try FileIO.fsyncDirectory(deferredDirectory)
         }
         return moved
     }
@@ -190,11 +114,11 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
     /// file of that name is already claimed.
     public func claim(_ name: String) throws -> ClaimedFile? {
         try SpoolName.validate(name)
-        let e = SpoolFS.renameNoReplace(newDirectory + "/" + name, curDirectory + "/" + name)
+        let e = FileIO.renameNoReplace(newDirectory + "/" + name, curDirectory + "/" + name)
         switch e {
         case 0: return ClaimedFile(queue: self, name: name)
         case ENOENT, EEXIST: return nil
-        default: throw SpoolFS.error("claim", newDirectory + "/" + name, e)
+        default: throw QRPayError.io("claim", path: newDirectory + "/" + name, errno: e)
         }
     }
 
@@ -207,16 +131,16 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
         for name in try FileIO.listDirectory(curDirectory) {
             var target = name
             if !SpoolName.isValid(target) { target = "recovered-" + FileIO.uniqueName() }
-            var e = SpoolFS.renameNoReplace(curDirectory + "/" + name, newDirectory + "/" + target)
+            var e = FileIO.renameNoReplace(curDirectory + "/" + name, newDirectory + "/" + target)
             if e == EEXIST {
                 target = name + ".dup-" + FileIO.uniqueName()
-                e = SpoolFS.renameNoReplace(curDirectory + "/" + name, newDirectory + "/" + target)
+                e = FileIO.renameNoReplace(curDirectory + "/" + name, newDirectory + "/" + target)
             }
-            if e == 0 { count += 1 } else if e != ENOENT { throw SpoolFS.error("recover", curDirectory + "/" + name, e) }
+            if e == 0 { count += 1 } else if e != ENOENT { throw QRPayError.io("recover", path: curDirectory + "/" + name, errno: e) }
         }
         if count > 0 {
-            try SpoolFS.fsyncDirectory(newDirectory)
-            try SpoolFS.fsyncDirectory(curDirectory)
+            try FileIO.fsyncDirectory(newDirectory)
+            try FileIO.fsyncDirectory(curDirectory)
         }
         return count
     }
@@ -226,24 +150,29 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
     /// remove its deferred/ attempt record, if any. The move is not fsync'd unless `durable`: if a
     /// power loss undoes it, the file is recovered and handled again, so stages are idempotent (the
     /// same input twice is a no-op), and one fsync per file is saved.
-    public func complete(_ file: ClaimedFile, durable: Bool = false, now: Date = Date()) throws {
+    public func complete(_ file: ClaimedFile, context: StageContext? = nil, durable: Bool = false, now: Date = Date()) throws {
         let day = doneDirectory + "/" + Timestamp.day(now)
-        try DirectoryCache.shared.ensure(day, mode: 0o750)
+        func ensureDay() throws {
+            if let context { try context.ensureDirectory(day) } else if !FileIO.isDirectory(day) {
+                try FileIO.makeDirectory(day, mode: 0o750)
+            }
+        }
+        try ensureDay()
         var target = day + "/" + file.name
-        var e = SpoolFS.renameNoReplace(file.path, target)
+        var e = FileIO.renameNoReplace(file.path, target)
         if e == EEXIST {
             target = day + "/" + file.name + ".dup-" + FileIO.uniqueName()
-            e = SpoolFS.renameNoReplace(file.path, target)
-        } else if e == ENOENT, SpoolFS.lstatKind(file.path) != nil {
+            e = FileIO.renameNoReplace(file.path, target)
+        } else if e == ENOENT, FileIO.lstatKind(file.path) != nil {
             // done/DAY went away under us (a purge of today?): make it again, once.
-            DirectoryCache.shared.forget(day)
-            try DirectoryCache.shared.ensure(day, mode: 0o750)
-            e = SpoolFS.renameNoReplace(file.path, target)
+            context?.forgetDirectory(day)
+            try ensureDay()
+            e = FileIO.renameNoReplace(file.path, target)
         }
-        guard e == 0 else { throw SpoolFS.error("move to done/", file.path, e) }
+        guard e == 0 else { throw QRPayError.io("move to done/", path: file.path, errno: e) }
         if durable {
-            try SpoolFS.fsyncDirectory(day)
-            try SpoolFS.fsyncDirectory(curDirectory)
+            try FileIO.fsyncDirectory(day)
+            try FileIO.fsyncDirectory(curDirectory)
         }
         if file.mayHaveDeferredRecord { removeDeferredRecord(file.name) }
     }
@@ -268,7 +197,7 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
     @discardableResult
     public func quarantine(_ file: ClaimedFile, stage: String, error: QRPayError, now: Date = Date()) throws -> String {
         var record: [String: JSONValue] = [
-            "stage": .string(stage), "reason": .string(error.message), "code": .string(error.code),
+            "stage": .string(stage), "reason": .string(error.message), "code": .string(error.code.rawValue),
             "at": .string(Timestamp.format(now)), "file": .string(file.name), "queue": .string(path),
         ]
         if let attempts = deferredRecord(file.name)?["attempts"]?.intValue { record["attempts"] = .int(attempts) }
@@ -283,7 +212,7 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
     public func deferFile(_ file: ClaimedFile, stage: String, error: QRPayError, retryAt: Date, now: Date = Date()) throws {
         let attempts = (deferredRecord(file.name)?["attempts"]?.intValue ?? 0) + 1
         let record: JSONValue = [
-            "stage": .string(stage), "reason": .string(error.message), "code": .string(error.code),
+            "stage": .string(stage), "reason": .string(error.message), "code": .string(error.code.rawValue),
             "at": .string(Timestamp.format(now)), "file": .string(file.name), "queue": .string(path),
             "attempts": .int(attempts), "retryAt": .string(Timestamp.format(retryAt)),
         ]
@@ -296,20 +225,20 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
     private func park(_ file: ClaimedFile, in directory: String, verb: String, reason: JSONValue) throws -> String {
         var target = file.name
         for _ in 0..<3 {
-            if SpoolFS.lstatKind(directory + "/" + target) != nil {
+            if FileIO.lstatKind(directory + "/" + target) != nil {
                 target = file.name + ".dup-" + FileIO.uniqueName()
                 continue
             }
-            try SpoolFS.writeRecord(reason, to: directory + "/" + target + SpoolName.reasonSuffix,
-                                    tmpDirectory: tmpDirectory, mode: Queue.fileMode)
-            let e = SpoolFS.renameNoReplace(file.path, directory + "/" + target)
+            try Durable.write(reason.serialized(pretty: true), to: directory + "/" + target + SpoolName.reasonSuffix,
+                              mode: Queue.fileMode, ifExists: .replace)
+            let e = FileIO.renameNoReplace(file.path, directory + "/" + target)
             if e == EEXIST { target = file.name + ".dup-" + FileIO.uniqueName(); continue }
-            guard e == 0 else { throw SpoolFS.error(verb, file.path, e) }
-            try SpoolFS.fsyncDirectory(directory)
-            try SpoolFS.fsyncDirectory(curDirectory)
+            guard e == 0 else { throw QRPayError.io(verb, path: file.path, errno: e) }
+            try FileIO.fsyncDirectory(directory)
+            try FileIO.fsyncDirectory(curDirectory)
             return target
         }
-        throw QRPayError("spool.io", "cannot find a free name in \(directory) for \(file.name)", exit: .ioError)
+        throw QRPayError(.ioBusy, "cannot find a free name in \(directory) for \(file.name)")
     }
 
     /// How many times NAME was deferred so far (0 if never).
@@ -325,7 +254,7 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
 
     private func removeDeferredRecord(_ name: String) {
         let record = deferredDirectory + "/" + name + SpoolName.reasonSuffix
-        if unlink(record) == 0 { try? SpoolFS.fsyncDirectory(deferredDirectory) }
+        if unlink(record) == 0 { try? FileIO.fsyncDirectory(deferredDirectory) }
     }
 
     // MARK: Operators
@@ -333,18 +262,25 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
     /// Parks new/NAME (or deferred/NAME) in hold/NAME; it is not processed until released.
     public func hold(_ name: String) throws {
         try SpoolName.validate(name)
-        var e = SpoolFS.renameNoReplace(newDirectory + "/" + name, holdDirectory + "/" + name)
-        if e == ENOENT { e = SpoolFS.renameNoReplace(deferredDirectory + "/" + name, holdDirectory + "/" + name) }
-        guard e == 0 else { throw SpoolFS.error("hold", name + " in " + path, e) }
-        try SpoolFS.fsyncDirectory(holdDirectory)
+        var e = FileIO.renameNoReplace(newDirectory + "/" + name, holdDirectory + "/" + name)
+        if e == ENOENT { e = FileIO.renameNoReplace(deferredDirectory + "/" + name, holdDirectory + "/" + name) }
+        guard e == 0 else { throw Queue.operatorError("hold", name + " in " + path, e) }
+        try FileIO.fsyncDirectory(holdDirectory)
     }
 
     /// Moves hold/NAME back to new/NAME.
     public func release(_ name: String) throws {
         try SpoolName.validate(name)
-        let e = SpoolFS.renameNoReplace(holdDirectory + "/" + name, newDirectory + "/" + name)
-        guard e == 0 else { throw SpoolFS.error("release", holdDirectory + "/" + name, e) }
-        try SpoolFS.fsyncDirectory(newDirectory)
+        let e = FileIO.renameNoReplace(holdDirectory + "/" + name, newDirectory + "/" + name)
+        guard e == 0 else { throw Queue.operatorError("release", holdDirectory + "/" + name, e) }
+        try FileIO.fsyncDirectory(newDirectory)
+    }
+
+    /// An operator's move that failed: a file that is not where the move needs it is
+    /// `spool.no-such-file` (exit 66), anything else the system's error.
+    static func operatorError(_ verb: String, _ path: String, _ e: Int32) -> QRPayError {
+        if e == ENOENT { return QRPayError(.spoolNoSuchFile, "cannot \(verb) \(path): there is no such file there") }
+        return QRPayError.io(verb, path: path, errno: e)
     }
 
     /// Names parked in hold/.
@@ -360,18 +296,18 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
         try SpoolName.validate(name)
         let source = quarantineDirectory + "/" + name
         var target = name
-        if let r = name.range(of: ".dup-", options: .backwards), SpoolFS.lstatKind(newDirectory + "/" + name[..<r.lowerBound]) == nil {
+        if let r = name.range(of: ".dup-", options: .backwards), FileIO.lstatKind(newDirectory + "/" + name[..<r.lowerBound]) == nil {
             target = String(name[..<r.lowerBound])
         }
-        var e = SpoolFS.renameNoReplace(source, newDirectory + "/" + target)
+        var e = FileIO.renameNoReplace(source, newDirectory + "/" + target)
         if e == EEXIST && target != name {
             target = name
-            e = SpoolFS.renameNoReplace(source, newDirectory + "/" + target)
+            e = FileIO.renameNoReplace(source, newDirectory + "/" + target)
         }
-        guard e == 0 else { throw SpoolFS.error("requeue", source, e) }
-        try SpoolFS.fsyncDirectory(newDirectory)
+        guard e == 0 else { throw Queue.operatorError("requeue", source, e) }
+        try FileIO.fsyncDirectory(newDirectory)
         unlink(source + SpoolName.reasonSuffix)
-        try SpoolFS.fsyncDirectory(quarantineDirectory)
+        try FileIO.fsyncDirectory(quarantineDirectory)
         return target
     }
 
@@ -398,7 +334,7 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
         let dir = path + "/" + state.rawValue
         var result: [(name: String, modified: Date)] = []
         for name in try sortedEntries(dir) {
-            guard let (_, st) = SpoolFS.lstatKind(dir + "/" + name) else { continue }
+            guard let (_, st) = FileIO.lstatKind(dir + "/" + name) else { continue }
             result.append((name, Date(timeIntervalSince1970: Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)))
         }
         return result
@@ -418,7 +354,7 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
         var removed = 0
         for name in (try? FileIO.listDirectory(tmpDirectory)) ?? [] {
             let p = tmpDirectory + "/" + name
-            guard let (kind, st) = SpoolFS.lstatKind(p), kind != .directory else { continue }
+            guard let (kind, st) = FileIO.lstatKind(p), kind != .directory else { continue }
             if Double(st.st_mtim.tv_sec) < now.timeIntervalSince1970 - age, unlink(p) == 0 { removed += 1 }
         }
         return removed
@@ -450,6 +386,8 @@ public struct ClaimedFile: Sendable {
     /// False when the runner saw deferred/ empty before claiming: completing then skips removing an
     /// attempt record that cannot exist.
     var mayHaveDeferredRecord = true
+    /// Files claimed with this one (a photo's sidecar), completed, quarantined or deferred with it.
+    public internal(set) var companions: [ClaimedFile] = []
 
     public init(queue: Queue, name: String) {
         self.queue = queue
@@ -460,11 +398,11 @@ public struct ClaimedFile: Sendable {
     public var path: String { queue.curDirectory + "/" + name }
 
     /// What the claimed entry is (lstat, never following a link); nil if it vanished.
-    public var kind: SpoolEntryKind? { SpoolFS.lstatKind(path)?.0 }
+    public var kind: SpoolEntryKind? { FileIO.lstatKind(path)?.0 }
 
     /// lstat of the entry, remembered for read() and complete(); nil if it vanished.
     mutating func look() -> SpoolEntryKind? {
-        guard let (kind, st) = SpoolFS.lstatKind(path) else { return nil }
+        guard let (kind, st) = FileIO.lstatKind(path) else { return nil }
         looked = (kind, UInt64(st.st_dev), UInt64(st.st_ino))
         return kind
     }
@@ -472,24 +410,24 @@ public struct ClaimedFile: Sendable {
     /// Reads the file, never following a symlink and never opening anything but a regular file
     /// (checked with lstat first, then fstat after an O_NOFOLLOW|O_NONBLOCK open):
     /// `spool.not-regular` for a FIFO, directory, device, socket or symlink; `spool.too-large` over
-    /// `maxBytes`; `spool.no-such-file` if it vanished; `spool.io` otherwise (transient).
+    /// `maxBytes`; an `io.*` error otherwise (a fault of the system: transient).
     public func read(maxBytes: Int) throws -> Data {
         let first: (kind: SpoolEntryKind, device: UInt64, inode: UInt64)
         if let looked {
             first = looked
         } else {
-            guard let (kind, st0) = SpoolFS.lstatKind(path) else { throw SpoolFS.error("read", path, errno) }
+            guard let (kind, st0) = FileIO.lstatKind(path) else { throw QRPayError.io("read", path: path, errno: errno) }
             first = (kind, UInt64(st0.st_dev), UInt64(st0.st_ino))
         }
         guard first.kind == .regular else { throw ClaimedFile.notRegular(name, first.kind) }
         let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
         guard fd >= 0 else {
             if errno == ELOOP { throw ClaimedFile.notRegular(name, .symlink) }
-            throw SpoolFS.error("open", path, errno)
+            throw QRPayError.io("open", path: path, errno: errno)
         }
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw SpoolFS.error("stat", path, errno) }
+        guard fstat(fd, &st) == 0 else { throw QRPayError.io("stat", path: path, errno: errno) }
         guard SpoolEntryKind(mode: st.st_mode) == .regular, UInt64(st.st_ino) == first.inode, UInt64(st.st_dev) == first.device else {
             throw ClaimedFile.notRegular(name, SpoolEntryKind(mode: st.st_mode))
         }
@@ -501,7 +439,7 @@ public struct ClaimedFile: Sendable {
             let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw SpoolFS.error("read", path, errno)
+                throw QRPayError.io("read", path: path, errno: errno)
             }
             if n == 0 { break }
             data.append(contentsOf: buffer[0..<n])
@@ -513,11 +451,10 @@ public struct ClaimedFile: Sendable {
     }
 
     static func notRegular(_ name: String, _ kind: SpoolEntryKind) -> QRPayError {
-        QRPayError("spool.not-regular",
-                   "\(name) is \(kind.described), not a regular file; it was not opened", exit: .dataError)
+        QRPayError(.spoolNotRegular, "\(name) is \(kind.described), not a regular file; it was not opened")
     }
 
     static func tooLarge(_ name: String, _ size: Int, _ limit: Int) -> QRPayError {
-        QRPayError("spool.too-large", "\(name) is \(size) bytes, over the limit of \(limit)", exit: .dataError)
+        QRPayError(.spoolTooLarge, "\(name) is \(size) bytes, over the limit of \(limit)")
     }
 }

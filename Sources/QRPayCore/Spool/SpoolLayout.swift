@@ -1,36 +1,452 @@
-// The fixed points of a spool, relative to its root. The layout is part of the interface (see
-// LAYOUT.md beside this file): operators and other programs find things by these paths.
+// The spool's layout: every path QR-Pay reads or writes, every queue, and for each directory its
+// owner, group and mode. Like Postfix's mail_queue.c, this file is the only place that knows how a
+// spool path is spelled; everything else asks it. The layout is part of the interface (operators
+// and other programs find things by these paths), so the README's layout tables and
+// Sources/QRPayCore/Spool/LAYOUT.md are generated from `SpoolLayout.table` (`qrpay-spool layout
+// --markdown`), and a test checks that they agree.
+//
+// Parties: the CA, the PG, shops and users, each its own Unix user when deployed (`qrpay-spool
+// setup` applies the table: owners, groups, modes). On a single-user spool (a demo, the tests) the
+// same modes apply; only the owners are all one user. Programs create what is missing with the
+// table's mode and never change the mode of a directory that exists.
 
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
-public enum SpoolLayout {
-    /// ROOT/ca: the CA repository (certificates, CRL).
-    public static func caDirectory(_ root: String) -> String { root + "/ca" }
-    /// ROOT/pg: the payment gateway's private area.
-    public static func pgDirectory(_ root: String) -> String { root + "/pg" }
-    /// ROOT/pg/inbox: signed payment JSON from shops.
-    public static func inbox(_ root: String) -> Queue { Queue(path: pgDirectory(root) + "/inbox") }
-    /// ROOT/pg/approvals: users' approvals.
-    public static func approvals(_ root: String) -> Queue { Queue(path: pgDirectory(root) + "/approvals") }
-    /// ROOT/pg/cancels: cancellations.
-    public static func cancels(_ root: String) -> Queue { Queue(path: pgDirectory(root) + "/cancels") }
-    /// ROOT/shops/ID.
-    public static func shopDirectory(_ root: String, shop: String) -> String { root + "/shops/" + shop }
-    /// ROOT/users/ID.
-    public static func userDirectory(_ root: String, user: String) -> String { root + "/users/" + user }
-    /// ROOT/users/ID/inbox: notices for one user.
-    public static func userInbox(_ root: String, user: String) -> Queue {
-        Queue(path: userDirectory(root, user: user) + "/inbox")
-    }
-    /// ROOT/run: one lock file per stage (`<stage>.lock`, holding the runner's pid).
-    public static func runDirectory(_ root: String) -> String { root + "/run" }
-    /// ROOT/run/<stage>.lock.
-    public static func lockFile(_ root: String, stage: String) -> String { runDirectory(root) + "/" + stage + ".lock" }
+/// Who owns (or whose group holds) an entry of the layout.
+public enum Principal: String, Sendable, CaseIterable {
+    /// The certificate authority (`qrpay-ca`).
+    case ca
+    /// The payment gateway and its operators (`qrpay-pg`).
+    case pg
+    /// The group every shop is in (`qrpay-shops`): those who may drop into the PG's shop queues.
+    case shops
+    /// The group every user is in (`qrpay-users`).
+    case users
+    /// The shop named in the path (`shop-ID`: its own user and group).
+    case shop
+    /// The user named in the path (`user-ID`).
+    case user
 
-    /// How a queue is named in log lines: its path relative to the root (`pg/inbox`).
-    public static func displayName(_ queue: Queue, root: String) -> String {
-        let prefix = root.hasSuffix("/") ? root : root + "/"
-        if queue.path.hasPrefix(prefix) { return String(queue.path.dropFirst(prefix.count)) }
-        return (queue.path as NSString).lastPathComponent
+    /// The default Unix name (setup's defaults; ID is the shop's or user's id).
+    public var defaultName: String {
+        switch self {
+        case .ca: return "qrpay-ca"
+        case .pg: return "qrpay-pg"
+        case .shops: return "qrpay-shops"
+        case .users: return "qrpay-users"
+        case .shop: return "shop-ID"
+        case .user: return "user-ID"
+        }
     }
+}
+
+/// One row of the layout table.
+public struct LayoutEntry: Sendable {
+    public enum Kind: String, Sendable {
+        case directory, file
+        /// A queue: a directory with tmp/ new/ cur/ done/ deferred/ hold/ quarantine/.
+        case queue
+    }
+
+    /// Who writes into a queue, and who consumes it; decides its subdirectories' modes.
+    public enum QueueAccess: Sendable, Equatable {
+        /// The PG consumes what a group of parties drops (`writers`): tmp/ and new/ are 1730 group
+        /// `writers` (they create and link, cannot list, cannot remove another's file), the rest 0750 pg:pg.
+        case toPG(writers: Principal)
+        /// The PG writes, the party named in the path consumes: every subdirectory 2770 pg:party
+        /// (setgid: files keep the party's group, so the party reads and moves them).
+        case fromPG(to: Principal)
+        /// A party's own queue (photos for its scan stage): 0700, the party's alone.
+        case own(Principal)
+    }
+
+    /// Relative to the spool root; `{shop}`, `{user}`, `{day}`... stand for one path component.
+    public let pattern: String
+    public let kind: Kind
+    public let owner: Principal
+    public let group: Principal
+    /// The directory's mode, or the file's.
+    public let mode: mode_t
+    public let writer: String
+    public let reader: String
+    public let queue: QueueAccess?
+
+    init(_ pattern: String, _ kind: Kind, _ owner: Principal, _ group: Principal, _ mode: mode_t,
+         writer: String, reader: String, queue: QueueAccess? = nil) {
+        self.pattern = pattern; self.kind = kind; self.owner = owner; self.group = group; self.mode = mode
+        self.writer = writer; self.reader = reader; self.queue = queue
+    }
+
+    /// `0750`.
+    public var modeText: String { String(format: "%04o", Int(mode)) }
+}
+
+/// A queue's subdirectory, with its owner, group and mode.
+public struct QueueSubdirectory: Sendable {
+    public let name: String
+    public let owner: Principal
+    public let group: Principal
+    public let mode: mode_t
+}
+
+extension LayoutEntry.QueueAccess {
+    /// The subdirectories of a queue with this access, in Queue.subdirectories order.
+    public func subdirectories(queueOwner: Principal) -> [QueueSubdirectory] {
+        Queue.subdirectories.map { sub in
+            switch self {
+            case .toPG(let writers):
+                if sub == "tmp" || sub == "new" { return QueueSubdirectory(name: sub, owner: .pg, group: writers, mode: 0o1730) }
+                return QueueSubdirectory(name: sub, owner: .pg, group: .pg, mode: 0o750)
+            case .fromPG(let party):
+                return QueueSubdirectory(name: sub, owner: .pg, group: party, mode: 0o2770)
+            case .own(let party):
+                return QueueSubdirectory(name: sub, owner: party, group: party, mode: 0o700)
+            }
+        }
+    }
+
+    /// The mode of the queue's own directory.
+    var rootMode: mode_t {
+        switch self {
+        case .toPG: return 0o750
+        case .fromPG: return 0o2770
+        case .own: return 0o700
+        }
+    }
+}
+
+/// A queue with the name the operator sees (`pg/inbox`, `shops/1001/notices`).
+public struct NamedQueue: Sendable {
+    public let name: String
+    public let queue: Queue
+}
+
+public struct SpoolLayout: Sendable {
+    public let root: String
+
+    public init(root: String) {
+        var r = root
+        while r.count > 1 && r.hasSuffix("/") { r.removeLast() }
+        self.root = r
+    }
+
+    // MARK: the certificate authority (ca/)
+
+    public var caDirectory: String { root + "/ca" }
+    public var caCertificate: String { caDirectory + "/ca.pem" }
+    public var crl: String { caDirectory + "/crl.pem" }
+    public var caIndex: String { caDirectory + "/index.json" }
+    public var caLock: String { caDirectory + "/lock" }
+    public var caPrivateDirectory: String { caDirectory + "/private" }
+    public var caKey: String { caPrivateDirectory + "/ca-key.pem" }
+    public var issuedDirectory: String { caDirectory + "/issued" }
+    public func issuedCertificate(fingerprint: String) -> String { issuedDirectory + "/" + fingerprint + ".pem" }
+    public var certificatesDirectory: String { caDirectory + "/certs" }
+    public func certificatesDirectory(role: Role) -> String { certificatesDirectory + "/" + role.rawValue }
+    /// The current certificate of a role and id, published by the CA (owners' programs find theirs here).
+    public func currentCertificate(role: Role, id: String) -> String {
+        certificatesDirectory(role: role) + "/" + id + ".pem"
+    }
+
+    // MARK: parties' own directories (keys, requests, certificates)
+
+    /// pg/, shops/ID/ or users/ID/.
+    public func ownerDirectory(role: Role, id: String) -> String {
+        switch role {
+        case .pg: return pgDirectory
+        case .shop: return shopDirectory(id)
+        case .user: return userDirectory(id)
+        }
+    }
+    public func keyFile(role: Role, id: String) -> String { ownerDirectory(role: role, id: id) + "/key.pem" }
+    public func certificateFile(role: Role, id: String) -> String { ownerDirectory(role: role, id: id) + "/cert.pem" }
+    /// The owner's certificate request (`qrpay-ca request`), public like its certificate.
+    public func requestFile(role: Role, id: String) -> String { ownerDirectory(role: role, id: id) + "/request.csr" }
+
+    // MARK: the payment gateway (pg/)
+
+    public var pgDirectory: String { root + "/pg" }
+    public var inbox: Queue { Queue(path: pgDirectory + "/inbox") }
+    public var approvals: Queue { Queue(path: pgDirectory + "/approvals") }
+    public var cancels: Queue { Queue(path: pgDirectory + "/cancels") }
+    public var paymentsDirectory: String { pgDirectory + "/payments" }
+    public var statesDirectory: String { pgDirectory + "/states" }
+    public var listDirectory: String { pgDirectory + "/list" }
+    public var journalDirectory: String { pgDirectory + "/journal" }
+    public var journalLock: String { journalDirectory + "/.lock" }
+    public func journalFile(day: String) -> String { journalDirectory + "/" + day + ".jsonl" }
+    public var checkpointsDirectory: String { journalDirectory + "/checkpoints" }
+    public var dueDirectory: String { pgDirectory + "/due" }
+
+    /// The record bucket of a payment: first two hex digits of SHA-256(payment).
+    public static func bucket(_ payment: String) -> String { String(Digest.sha256Hex(Data(payment.utf8)).prefix(2)) }
+    public func recordDirectory(shop: String) -> String { paymentsDirectory + "/" + shop }
+    public func recordPath(shop: String, payment: String) -> String {
+        paymentsDirectory + "/" + shop + "/" + SpoolLayout.bucket(payment) + "/" + payment + ".json"
+    }
+    public func stateDirectory(_ state: PaymentState) -> String { statesDirectory + "/" + state.rawValue }
+    public func stateDirectory(_ state: PaymentState, day: String) -> String { stateDirectory(state) + "/" + day }
+    /// pg/states/STATE/DAY/SHOP~PAYMENT~CUR~TOTAL (DAY: the payment's UTC creation day).
+    public func markerPath(state: PaymentState, info: PaymentInfo) -> String {
+        stateDirectory(state, day: Timestamp.day(info.created)) + "/"
+            + StateMarker.name(shop: info.shop, payment: info.payment, currency: info.currency.code, total: info.total)
+    }
+    public func listPath(token: String) -> String { listDirectory + "/" + token.prefix(2) + "/" + token + ".json" }
+    /// pg/due/KIND: open payments by the time something becomes due for them (DueIndex).
+    public func dueDirectory(_ kind: DueKind) -> String { dueDirectory + "/" + kind.rawValue }
+
+    public var reportsDirectory: String { root + "/reports" }
+    public var runDirectory: String { root + "/run" }
+    /// run/STAGE.lock: a stage runner's flock, holding its pid.
+    public func lockFile(stage: String) -> String { runDirectory + "/" + stage + ".lock" }
+
+    // MARK: shops (shops/ID/)
+
+    public var shopsDirectory: String { root + "/shops" }
+    public func shopDirectory(_ shop: String) -> String { shopsDirectory + "/" + shop }
+    public func qrDirectory(shop: String) -> String { shopDirectory(shop) + "/qr" }
+    public func qrPath(shop: String, payment: String) -> String { qrDirectory(shop: shop) + "/" + payment + ".png" }
+    public func notices(shop: String) -> Queue { Queue(path: shopDirectory(shop) + "/notices") }
+    public func shopJournal(shop: String) -> String { shopDirectory(shop) + "/journal.jsonl" }
+
+    // MARK: users (users/ID/)
+
+    public var usersDirectory: String { root + "/users" }
+    public func userDirectory(_ user: String) -> String { usersDirectory + "/" + user }
+    /// The user's own queue of photos (and .approve sidecars) for `qrpay-scan`.
+    public func scanInbox(user: String) -> Queue { Queue(path: userDirectory(user) + "/inbox") }
+    public func reviewsDirectory(user: String) -> String { userDirectory(user) + "/reviews" }
+    public func receipts(user: String) -> Queue { Queue(path: userDirectory(user) + "/receipts") }
+    /// users/ID/run: the user's own locks (`qrpay-scan`), where the user may write.
+    public func userRunDirectory(user: String) -> String { userDirectory(user) + "/run" }
+
+    // MARK: every queue
+
+    /// The PG's queues, then every shop's notices, then every user's scan inbox and receipts (shops
+    /// and users as their directories exist). `qrpay-spool status`, `purge`, `check`, `init`,
+    /// `setup` and the queue commands all use this one list.
+    public func allQueues() throws -> [NamedQueue] {
+        var out = [NamedQueue(name: "pg/inbox", queue: inbox), NamedQueue(name: "pg/approvals", queue: approvals),
+                   NamedQueue(name: "pg/cancels", queue: cancels)]
+        for shop in try shops() {
+            out.append(NamedQueue(name: "shops/\(shop)/notices", queue: notices(shop: shop)))
+        }
+        for user in try users() {
+            out.append(NamedQueue(name: "users/\(user)/inbox", queue: scanInbox(user: user)))
+            out.append(NamedQueue(name: "users/\(user)/receipts", queue: receipts(user: user)))
+        }
+        return out
+    }
+
+    /// Shops with a directory in the spool, sorted.
+    public func shops() throws -> [String] {
+        try FileIO.listDirectory(shopsDirectory).filter(Identifier.isValid).sorted()
+    }
+
+    /// Users with a directory in the spool, sorted.
+    public func users() throws -> [String] {
+        try FileIO.listDirectory(usersDirectory).filter(Identifier.isValid).sorted()
+    }
+
+    /// How a path is named in log lines and listings: relative to the root.
+    public func relative(_ path: String) -> String {
+        let prefix = root == "/" ? "/" : root + "/"
+        return path.hasPrefix(prefix) ? String(path.dropFirst(prefix.count)) : path
+    }
+
+    // MARK: creating directories
+
+    /// The mode the layout gives the directory at `path` (under the root): its table entry's, a
+    /// queue's subdirectory's, or 0750 for a path the table does not name.
+    public func mode(ofDirectory path: String) -> mode_t {
+        let rel = relative(path)
+        if let found = SpoolLayout.entry(matching: rel), found.entry.kind != .file {
+            if let sub = found.subdirectory { return sub.mode }
+            return found.entry.kind == .queue ? found.entry.queue!.rootMode : found.entry.mode
+        }
+        return 0o750
+    }
+
+    /// Creates `path` and its missing parents (up to the root), each with the layout's mode.
+    /// Existing directories are left as they are. Returns how many were created.
+    @discardableResult
+    public func makeDirectories(_ path: String) throws -> Int {
+        if FileIO.isDirectory(path) { return 0 }
+        var missing: [String] = []
+        var p = path
+        while !p.isEmpty, p != "/", !FileIO.isDirectory(p) {
+            missing.append(p)
+            if p == root { break }
+            p = FileIO.parentDirectory(p)
+        }
+        var created = 0
+        for dir in missing.reversed() {
+            let mode: mode_t = dir == root ? 0o755 : mode(ofDirectory: dir)
+            if try FileIO.makeDirectory(dir, mode: mode) {
+                created += 1
+                try? FileIO.fsyncDirectory(FileIO.parentDirectory(dir))  // the new entry survives a crash
+            }
+        }
+        return created
+    }
+
+    /// Creates a queue and its subdirectories (and missing parents) with the layout's modes.
+    @discardableResult
+    public func makeQueue(_ queue: Queue) throws -> Int {
+        var created = try makeDirectories(queue.path)
+        for sub in Queue.subdirectories {
+            let dir = queue.path + "/" + sub
+            if try FileIO.makeDirectory(dir, mode: mode(ofDirectory: dir)) { created += 1 }
+        }
+        if created > 0 { try FileIO.fsyncDirectory(queue.path) }
+        return created
+    }
+}
+
+// MARK: - The table
+
+extension SpoolLayout {
+    /// Every directory and file of the spool: owner, group, mode, writer, reader.
+    public static let table: [LayoutEntry] = [
+        LayoutEntry("ca", .directory, .ca, .ca, 0o755, writer: "`qrpay-ca`", reader: "every program"),
+        LayoutEntry("ca/ca.pem", .file, .ca, .ca, 0o644, writer: "`qrpay-ca init`", reader: "every program (the trust anchor)"),
+        LayoutEntry("ca/crl.pem", .file, .ca, .ca, 0o644, writer: "`qrpay-ca crl`, `revoke`", reader: "every program"),
+        LayoutEntry("ca/index.json", .file, .ca, .ca, 0o644, writer: "`qrpay-ca`", reader: "`qrpay-ca list`, operators"),
+        LayoutEntry("ca/lock", .file, .ca, .ca, 0o600, writer: "`qrpay-ca` (flock)", reader: "`qrpay-ca`"),
+        LayoutEntry("ca/private", .directory, .ca, .ca, 0o700, writer: "`qrpay-ca`", reader: "`qrpay-ca`"),
+        LayoutEntry("ca/private/ca-key.pem", .file, .ca, .ca, 0o600, writer: "`qrpay-ca init`", reader: "`qrpay-ca`"),
+        LayoutEntry("ca/issued", .directory, .ca, .ca, 0o755, writer: "`qrpay-ca issue`", reader: "every program (signer by `x5t#S256`)"),
+        LayoutEntry("ca/issued/{fingerprint}.pem", .file, .ca, .ca, 0o644, writer: "`qrpay-ca issue`", reader: "every program"),
+        LayoutEntry("ca/certs", .directory, .ca, .ca, 0o755, writer: "`qrpay-ca issue`", reader: "every program"),
+        LayoutEntry("ca/certs/{role}", .directory, .ca, .ca, 0o755, writer: "`qrpay-ca issue`", reader: "every program"),
+        LayoutEntry("ca/certs/{role}/{id}.pem", .file, .ca, .ca, 0o644, writer: "`qrpay-ca issue`", reader: "the owner's programs, every program"),
+
+        LayoutEntry("pg", .directory, .pg, .pg, 0o711, writer: "PG stages", reader: "the PG; others only pass through (to the inboxes and the list)"),
+        LayoutEntry("pg/key.pem", .file, .pg, .pg, 0o600, writer: "`qrpay-ca request --role pg`", reader: "PG stages"),
+        LayoutEntry("pg/request.csr", .file, .pg, .pg, 0o644, writer: "`qrpay-ca request --role pg`", reader: "`qrpay-ca issue`"),
+        LayoutEntry("pg/cert.pem", .file, .pg, .pg, 0o644, writer: "`qrpay-ca` (single-host set-ups)", reader: "PG stages, users' clients"),
+        LayoutEntry("pg/inbox", .queue, .pg, .shops, 0o750, writer: "`qrpay-shop create`, `send`", reader: "`qrpay-register`",
+                    queue: .toPG(writers: .shops)),
+        LayoutEntry("pg/approvals", .queue, .pg, .users, 0o750, writer: "`qrpay-user approve`, `qrpay-scan`", reader: "`qrpay-approve`",
+                    queue: .toPG(writers: .users)),
+        LayoutEntry("pg/cancels", .queue, .pg, .shops, 0o750, writer: "`qrpay-shop cancel`, `send`", reader: "`qrpay-settle`",
+                    queue: .toPG(writers: .shops)),
+        LayoutEntry("pg/payments", .directory, .pg, .pg, 0o750, writer: "PG stages", reader: "`qrpay-spool`, operators"),
+        LayoutEntry("pg/payments/{shop}", .directory, .pg, .pg, 0o750, writer: "PG stages", reader: "`qrpay-spool`, operators"),
+        LayoutEntry("pg/payments/{shop}/{xx}", .directory, .pg, .pg, 0o750, writer: "PG stages", reader: "`qrpay-spool`, operators (XX: first hex byte of SHA-256(PAYMENT))"),
+        LayoutEntry("pg/payments/{shop}/{xx}/{payment}.json", .file, .pg, .pg, 0o640, writer: "PG stages", reader: "`qrpay-spool show`, operators (the record: the truth)"),
+        LayoutEntry("pg/states", .directory, .pg, .pg, 0o750, writer: "PG stages", reader: "`qrpay-spool status`, `qrpay-reconcile`"),
+        LayoutEntry("pg/states/{state}", .directory, .pg, .pg, 0o750, writer: "PG stages", reader: "`qrpay-spool status`, `qrpay-reconcile`"),
+        LayoutEntry("pg/states/{state}/{day}", .directory, .pg, .pg, 0o750, writer: "PG stages", reader: "`qrpay-spool status`, `qrpay-reconcile` (DAY: UTC creation day)"),
+        LayoutEntry("pg/states/{state}/{day}/{marker}", .file, .pg, .pg, 0o640, writer: "PG stages", reader: "status, reconcile (empty: `SHOP~PAYMENT~CUR~TOTAL`, the name is the data)"),
+        LayoutEntry("pg/due", .directory, .pg, .pg, 0o750, writer: "PG stages", reader: "`qrpay-settle`"),
+        LayoutEntry("pg/due/{kind}", .directory, .pg, .pg, 0o750, writer: "PG stages", reader: "`qrpay-settle` (KIND: `accepted`, `expires`)"),
+        LayoutEntry("pg/due/{kind}/{minute}", .directory, .pg, .pg, 0o750, writer: "PG stages", reader: "`qrpay-settle` (MINUTE: `YYYYMMDDTHHMM`, UTC)"),
+        LayoutEntry("pg/due/{kind}/{minute}/{entry}", .file, .pg, .pg, 0o640, writer: "PG stages", reader: "`qrpay-settle` (empty: `EPOCH~SHOP~PAYMENT`)"),
+        LayoutEntry("pg/list", .directory, .pg, .pg, 0o711, writer: "PG stages", reader: "users' clients: fetch by name, no listing"),
+        LayoutEntry("pg/list/{tt}", .directory, .pg, .pg, 0o711, writer: "PG stages", reader: "users' clients (TT: the token's first two characters)"),
+        LayoutEntry("pg/list/{tt}/{token}.json", .file, .pg, .pg, 0o644, writer: "PG stages", reader: "`qrpay-user`, `qrpay-scan` (TOKEN: base64url SHA-256 of the signature)"),
+        LayoutEntry("pg/journal", .directory, .pg, .pg, 0o750, writer: "PG stages (flock on `.lock`)", reader: "`qrpay-spool check`, auditors"),
+        LayoutEntry("pg/journal/{day}.jsonl", .file, .pg, .pg, 0o640, writer: "PG stages", reader: "`qrpay-spool check`, auditors (hash-chained, append-only)"),
+        LayoutEntry("pg/journal/checkpoints", .directory, .pg, .pg, 0o750, writer: "`qrpay-spool checkpoint`", reader: "`qrpay-spool check`"),
+        LayoutEntry("pg/journal/checkpoints/{day}-{seq}.jws", .file, .pg, .pg, 0o640, writer: "`qrpay-spool checkpoint`", reader: "`qrpay-spool check`"),
+        LayoutEntry("reports", .directory, .pg, .pg, 0o750, writer: "`qrpay-reconcile`", reader: "operators, accounting"),
+        LayoutEntry("run", .directory, .pg, .pg, 0o755, writer: "PG stage runners", reader: "operators"),
+        LayoutEntry("run/{stage}.lock", .file, .pg, .pg, 0o640, writer: "stage runners (flock, holds the pid)", reader: "operators, `qrpay-spool check --repair`"),
+
+        LayoutEntry("shops", .directory, .pg, .pg, 0o755, writer: "`qrpay-spool setup`, `init`", reader: "everyone (pass-through)"),
+        LayoutEntry("shops/{shop}", .directory, .shop, .shop, 0o711, writer: "the shop", reader: "the shop; others only pass through"),
+        LayoutEntry("shops/{shop}/key.pem", .file, .shop, .shop, 0o600, writer: "`qrpay-ca request --role shop`", reader: "`qrpay-shop`"),
+        LayoutEntry("shops/{shop}/request.csr", .file, .shop, .shop, 0o644, writer: "`qrpay-ca request --role shop`", reader: "`qrpay-ca issue`"),
+        LayoutEntry("shops/{shop}/cert.pem", .file, .shop, .shop, 0o644, writer: "`qrpay-ca` (single-host set-ups)", reader: "`qrpay-shop`"),
+        LayoutEntry("shops/{shop}/journal.jsonl", .file, .shop, .shop, 0o600, writer: "`qrpay-shop`", reader: "`qrpay-reconcile --shop-journal`"),
+        LayoutEntry("shops/{shop}/qr", .directory, .pg, .shop, 0o2750, writer: "`qrpay-register`", reader: "the shop's display"),
+        LayoutEntry("shops/{shop}/qr/{payment}.png", .file, .pg, .shop, 0o640, writer: "`qrpay-register`", reader: "the shop's display"),
+        LayoutEntry("shops/{shop}/notices", .queue, .pg, .shop, 0o2770, writer: "PG stages: `PAYMENT.STATE.json`, PG-signed", reader: "the shop",
+                    queue: .fromPG(to: .shop)),
+
+        LayoutEntry("users", .directory, .pg, .pg, 0o755, writer: "`qrpay-spool setup`, `init`", reader: "everyone (pass-through)"),
+        LayoutEntry("users/{user}", .directory, .user, .user, 0o711, writer: "the user", reader: "the user; others only pass through"),
+        LayoutEntry("users/{user}/key.pem", .file, .user, .user, 0o600, writer: "`qrpay-ca request --role user`", reader: "`qrpay-user`, `qrpay-scan`"),
+        LayoutEntry("users/{user}/request.csr", .file, .user, .user, 0o644, writer: "`qrpay-ca request --role user`", reader: "`qrpay-ca issue`"),
+        LayoutEntry("users/{user}/cert.pem", .file, .user, .user, 0o644, writer: "`qrpay-ca` (single-host set-ups)", reader: "`qrpay-user`, `qrpay-scan`"),
+        LayoutEntry("users/{user}/inbox", .queue, .user, .user, 0o700, writer: "the user (photos, `NAME.approve` sidecars)", reader: "`qrpay-scan`",
+                    queue: .own(.user)),
+        LayoutEntry("users/{user}/reviews", .directory, .user, .user, 0o700, writer: "`qrpay-scan`", reader: "the user"),
+        LayoutEntry("users/{user}/receipts", .queue, .pg, .user, 0o2770, writer: "PG stages: `SHOP.PAYMENT.STATE.json`, PG-signed", reader: "the user",
+                    queue: .fromPG(to: .user)),
+        LayoutEntry("users/{user}/run", .directory, .user, .user, 0o700, writer: "`qrpay-scan` (its lock)", reader: "the user"),
+    ]
+
+    /// The table entry (and queue subdirectory) a relative path falls under, if any. A `{…}`
+    /// component of a pattern matches any one component; a queue's subdirectories (and done/DAY)
+    /// match their queue.
+    public static func entry(matching relative: String) -> (entry: LayoutEntry, subdirectory: QueueSubdirectory?)? {
+        let parts = relative.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        func matches(_ pattern: [Substring], _ path: ArraySlice<String>) -> Bool {
+            guard pattern.count == path.count else { return false }
+            for (p, c) in zip(pattern, path) {
+                if p.hasPrefix("{") {
+                    // "{day}-{seq}.jws", "{payment}.json": a placeholder with a fixed suffix.
+                    if let close = p.lastIndex(of: "}"), p.index(after: close) < p.endIndex {
+                        let suffix = p[p.index(after: close)...]
+                        if !c.hasSuffix(suffix) || c.count <= suffix.count { return false }
+                    }
+                } else if p != c { return false }
+            }
+            return true
+        }
+        for entry in table {
+            let pattern = entry.pattern.split(separator: "/")
+            if matches(pattern, parts[...]) { return (entry, nil) }
+            if entry.kind == .queue, let access = entry.queue, parts.count > pattern.count,
+               matches(pattern, parts[0..<pattern.count]) {
+                let sub = parts[pattern.count]
+                guard let found = access.subdirectories(queueOwner: entry.owner).first(where: { $0.name == sub }) else { continue }
+                // QUEUE/SUB is the subdirectory; QUEUE/done/DAY is made like done/.
+                if parts.count == pattern.count + 1 || (sub == "done" && parts.count == pattern.count + 2) {
+                    return (entry, found)
+                }
+            }
+        }
+        return nil
+    }
+}
+
+// MARK: - Documentation generated from the table
+
+extension SpoolLayout {
+    static func owners(_ owner: Principal, _ group: Principal) -> String { "\(owner.defaultName):\(group.defaultName)" }
+
+    /// The layout tables in Markdown, as README.md and LAYOUT.md carry them.
+    public static func markdown() -> String {
+        var lines = [
+            "| Path | Kind | Owner:group | Mode | Writer | Reader |",
+            "|---|---|---|---|---|---|",
+        ]
+        for e in table {
+            lines.append("| `\(e.pattern)` | \(e.kind.rawValue) | \(owners(e.owner, e.group)) | \(e.kind == .queue ? e.queue!.rootModeText : e.modeText) | \(e.writer) | \(e.reader) |")
+        }
+        lines.append("")
+        lines.append("Queue subdirectories, by who writes the queue:")
+        lines.append("")
+        lines.append("| Queue | " + Queue.subdirectories.map { "`\($0)/`" }.joined(separator: " | ") + " |")
+        lines.append("|---|" + String(repeating: "---|", count: Queue.subdirectories.count))
+        for e in table where e.kind == .queue {
+            let subs = e.queue!.subdirectories(queueOwner: e.owner)
+            lines.append("| `\(e.pattern)` | " + subs.map { "\(owners($0.owner, $0.group)) \(String(format: "%04o", Int($0.mode)))" }.joined(separator: " | ") + " |")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// The begin and end markers around the generated tables in a Markdown file.
+    public static let markdownBegin = "<!-- layout table: generated by `qrpay-spool layout --markdown`; do not edit by hand -->"
+    public static let markdownEnd = "<!-- end of layout table -->"
+}
+
+extension LayoutEntry.QueueAccess {
+    var rootModeText: String { String(format: "%04o", Int(rootMode)) }
 }

@@ -24,9 +24,7 @@ public enum Identifier {
     public static func validate(_ id: String, what: String = "id") throws -> String {
         guard isValid(id) else {
             let shown = id.count > 80 ? String(id.prefix(80)) + "…" : id
-            throw QRPayError("id.unsafe",
-                             "\(what) \"\(shown.debugDescription.dropFirst().dropLast())\" is not a valid id: use 1-64 of A-Z a-z 0-9 . _ - (not \".\" or \"..\")",
-                             exit: .dataError)
+            throw QRPayError(.idUnsafe, "\(what) \"\(shown.debugDescription.dropFirst().dropLast())\" is not a valid id: use 1-64 of A-Z a-z 0-9 . _ - (not \".\" or \"..\")")
         }
         return id
     }

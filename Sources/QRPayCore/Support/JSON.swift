@@ -28,7 +28,7 @@ extension JSONValue {
     /// Parses `data` strictly: one JSON value, no duplicate keys, at most `options.maxBytes` bytes.
     public static func parse(_ data: Data, options: JSONParseOptions = .init(), what: String = "document") throws -> JSONValue {
         guard data.count <= options.maxBytes else {
-            throw QRPayError("json.too-large", "\(what) is \(data.count) bytes, over the limit of \(options.maxBytes)")
+            throw QRPayError(.jsonTooLarge, "\(what) is \(data.count) bytes, over the limit of \(options.maxBytes)")
         }
         var error = json_error_t()
         let root: UnsafeMutablePointer<json_t>? = data.withUnsafeBytes { raw in
@@ -41,9 +41,9 @@ extension JSONValue {
                 String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
             }
             if data.isEmpty {
-                throw QRPayError("json.malformed", "\(what) is empty, not JSON")
+                throw QRPayError(.jsonMalformed, "\(what) is empty, not JSON")
             }
-            throw QRPayError("json.malformed", "\(what) is not valid JSON: \(text) (line \(error.line), column \(error.column))")
+            throw QRPayError(.jsonMalformed, "\(what) is not valid JSON: \(text) (line \(error.line), column \(error.column))")
         }
         defer { json_decref(root) }
         return try convert(root, depth: 0)
@@ -54,7 +54,7 @@ extension JSONValue {
     }
 
     private static func convert(_ node: UnsafeMutablePointer<json_t>, depth: Int) throws -> JSONValue {
-        guard depth < 32 else { throw QRPayError("json.too-deep", "JSON nests more than 32 levels") }
+        guard depth < 32 else { throw QRPayError(.jsonTooDeep, "JSON nests more than 32 levels") }
         switch node.pointee.type {
         case JSON_NULL: return .null
         case JSON_TRUE: return .bool(true)
@@ -84,7 +84,7 @@ extension JSONValue {
             }
             return .object(members)
         default:
-            throw QRPayError("json.malformed", "unknown JSON node type")
+            throw QRPayError(.jsonMalformed, "unknown JSON node type")
         }
     }
 
@@ -151,7 +151,7 @@ public struct JSONObjectReader {
 
     public init(_ value: JSONValue, what: String) throws {
         guard case .object(let members) = value else {
-            throw QRPayError("json.not-object", "\(what) must be a JSON object")
+            throw QRPayError(.jsonNotObject, "\(what) must be a JSON object")
         }
         self.members = members
         self.what = what
@@ -161,23 +161,23 @@ public struct JSONObjectReader {
     public func requireOnly(_ known: Set<String>) throws {
         let unknown = members.keys.filter { !known.contains($0) }.sorted()
         if !unknown.isEmpty {
-            throw QRPayError("json.unknown-field", "\(what) has unknown field(s): \(unknown.joined(separator: ", "))")
+            throw QRPayError(.jsonUnknownField, "\(what) has unknown field(s): \(unknown.joined(separator: ", "))")
         }
     }
 
     public func value(_ key: String) throws -> JSONValue {
         guard let v = members[key] else {
-            throw QRPayError("json.missing-field", "\(what) lacks the field \"\(key)\"")
+            throw QRPayError(.jsonMissingField, "\(what) lacks the field \"\(key)\"")
         }
         return v
     }
 
     public func string(_ key: String, maxLength: Int = 1024) throws -> String {
         guard case .string(let s) = try value(key) else {
-            throw QRPayError("json.type", "\(what): \"\(key)\" must be a string")
+            throw QRPayError(.jsonType, "\(what): \"\(key)\" must be a string")
         }
         guard s.utf8.count <= maxLength else {
-            throw QRPayError("json.too-long", "\(what): \"\(key)\" is longer than \(maxLength) bytes")
+            throw QRPayError(.jsonTooLong, "\(what): \"\(key)\" is longer than \(maxLength) bytes")
         }
         return s
     }
@@ -191,31 +191,31 @@ public struct JSONObjectReader {
         switch try value(key) {
         case .int(let i):
             guard range.contains(i) else {
-                throw QRPayError("json.range", "\(what): \"\(key)\" is \(i), outside \(range.lowerBound)...\(range.upperBound)")
+                throw QRPayError(.jsonRange, "\(what): \"\(key)\" is \(i), outside \(range.lowerBound)...\(range.upperBound)")
             }
             return i
         case .double:
-            throw QRPayError("json.type", "\(what): \"\(key)\" must be an integer, not a decimal number")
+            throw QRPayError(.jsonType, "\(what): \"\(key)\" must be an integer, not a decimal number")
         case .string:
-            throw QRPayError("json.type", "\(what): \"\(key)\" must be an integer, not a string")
+            throw QRPayError(.jsonType, "\(what): \"\(key)\" must be an integer, not a string")
         default:
-            throw QRPayError("json.type", "\(what): \"\(key)\" must be an integer")
+            throw QRPayError(.jsonType, "\(what): \"\(key)\" must be an integer")
         }
     }
 
     public func bool(_ key: String) throws -> Bool {
         guard case .bool(let b) = try value(key) else {
-            throw QRPayError("json.type", "\(what): \"\(key)\" must be true or false")
+            throw QRPayError(.jsonType, "\(what): \"\(key)\" must be true or false")
         }
         return b
     }
 
     public func array(_ key: String, maxCount: Int = 1000) throws -> [JSONValue] {
         guard case .array(let items) = try value(key) else {
-            throw QRPayError("json.type", "\(what): \"\(key)\" must be an array")
+            throw QRPayError(.jsonType, "\(what): \"\(key)\" must be an array")
         }
         guard items.count <= maxCount else {
-            throw QRPayError("json.too-long", "\(what): \"\(key)\" has more than \(maxCount) entries")
+            throw QRPayError(.jsonTooLong, "\(what): \"\(key)\" has more than \(maxCount) entries")
         }
         return items
     }

@@ -47,6 +47,11 @@ public enum Timestamp {
         return Date(timeIntervalSince1970: TimeInterval(t))
     }
 
+    /// Whether `text` is a day `YYYY-MM-DD`.
+    public static func isDay(_ text: String) -> Bool {
+        text.utf8.count == 10 && parse(text + "T00:00:00Z") != nil
+    }
+
     /// The UTC day `YYYY-MM-DD` of `date`.
     public static func day(_ date: Date) -> String { String(format(date).prefix(10)) }
 }
