@@ -81,7 +81,7 @@ struct QRPayReconcile: ParsableCommand {
                 } : nil)
             if tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
             let fmt = Reconcile.Format(rawValue: format)!
-            let written = try Reconcile.write(report, format: fmt, directory: out ?? root + "/reports", pg: pg)
+            let written = try Reconcile.write(report, format: fmt, directory: out ?? SpoolLayout(root: root).reportsDirectory, pg: pg)
             FileHandle.standardOutput.write(Reconcile.bytes(report, format: fmt))
             Diagnostics.info("qrpay-reconcile", "\(day): \(report.markers) payments, \(report.discrepancies.count) discrepancies; wrote \(written.report)"
                              + (written.signature.map { " and \($0)" } ?? ""))

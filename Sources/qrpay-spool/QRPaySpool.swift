@@ -39,11 +39,48 @@ struct QRPaySpool: ParsableCommand {
         cause is fixed, `checkpoint` and `check` daily (Samples/systemd/qrpay-checkpoint.timer), \
         `purge` of processed files past their retention (Samples/systemd/qrpay-purge.timer).
         """,
-        subcommands: [Status.self, Show.self, Check.self, CheckpointCommand.self, Quarantine.self,
+        subcommands: [Status.self, Show.self, Check.self, CheckpointCommand.self, Quarantine.self, Layout.self,
                       Requeue.self, Hold.self, Release.self, Purge.self, Init.self])
 }
 
 extension QRPaySpool {
+    struct Layout: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the spool's layout table: every directory and file, its owner, group, mode, writer and reader.",
+            discussion: """
+            The table is the one QR-Pay's programs use to create directories (and `setup` to apply owners \
+            and modes). --markdown prints it as README.md and Sources/QRPayCore/Spool/LAYOUT.md carry it; \
+            --json for scripts: [{path, kind, owner, group, mode, writer, reader, subdirectories?}].
+            """)
+        @Flag(help: "Print the Markdown tables (as the README carries them).") var markdown = false
+        @Flag(help: "Print JSON.") var json = false
+
+        func validate() throws {
+            if markdown && json { throw ValidationError("choose one of --markdown and --json") }
+        }
+
+        func run() throws {
+            if json {
+                printJSON(.array(SpoolLayout.table.map { e in
+                    var o: [String: JSONValue] = [
+                        "path": .string(e.pattern), "kind": .string(e.kind.rawValue), "owner": .string(e.owner.defaultName),
+                        "group": .string(e.group.defaultName), "mode": .string(e.modeText),
+                        "writer": .string(e.writer), "reader": .string(e.reader),
+                    ]
+                    if let access = e.queue {
+                        o["subdirectories"] = .array(access.subdirectories(queueOwner: e.owner).map { sub in
+                            ["name": .string(sub.name), "owner": .string(sub.owner.defaultName), "group": .string(sub.group.defaultName),
+                             "mode": .string(String(format: "%04o", Int(sub.mode)))]
+                        })
+                    }
+                    return .object(o)
+                }))
+            } else {
+                print(SpoolLayout.markdown())
+            }
+        }
+    }
+
     struct Status: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Files per queue (waiting, claimed, deferred, held, quarantined, ages) and payments per state.")

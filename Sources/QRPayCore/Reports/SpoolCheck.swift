@@ -91,7 +91,9 @@ public final class SpoolCheck {
             var journalStates = audit.finalStates
             try check.checkRecords(&journalStates)
             for (key, final) in journalStates.sorted(by: { $0.key < $1.key }) where !check.isRecent(final.at) {
-                check.add("record.missing", "pg/payments/" + key, "the journal has payment \(key) (\(final.state.rawValue)) but there is no record")
+                let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
+                let path = parts.count == 2 ? check.layout.relative(check.layout.recordPath(shop: parts[0], payment: parts[1])) : key
+                check.add("record.missing", path, "the journal has payment \(key) (\(final.state.rawValue)) but there is no record")
             }
             try check.checkMarkers()
             try check.checkTemporaryFiles()

@@ -243,12 +243,12 @@ public struct SpoolLayout: Sendable {
 
     /// Shops with a directory in the spool, sorted.
     public func shops() throws -> [String] {
-        try FileIO.listDirectory(shopsDirectory).filter(Identifier.isValid).sorted()
+        try FileIO.listDirectory(shopsDirectory).filter { !$0.hasPrefix(".") && Identifier.isValid($0) }.sorted()
     }
 
     /// Users with a directory in the spool, sorted.
     public func users() throws -> [String] {
-        try FileIO.listDirectory(usersDirectory).filter(Identifier.isValid).sorted()
+        try FileIO.listDirectory(usersDirectory).filter { !$0.hasPrefix(".") && Identifier.isValid($0) }.sorted()
     }
 
     /// How a path is named in log lines and listings: relative to the root.
