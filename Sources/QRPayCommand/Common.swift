@@ -59,6 +59,8 @@ public func runReportingErrors(_ program: String, _ body: () throws -> Void) thr
     do {
         try body()
     } catch let error as QRPayError {
+        assert(ProgramCatalogue.declares(program, error.code),
+               "\(program) raised \(error.code.rawValue), an area ProgramCatalogue does not declare for it")
         Diagnostics.error(program, error.message)
         throw ExitCode(error.exit.rawValue)
     }

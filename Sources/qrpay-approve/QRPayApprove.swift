@@ -8,8 +8,10 @@
 // Outputs: the payment record and state marker, the list entry, the journal,
 //          ROOT/shops/SHOP/notices/new/PAYMENT.accept.json, ROOT/users/USER/receipts/new/…;
 //          refused approvals in ROOT/pg/approvals/quarantine/ with NAME.reason.json.
-// Exit codes: 0 done; 64 usage; 66 no spool/CA; 75 another qrpay-approve holds the lock;
-//             77 wrong PG password; 78 configuration.
+// Exit codes: 0 done; 64 usage; 65 bad data; 66 no such input (file, spool, payment); 70 internal
+//             error; 73 cannot create; 74 I/O error; 75 try again later (a lock held, a full disk,
+//             a missing or stale CRL); 77 permission denied or wrong password; 78 configuration
+//             (no CA, no or mismatched credentials)
 
 import ArgumentParser
 import Foundation

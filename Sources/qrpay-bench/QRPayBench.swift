@@ -33,8 +33,10 @@
 // OUTPUTS
 //      photo: the JPEG at --out (never overwritten). decode: the table on stdout.
 //
-// EXIT STATUS
-//      0 success; 64 usage; 65 bad input image; 73 output exists.
+// Exit codes: 0 done; 64 usage; 65 bad data; 66 no such input (file, spool, payment); 70 internal
+//             error; 73 cannot create; 74 I/O error; 75 try again later (a lock held, a full disk,
+//             a missing or stale CRL); 77 permission denied or wrong password; 78 configuration
+//             (no CA, no or mismatched credentials)
 
 import ArgumentParser
 import Foundation

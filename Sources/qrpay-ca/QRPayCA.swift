@@ -24,10 +24,10 @@
 //   a table, or with --json an array of {role,id,name,serial,fingerprint,notBefore,notAfter,revoked}.
 //   Diagnostics go to stderr as "qrpay-ca: error: ...".
 //
-// EXIT STATUS (sysexits)
-//   0 success, 64 usage, 65 bad data (unsafe id, malformed CSR or PEM), 66 missing input file,
-//   73 cannot create (the CA already exists), 74 I/O error, 77 wrong password, 78 configuration
-//   (no CA in the spool, key and certificate do not match).
+// Exit codes: 0 done; 64 usage; 65 bad data; 66 no such input (file, spool, payment); 70 internal
+//             error; 73 cannot create; 74 I/O error; 75 try again later (a lock held, a full disk,
+//             a missing or stale CRL); 77 permission denied or wrong password; 78 configuration
+//             (no CA, no or mismatched credentials)
 
 import ArgumentParser
 import Foundation

@@ -10,8 +10,10 @@
 // Outputs: the report on stdout and, written atomically, ROOT/reports/reconcile-DAY[-SHOP].csv|json
 //          (or --out DIR); with --sign a PG-signed NAME.jws (`qrpay-report+jws`) beside it, over
 //          the report's SHA-256. Progress on stderr only when stderr is a terminal.
-// Exit codes: 0 no discrepancies; 1 discrepancies found; 64 usage; 65 malformed shop journal;
-//             66 no spool or no shop journal; 77 wrong PG password.
+// Exit codes: 0 done; 1 discrepancies were found; 64 usage; 65 bad data; 66 no such input (file,
+//             spool, payment); 70 internal error; 73 cannot create; 74 I/O error; 75 try again
+//             later (a lock held, a full disk, a missing or stale CRL); 77 permission denied or
+//             wrong password; 78 configuration (no CA, no or mismatched credentials)
 
 import ArgumentParser
 import Foundation

@@ -7,8 +7,10 @@
 // Inputs:   ROOT/pg/inbox/new/*, ROOT/ca/ (certificates, CRL), ROOT/pg/key.pem (unlocked with --password-file).
 // Outputs:  ROOT/pg/payments, ROOT/pg/states, ROOT/pg/list, ROOT/pg/journal, ROOT/shops/ID/{qr,notices}.
 //           Refused documents go to ROOT/pg/inbox/quarantine/ beside NAME.reason.json.
-// Exit codes: 0 done; 64 usage; 66 no spool/CA; 75 another qrpay-register holds the lock;
-//             77 wrong PG password; 78 configuration (no PG credentials).
+// Exit codes: 0 done; 64 usage; 65 bad data; 66 no such input (file, spool, payment); 70 internal
+//             error; 73 cannot create; 74 I/O error; 75 try again later (a lock held, a full disk,
+//             a missing or stale CRL); 77 permission denied or wrong password; 78 configuration
+//             (no CA, no or mismatched credentials)
 
 import ArgumentParser
 import Foundation

@@ -7,8 +7,10 @@
 // quarantine with the reason. A sidecar that arrives before its photo waits for it.
 // Inputs:  ROOT/users/ID/inbox/new/*, ROOT/pg/list, ROOT/ca/, ROOT/users/ID/key.pem (--password-file).
 // Outputs: ROOT/pg/approvals/new/*, ROOT/users/ID/reviews/*, ROOT/users/ID/inbox/quarantine/*.
-// Exit codes: 0 done; 64 usage; 66 no such user; 75 another qrpay-scan for this user holds the lock;
-//             77 wrong password.
+// Exit codes: 0 done; 64 usage; 65 bad data; 66 no such input (file, spool, payment); 70 internal
+//             error; 73 cannot create; 74 I/O error; 75 try again later (a lock held, a full disk,
+//             a missing or stale CRL); 77 permission denied or wrong password; 78 configuration
+//             (no CA, no or mismatched credentials)
 
 import ArgumentParser
 import Foundation

@@ -9,8 +9,10 @@
 // Inputs:  ROOT/pg/cancels/new/*, ROOT/pg/states/{accept,request}, ROOT/ca/, ROOT/pg/key.pem.
 // Outputs: records, markers, list entries, journal, notices and receipts; refused cancels in
 //          ROOT/pg/cancels/quarantine/ with NAME.reason.json.
-// Exit codes: 0 done; 64 usage; 66 no spool/CA; 75 another qrpay-settle holds the lock;
-//             77 wrong PG password; 78 configuration.
+// Exit codes: 0 done; 64 usage; 65 bad data; 66 no such input (file, spool, payment); 70 internal
+//             error; 73 cannot create; 74 I/O error; 75 try again later (a lock held, a full disk,
+//             a missing or stale CRL); 77 permission denied or wrong password; 78 configuration
+//             (no CA, no or mismatched credentials)
 
 import ArgumentParser
 import Foundation

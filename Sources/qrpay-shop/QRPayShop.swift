@@ -7,8 +7,10 @@
 // Inputs:  ROOT/shops/ID/key.pem (unlocked with --password-file), ROOT/shops/ID/cert.pem.
 // Outputs: ROOT/pg/inbox/new/ (or --outbox DIR/new/), ROOT/pg/cancels/new/, ROOT/shops/ID/journal.jsonl;
 //          `create` prints the payment number alone on stdout.
-// Exit codes: 0 done; 64 usage; 65 bad data (item, currency, id); 66 no such shop; 73 cannot write;
-//             77 wrong password.
+// Exit codes: 0 done; 64 usage; 65 bad data; 66 no such input (file, spool, payment); 70 internal
+//             error; 73 cannot create; 74 I/O error; 75 try again later (a lock held, a full disk,
+//             a missing or stale CRL); 77 permission denied or wrong password; 78 configuration
+//             (no CA, no or mismatched credentials)
 
 import ArgumentParser
 import Foundation

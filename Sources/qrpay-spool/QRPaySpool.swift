@@ -15,11 +15,11 @@
 // Outputs: reports on stdout (`--json` for scripts); check --repair: markers, removed tmp files,
 //          chmod; checkpoint: one .jws file; requeue/hold/release: one rename; purge: removed done/ days;
 //          init: directories.
-// Exit codes: 0 done (check: clean, or everything found was repaired; show: every signature
-//             verified); 1 check findings remain, or show found a signature that does not verify;
-//             64 usage (an ambiguous bare NAME); 65 malformed record or broken journal (checkpoint);
-//             66 no such payment, file or spool; 75 check --repair while a stage runs;
-//             77 wrong PG password.
+// Exit codes: 0 done; 1 check found something it did not repair, or show found a signature that
+//             does not verify; 64 usage; 65 bad data; 66 no such input (file, spool, payment); 70
+//             internal error; 73 cannot create; 74 I/O error; 75 try again later (a lock held, a
+//             full disk, a missing or stale CRL); 77 permission denied or wrong password; 78
+//             configuration (no CA, no or mismatched credentials)
 
 import ArgumentParser
 import Foundation

@@ -17,10 +17,10 @@
 // OUTPUTS
 //      stdout: the subcommand's results; stderr: `qrpay-user: error: ...` diagnostics.
 //
-// EXIT STATUS
-//      0 success; 1 some image held no QR code (decode); 64 usage; 65 unreadable image, not a
-//      genuine or not an open payment, total differs from --expect-total; 66 no such payment or user;
-//      75 CRL missing or stale (try again later); 77 wrong password.
+// Exit codes: 0 done; 1 some image held no QR code (decode); 64 usage; 65 bad data; 66 no such
+//             input (file, spool, payment); 70 internal error; 73 cannot create; 74 I/O error; 75
+//             try again later (a lock held, a full disk, a missing or stale CRL); 77 permission
+//             denied or wrong password; 78 configuration (no CA, no or mismatched credentials)
 
 import ArgumentParser
 import QRPayCommand
