@@ -83,7 +83,7 @@ extension QRPayShop {
         func run() throws {
             try runReportingErrors("qrpay-shop") {
                 let client = try options.client()
-                let now = Date()
+                let now = try TimeSource.fromEnvironment().now()
                 let lifetime = try QRPayCore.Duration.parse(expiresIn)
                 let info = try PaymentInfo(
                     shop: options.shop, payment: payment ?? ShopClient.newPaymentNumber(now: now),
@@ -135,7 +135,7 @@ extension QRPayShop {
 
         func run() throws {
             try runReportingErrors("qrpay-shop") {
-                try options.client().cancel(payment: payment, reason: reason, outbox: outbox)
+                try options.client().cancel(payment: payment, reason: reason, outbox: outbox, now: try TimeSource.fromEnvironment().now())
                 print(payment)
             }
         }

@@ -37,13 +37,14 @@ struct Approve: ParsableCommand {
         try runReportingErrors("qrpay-user") {
             let password = try readPasswordFile(passwordFile)
             let client = try UserClient(spoolRoot: spool.root)
-            let review = try client.review(image: image)
+            let now = try TimeSource.fromEnvironment().now()
+            let review = try client.review(image: image, now: now)
             if let expectTotal, expectTotal != review.info.total {
                 throw QRPayError(.approvalTotalMismatch, "the payment's total is \(review.info.currency.format(review.info.total)) (\(review.info.total)), not \(expectTotal); nothing was signed")
             }
-            try client.approve(review, user: user, password: password)
+            try client.approve(review, user: user, password: password, now: now)
             if json { printJSON(review.json) } else {
-                print(review.text())
+                print(review.text(now: now))
                 print("Approved: the approval is on its way to the PG.")
             }
         }

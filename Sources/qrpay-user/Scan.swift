@@ -30,8 +30,9 @@ struct Scan: ParsableCommand {
 
     func run() throws {
         try runReportingErrors("qrpay-user") {
-            let review = try UserClient(spoolRoot: spool.root).review(image: image)
-            if json { printJSON(review.json) } else { print(review.text()) }
+            let now = try TimeSource.fromEnvironment().now()
+            let review = try UserClient(spoolRoot: spool.root).review(image: image, now: now)
+            if json { printJSON(review.json) } else { print(review.text(now: now)) }
         }
     }
 }

@@ -114,29 +114,30 @@ import Testing
     /// the markers and `qrpay-spool check` agree on.
     @Test func approveAndSettleRacingStayConsistent() throws {
         let s = try PipelineSpool()
-        let created = Date()
         var records: [PaymentRecord] = []
         for i in 0..<40 {
-            try s.dropInInbox(try s.signedPayment(try s.paymentInfo(payment: "X-\(i)", created: created, lifetime: 3)))
+            try s.dropInInbox(try s.signedPayment(try s.paymentInfo(payment: "X-\(i)", created: Date(), lifetime: 61)))
         }
         #expect(s.run("qrpay-register", ["--password-file", s.passwordFile, "--once"]).status == 0)
         for i in 0..<40 { records.append(try #require(try s.store.load(shop: "1001", payment: "X-\(i)"))) }
         for r in records { try s.dropApproval(try s.approval(for: r)) }
-        while Date() < records[0].info.expires - 0.05 { usleep(10_000) }
+        // Both programs run with their clocks at the payments' expiry (no waiting): whichever gets a
+        // payment first decides, an approval before the expiry or the expiry.
+        let ahead = records[0].info.expires.timeIntervalSinceNow - 0.05
         let group = DispatchGroup()
         let results = ResultsBox()
         for program in ["qrpay-approve", "qrpay-settle"] {
             group.enter()
             DispatchQueue.global().async {
                 let args = program == "qrpay-settle" ? ["--hold", "1h"] : []
-                let r = s.run(program, ["--password-file", s.passwordFile, "--once"] + args)
+                let r = s.run(program, ["--password-file", s.passwordFile, "--once"] + args, clockAhead: ahead)
                 results.append(r.status, r.stderr)
                 group.leave()
             }
         }
         group.wait()
         #expect(results.statuses == [0, 0], "\(results.errors)")
-        #expect(settle(s, hold: "1h").status == 0)  // expires whatever is left
+        #expect(s.run("qrpay-settle", ["--password-file", s.passwordFile, "--once", "--hold", "1h"], clockAhead: ahead + 2).status == 0)  // expires whatever is left
         for r in records {
             let now = try #require(try s.store.load(shop: "1001", payment: r.info.payment))
             #expect(now.state == .accept || now.state == .expire)
@@ -157,12 +158,12 @@ import Testing
         let record = try #require(try s.store.load(shop: "1001", payment: "E-1"))
         #expect(settle(s, hold: "0").status == 0)
         #expect(try s.store.load(shop: "1001", payment: "E-1")?.state == .request)
-        while Date() <= record.info.expires { usleep(100_000) }
-        // An approval for the expired request is refused; then settle expires it.
+        // Three seconds later (the programs' clock, no waiting): an approval for the expired request is
+        // refused; then settle expires it.
         try s.dropApproval(try s.approval(for: record))
-        #expect(approve(s).status == 0)
+        #expect(s.run("qrpay-approve", ["--password-file", s.passwordFile, "--once"], clockAhead: 3).status == 0)
         #expect(try s.quarantine(SpoolLayout(root: s.root).approvals).map(\.code) == ["approval.expired"])
-        #expect(settle(s, hold: "0").status == 0)
+        #expect(s.run("qrpay-settle", ["--password-file", s.passwordFile, "--once", "--hold", "0"], clockAhead: 3).status == 0)
         let now = try #require(try s.store.load(shop: "1001", payment: "E-1"))
         #expect(now.state == .expire && now.history.last?.evidence["type"] == "expired")
         #expect(s.files(s.root + "/shops/1001/notices/new").contains("E-1.expire.json"))

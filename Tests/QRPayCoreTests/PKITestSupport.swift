@@ -101,12 +101,26 @@ final class TemporaryDirectory {
 final class PKIFixture {
     let dir = TemporaryDirectory("spool")
     var root: String { dir.path + "/Spool" }
-    let caPassword = "ca secret"
-    let ownerPassword = "owner secret"
+    let caPassword = PKITemplates.caPassword
+    let ownerPassword = PKITemplates.ownerPassword
     let ca: CertificateAuthority
 
-    init(name: String = "Test CA") throws {
-        ca = try CertificateAuthority.create(spoolRoot: dir.path + "/Spool", name: name, password: caPassword)
+    /// A fresh spool with a CA. The default CA is minted once per test run and copied (its key is
+    /// the same in every copy; every copy's repository, index and CRL are its own).
+    /// `name`: a CA of its own, minted now (a foreign CA, even one with the same name, has its own key).
+    init(name: String? = nil) throws {
+        if let name {
+            ca = try CertificateAuthority.create(spoolRoot: dir.path + "/Spool", name: name, password: caPassword)
+        } else {
+            try PKITemplates.copy(try PKITemplates.ca.get(), to: dir.path + "/Spool")
+            ca = try CertificateAuthority(spoolRoot: dir.path + "/Spool")
+        }
+    }
+
+    /// Copies the once-minted pipeline spool (CA, PG1, shops 1001 and 2002, users u1 and u2).
+    init(pipelineTemplate: String) throws {
+        try PKITemplates.copy(pipelineTemplate, to: dir.path + "/Spool")
+        ca = try CertificateAuthority(spoolRoot: dir.path + "/Spool")
     }
 
     @discardableResult
@@ -120,6 +134,53 @@ final class PKIFixture {
 
     func trustStore() throws -> TrustStore { try TrustStore(spoolRoot: root) }
 }
+
+/// Spools minted once per test run: scrypt makes every key cost tens of milliseconds, so the suite's
+/// fixtures copy these instead of minting their own CA and keys. Removed when the test process exits.
+enum PKITemplates {
+    static let caPassword = "ca secret"
+    static let ownerPassword = "owner secret"
+    static let base: String = {
+        let path = NSTemporaryDirectory() + "/qrpay-templates-\(getpid())"
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        templatesToRemove = path
+        atexit { if let path = templatesToRemove { try? FileManager.default.removeItem(atPath: path) } }
+        return path
+    }()
+
+    /// A spool holding only a CA.
+    static let ca: Result<String, Error> = Result {
+        let root = base + "/ca/Spool"
+        _ = try CertificateAuthority.create(spoolRoot: root, name: "Test CA", password: caPassword)
+        return root
+    }
+
+    /// A spool with the CA, the PG (PG1), shops 1001 and 2002 and users u1 and u2, and their credentials.
+    static let pipeline: Result<(root: String, pg: Credentials, shops: [String: Credentials], users: [String: Credentials]), Error> = Result {
+        let root = base + "/pipeline/Spool"
+        try copy(try ca.get(), to: root)
+        let authority = try CertificateAuthority(spoolRoot: root)
+        func issue(_ role: Role, _ id: String, _ name: String) throws -> Credentials {
+            let cert = try authority.issue(role: role, id: id, name: name, caPassword: caPassword, ownerPassword: ownerPassword)
+            let key = try PrivateKey(encryptedPEM: try FileIO.read(SpoolLayout(root: root).keyFile(role: role, id: id)), password: ownerPassword)
+            return try Credentials(key: key, certificate: cert)
+        }
+        let pg = try issue(.pg, "PG1", "Test Gateway")
+        var shops: [String: Credentials] = [:], users: [String: Credentials] = [:]
+        for id in ["1001", "2002"] { shops[id] = try issue(.shop, id, "Shop \(id)") }
+        for id in ["u1", "u2"] { users[id] = try issue(.user, id, "User \(id)") }
+        return (root, pg, shops, users)
+    }
+
+    /// `cp -a`: modes, and the tree exactly.
+    static func copy(_ source: String, to target: String) throws {
+        try FileManager.default.createDirectory(atPath: FileIO.parentDirectory(target), withIntermediateDirectories: true)
+        let r = runExecutable("/bin/cp", ["-a", source, target])
+        guard r.status == 0 else { throw QRPayError(.ioFailed, "cp -a \(source) \(target): \(r.stderr)") }
+    }
+}
+
+nonisolated(unsafe) private var templatesToRemove: String?
 
 /// The fixtures folder copied into the test bundle (Package.swift: resources .copy("Fixtures")).
 func fixtureURL(_ relative: String) -> URL {

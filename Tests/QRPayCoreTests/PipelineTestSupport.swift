@@ -17,11 +17,20 @@ final class PipelineSpool: @unchecked Sendable {
     let wrongPasswordFile: String
 
     init(shops shopIDs: [String] = ["1001", "2002"], users userIDs: [String] = ["u1", "u2"]) throws {
-        pki = try PKIFixture()
+        if shopIDs == ["1001", "2002"] && userIDs == ["u1", "u2"] {
+            // The usual cast, minted once per test run and copied.
+            let template = try PKITemplates.pipeline.get()
+            pki = try PKIFixture(pipelineTemplate: template.root)
+            pg = template.pg
+            shops = template.shops
+            users = template.users
+        } else {
+            pki = try PKIFixture()
+            pg = try pki.issue(.pg, "PG1", name: "Test Gateway")
+            for id in shopIDs { shops[id] = try pki.issue(.shop, id, name: "Shop \(id)") }
+            for id in userIDs { users[id] = try pki.issue(.user, id, name: "User \(id)") }
+        }
         dir = pki.dir
-        pg = try pki.issue(.pg, "PG1", name: "Test Gateway")
-        for id in shopIDs { shops[id] = try pki.issue(.shop, id, name: "Shop \(id)") }
-        for id in userIDs { users[id] = try pki.issue(.user, id, name: "User \(id)") }
         passwordFile = dir.write("owner.pass", pki.ownerPassword + "\n")
         wrongPasswordFile = dir.write("wrong.pass", "not the password\n")
     }
@@ -30,6 +39,11 @@ final class PipelineSpool: @unchecked Sendable {
 
     func run(_ program: String, _ args: [String]) -> (status: Int32, stdout: String, stderr: String) {
         runProgram(program, args, env: env)
+    }
+
+    /// Runs a program with its clock `seconds` ahead (QRPAY_CLOCK): expiries and holds pass without waiting.
+    func run(_ program: String, _ args: [String], clockAhead seconds: Double) -> (status: Int32, stdout: String, stderr: String) {
+        runProgram(program, args, env: env.merging(["QRPAY_CLOCK": String(format: "+%.3f", seconds)]) { $1 })
     }
 
     // MARK: documents

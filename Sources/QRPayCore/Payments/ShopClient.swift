@@ -38,7 +38,7 @@ public struct ShopClient: Sendable {
         let signed = try JWS.sign(payload: info.json.serialized(), type: .payment, credentials: credentials)
         let jws = try JWS(parsing: signed)
         try deliver(signed, outbox: outbox)
-        try appendJournal(["at": .string(Timestamp.format(Date())), "event": "created", "payment": .string(info.payment),
+        try appendJournal(["at": .string(Timestamp.format(info.created)), "event": "created", "payment": .string(info.payment),
                            "currency": .string(info.currency.code), "total": .int(info.total),
                            "created": .string(Timestamp.format(info.created)),
                            "documentHash": .string(jws.documentHash)])

@@ -284,8 +284,12 @@ public struct SpoolLayout: Sendable {
         }
         var created = 0
         for dir in missing.reversed() {
-            let mode: mode_t = dir == root ? 0o755 : mode(ofDirectory: dir)
-            if try FileIO.makeDirectory(dir, mode: mode) {
+            if dir == root {  // the spool itself, and whatever above it is missing
+                try FileIO.makePath(root, mode: 0o755)
+                created += 1
+                continue
+            }
+            if try FileIO.makeDirectory(dir, mode: mode(ofDirectory: dir)) {
                 created += 1
                 try? FileIO.fsyncDirectory(FileIO.parentDirectory(dir))  // the new entry survives a crash
             }
