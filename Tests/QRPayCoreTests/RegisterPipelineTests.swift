@@ -269,17 +269,24 @@ import Testing
         let s = try PipelineSpool()
         let count = 150
         for i in 0..<count { try s.dropInInbox(try s.signedPayment(try s.paymentInfo(payment: "K-\(i)"))) }
-        for attempt in 0..<3 {
+        for _ in 0..<3 {
+            let before = s.recordCount()
             let process = Process()
             process.executableURL = URL(fileURLWithPath: programDirectory() + "/qrpay-register")
-            process.arguments = ["--spool", s.root, "--password-file", s.passwordFile, "--once"]
+            // Small batches, one at a time: many commits, so the kill lands between or inside them.
+            process.arguments = ["--spool", s.root, "--password-file", s.passwordFile, "--once", "--batch-size", "4", "--concurrency", "1"]
             process.standardError = FileHandle.nullDevice
             try process.run()
-            // Wait until it has registered some payments, then kill it without warning.
-            let deadline = Date() + 30
-            while s.recordCount() < (attempt + 1) * 10 && process.isRunning && Date() < deadline { usleep(2000) }
+            // Wait until this run has registered some payments, then kill it without warning.
+            let deadline = Date() + 60
+            while s.recordCount() < before + 8 && process.isRunning && Date() < deadline { usleep(1000) }
+            let running = process.isRunning
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
+            // The kill landed mid-drain: this run had made progress, was still running, and had not finished.
+            #expect(running, "qrpay-register ended before the kill")
+            #expect(process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGKILL)
+            #expect(s.recordCount() > before && s.recordCount() < count, "records \(before) → \(s.recordCount()) of \(count)")
         }
         let r = s.run("qrpay-register", ["--password-file", s.passwordFile, "--once"])
         #expect(r.status == 0, "\(r.stderr)")
