@@ -207,7 +207,7 @@ struct PipelineRun {
                                median(rounds.map(\.approveCPU)) / n * 1e6, rounds.map(\.approveRSS).max() ?? 0,
                                spread(approveRates, "%.0f")))
         table.add("reference loop, in process", String(format: "%.0f payments/s", referenceRate),
-                  note: String(format: "%@CPU %.0f us/payment; per payment: 1 ECDSA verify, 1 QR encode + PNG, 5 files + 1 journal entry, group commits of 64 on %d threads%@",
+                  note: String(format: "%@CPU %.0f us/payment; per payment: 1 ECDSA verify, 1 QR encode + PNG, 6 files + 1 journal entry, group commits of 64 on %d threads%@",
                                medianOf, median(rounds.map { $0.referenceCPU / Double($0.referenceCount) }) * 1e6,
                                ProcessInfo.processInfo.activeProcessorCount, spread(referenceRates, "%.0f")))
         table.add("register / reference", String(format: "%.2f", ratio), target: ">= 0.7", met: ratio >= 0.7,
