@@ -61,9 +61,21 @@ public func runReportingErrors(_ program: String, _ body: () throws -> Void) thr
     } catch let error as QRPayError {
         assert(ProgramCatalogue.declares(program, error.code),
                "\(program) raised \(error.code.rawValue), an area ProgramCatalogue does not declare for it")
-        Diagnostics.error(program, error.message)
+        var message = error.message
+        if error.code == .ioPermission || error.code == .pkiPasswordFile {
+            // Which user was refused: the operator runs each party as its own Unix user.
+            message += " (running as \(currentUserDescription()))"
+        }
+        Diagnostics.error(program, message)
         throw ExitCode(error.exit.rawValue)
     }
+}
+
+/// "user qrpay-pg (uid 998)", or "uid 61001" for a uid without a name.
+public func currentUserDescription() -> String {
+    let uid = geteuid()
+    if let pw = getpwuid(uid) { return "user \(String(cString: pw.pointee.pw_name)) (uid \(uid))" }
+    return "uid \(uid)"
 }
 
 public enum Diagnostics {

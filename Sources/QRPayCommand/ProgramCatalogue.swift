@@ -24,7 +24,7 @@ public enum ProgramCatalogue {
         "qrpay-scan": (["json"], [:]),
         "qrpay-user": (["json", "jws", "payment", "approval", "list", "qr", "image", "scan"],
                        [.failure: "some image held no QR code (decode)"]),
-        "qrpay-spool": (["json", "jws", "payment", "record", "list", "journal", "checkpoint", "verify"],
+        "qrpay-spool": (["json", "jws", "payment", "record", "list", "journal", "checkpoint", "verify", "setup"],
                         [.failure: "check found something it did not repair, or show found a signature that does not verify"]),
         "qrpay-reconcile": (["json", "jws", "reconcile"], [.failure: "discrepancies were found"]),
         "qrpay-bench": (["json", "jws", "payment", "approval", "qr", "image", "bench", "journal"], [:]),

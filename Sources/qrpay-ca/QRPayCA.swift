@@ -51,7 +51,7 @@ struct QRPayCA: ParsableCommand {
             Exit status: 0 ok, 64 usage, 65 bad data, 66 no input, 73 cannot create, 74 I/O error, \
             77 wrong password, 78 configuration.
             """,
-        subcommands: [Init.self, Issue.self, Revoke.self, CRL.self, List.self])
+        subcommands: [Init.self, Request.self, Issue.self, Revoke.self, CRL.self, List.self])
 }
 
 /// Validates role and id as the core library does; unsafe ids exit 65.
@@ -142,6 +142,38 @@ extension QRPayCA {
                     }
                 }
                 print("issued \(role.rawValue) \(id) serial \(cert.serialHex) fingerprint \(cert.fingerprint) until \(Timestamp.format(cert.notAfter))")
+            }
+        }
+    }
+
+    struct Request: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make your own key and a certificate request (run as the owner: the PG, a shop or a user).",
+            discussion: """
+            Run by the owner as its own Unix user: generates a P-256 key, encrypts it with the password in \
+            --password-file and stores it in the owner's directory (DIR/pg/, DIR/shops/ID/ or DIR/users/ID/, \
+            key.pem, mode 0600), and writes a certificate request beside it (request.csr). Prints the \
+            request's path. The CA's operator then certifies it with `qrpay-ca issue --role R --id ID --name N \
+            --csr PATH`; the certificate is published in DIR/ca/certs/ROLE/ID.pem, where the owner's programs \
+            find it. The CA never sees the key or its password. An existing key is never replaced (exit 73).
+            Example: qrpay-ca request --spool /var/spool/qrpay --role shop --id 1001 --password-file ~/.qrpay.pass
+            """)
+
+        @OptionGroup var spool: SpoolOptions
+        @Option(help: ArgumentHelp("shop, user or pg.", valueName: "role")) var role: String
+        @Option(help: "Your id as the CA will certify it (ignored for the PG; default for the PG: PG).") var id: String = "PG"
+        @Option(help: ArgumentHelp("File whose first line is the password that will protect your key.", valueName: "file"))
+        var passwordFile: String
+
+        func validate() throws { _ = try checkRoleAndId(role: role, id: id) }
+
+        func run() throws {
+            let role = try checkRoleAndId(role: role, id: id)
+            try runReportingErrors(program) {
+                try spool.requireSpool()
+                let password = try readPasswordFile(passwordFile)
+                let path = try CertificateAuthority.request(layout: SpoolLayout(root: spool.root), role: role, id: id, password: password)
+                print(path)
             }
         }
     }

@@ -38,6 +38,7 @@ extension QRPaySpool {
             try runReportingErrors("qrpay-spool") {
                 let check = try SpoolCheck.run(spoolRoot: spool.root, repair: repair)
                 if json { printJSON(check.json) } else if !check.findings.isEmpty { print(check.text) }
+                for path in check.skipped { Diagnostics.info("qrpay-spool", "check: " + SpoolLayout.skippedNote(path)) }
                 Diagnostics.info("qrpay-spool", "check: " + check.summary)
                 remaining = check.remaining
             }

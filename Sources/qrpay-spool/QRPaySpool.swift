@@ -40,7 +40,7 @@ struct QRPaySpool: ParsableCommand {
         `purge` of processed files past their retention (Samples/systemd/qrpay-purge.timer).
         """,
         subcommands: [Status.self, Show.self, Check.self, CheckpointCommand.self, Quarantine.self, Layout.self,
-                      Requeue.self, Hold.self, Release.self, Purge.self, Init.self])
+                      Requeue.self, Hold.self, Release.self, Purge.self, Init.self, Setup.self])
 }
 
 extension QRPaySpool {
@@ -90,8 +90,10 @@ extension QRPaySpool {
 
         func run() throws {
             try runReportingErrors("qrpay-spool") {
+                try spool.requireSpool()
                 let status = try SpoolStatus.collect(spoolRoot: spool.root)
                 if json { printJSON(status.json) } else { print(status.text) }
+                for name in status.skipped { Diagnostics.info("qrpay-spool", "status: " + SpoolLayout.skippedNote(name)) }
             }
         }
     }

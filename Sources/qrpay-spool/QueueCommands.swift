@@ -34,6 +34,7 @@ extension QRPaySpool {
 
         func run() throws {
             try runReportingErrors("qrpay-spool") {
+                try spool.requireSpool()
                 let files = try QueueOps.quarantined(spoolRoot: spool.root)
                 if json { printJSON(.array(files.map(\.json))) } else { print(QueueOps.text(files)) }
             }
@@ -91,10 +92,12 @@ extension QRPaySpool {
 
         func run() throws {
             try runReportingErrors("qrpay-spool") {
+                try spool.requireSpool()
                 let report = try SpoolPurge.run(spoolRoot: spool.root, keepDays: keepDays, dryRun: dryRun) { count in
                     Diagnostics.info("qrpay-spool", "purge: \(count) files so far")
                 }
                 if json { printJSON(report.json) } else { print(report.text) }
+                for name in report.skipped { Diagnostics.info("qrpay-spool", "purge: " + SpoolLayout.skippedNote(name)) }
             }
         }
     }
@@ -129,6 +132,81 @@ extension QRPaySpool {
                 let report = try SpoolSetup.run(spoolRoot: spool.root, shops: shops.isEmpty ? nil : shops)
                 if json { printJSON(report.json) } else { print(report.text) }
             }
+        }
+    }
+}
+
+extension QRPaySpool {
+    struct Setup: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make a spool for separate Unix users: accounts, groups, and every directory's owner, group and mode (as root).",
+            discussion: """
+            Applies the layout table (`qrpay-spool layout`) for the CA's, the PG's, each shop's and each user's \
+            Unix user, like Postfix's `postfix set-permissions`: creates what is missing, gives every \
+            directory (and the certificates, keys and journals already there) its owner, group and mode, \
+            and lists what it changed. Idempotent: run it again to add a shop or a user.
+
+            Accounts: NAME, UID or UID:GID. With --create-users, missing users are made as system users \
+            with a group of their own and no login shell, the two groups are made, shops join --shops-group, \
+            users --users-group, and the PG's user joins each shop's and user's own group (what a party \
+            drops is readable by its own group only; the PG must read it). Without --create-users, a \
+            missing membership of a named user is reported (exit 1) with the usermod line that fixes it.
+
+            Run it as root; --dry-run lists the actions without doing them (any user may).
+            Example: qrpay-spool setup --spool /var/spool/qrpay --ca-user qrpay-ca --pg-user qrpay-pg \
+              --shop 1001:shop-1001 --user u42:user-u42 --create-users
+            """)
+        @OptionGroup var spool: SpoolOptions
+        @Option(help: ArgumentHelp("The PG's Unix user (NAME, UID or UID:GID).", valueName: "user")) var pgUser: String
+        @Option(help: ArgumentHelp("The CA's Unix user.", valueName: "user")) var caUser: String
+        @Option(name: .customLong("shop"), help: ArgumentHelp("A shop and its Unix user (repeatable), e.g. 1001:shop-1001 or 1001:61010:61010.", valueName: "id:user"))
+        var shops: [String] = []
+        @Option(name: .customLong("user"), help: ArgumentHelp("A user and its Unix user (repeatable), e.g. u42:user-u42.", valueName: "id:user"))
+        var users: [String] = []
+        @Option(help: ArgumentHelp("The group of every shop (may drop into pg/inbox and pg/cancels).", valueName: "group"))
+        var shopsGroup = "qrpay-shops"
+        @Option(help: ArgumentHelp("The group of every user (may drop into pg/approvals).", valueName: "group"))
+        var usersGroup = "qrpay-users"
+        @Flag(help: "Create missing users and groups (system accounts, no login shell) and the memberships the deployment needs.")
+        var createUsers = false
+        @Flag(help: "List what would be done; change nothing.") var dryRun = false
+        @Flag(help: "Print JSON: {v, dryRun, actions: [{action, target, detail}], warnings}.") var json = false
+
+        static func pairs(_ values: [String], _ option: String) throws -> [(id: String, account: String)] {
+            try values.map { value in
+                guard let colon = value.firstIndex(of: ":"), Identifier.isValid(String(value[..<colon])),
+                      value.index(after: colon) < value.endIndex else {
+                    throw ValidationError("\(option) \"\(value)\": use ID:UNIXUSER (e.g. 1001:shop-1001, or 1001:61010)")
+                }
+                return (String(value[..<colon]), String(value[value.index(after: colon)...]))
+            }
+        }
+
+        func validate() throws {
+            _ = try Self.pairs(shops, "--shop")
+            _ = try Self.pairs(users, "--user")
+        }
+
+        func run() throws {
+            var warnings = 0
+            try runReportingErrors("qrpay-spool") {
+                let request = DeploymentRequest(ca: caUser, pg: pgUser, shopsGroup: shopsGroup, usersGroup: usersGroup,
+                                                shops: try Self.pairs(shops, "--shop"), users: try Self.pairs(users, "--user"),
+                                                createUsers: createUsers)
+                var deployment = Deployment(layout: SpoolLayout(root: spool.root), request: request, dryRun: dryRun)
+                try deployment.run()
+                warnings = deployment.actions.filter { $0.kind == .warning }.count
+                if json {
+                    printJSON(["v": 1, "dryRun": .bool(dryRun), "actions": .array(deployment.actions.map(\.json)),
+                               "warnings": .int(Int64(warnings))])
+                } else {
+                    for action in deployment.actions { print((dryRun && action.kind != .warning ? "would " : "") + action.line) }
+                }
+                let changes = deployment.actions.count - warnings
+                Diagnostics.info("qrpay-spool", "setup: \(changes) change(s)\(dryRun ? " listed, none made" : "")"
+                                 + (warnings > 0 ? "; \(warnings) warning(s): see the lines above" : ""))
+            }
+            if warnings > 0 { throw ExitCode(SysExit.failure.rawValue) }
         }
     }
 }

@@ -299,18 +299,23 @@ func expectCode(_ code: String, _ body: () throws -> Void) {
     }
 
     @Test(arguments: [".hidden", ".tmp.123", "-dash", "has space", "x.reason.json", "caf\u{e9}"])
-    func dotfilesAndForeignNamesAreSkipped(_ name: String) throws {
+    func dotfilesAndForeignNamesAreMovedAsideUnopened(_ name: String) throws {
         try withSpool { spool in
             let q = spool.inbox
             try q.create()
             let path = q.newDirectory + "/" + name
             #expect(FileManager.default.createFile(atPath: path, contents: Data("x".utf8)))
             let stage = TestStage(queues: [q])
-            let summary = try runner(spool, stage).run()
-            #expect(summary == StageSummary())
-            #expect(stage.names.isEmpty)
-            #expect(fileData(path) == Data("x".utf8))  // left alone
-            #expect(try q.pending().isEmpty)
+            let sink = LogSink()
+            let summary = try runner(spool, stage, sink: sink).run()
+            #expect(summary.quarantined == 1 && summary.processed == 0)
+            #expect(stage.names.isEmpty)  // never handed to the stage
+            #expect(contents(q.newDirectory).isEmpty)  // new/ is empty again: a .path unit does not loop
+            let moved = try #require(try q.quarantined().first)
+            #expect(moved.name.hasPrefix("foreign-") && moved.code == "spool.bad-name")
+            #expect(moved.reason.contains("not a queue file name"))
+            #expect(fileData(q.quarantineDirectory + "/" + moved.name) == Data("x".utf8))
+            #expect(sink.all.count == 1 && sink.all[0].contains("quarantined: a foreign name"))
         }
     }
 

@@ -235,6 +235,27 @@ public struct CertificateAuthority: Sendable {
         }
     }
 
+    /// The owner's side of enrolment (`qrpay-ca request`, run by the owner as its own Unix user):
+    /// generates a P-256 key, stores it encrypted with `password` in the owner's directory (0600;
+    /// an existing key is never replaced) and writes a certificate request beside it (request.csr,
+    /// public). The CA then certifies the request with `issue(csrPEM:)` without ever seeing the key or
+    /// its password. Returns the request's path.
+    public static func request(layout: SpoolLayout, role: Role, id: String, password: String) throws -> String {
+        if role != .pg { try Identifier.validate(id, what: "\(role.rawValue) id") }
+        let keyPath = layout.keyFile(role: role, id: id)
+        guard !FileIO.exists(keyPath) else {
+            throw QRPayError(.ioExists, "\(keyPath) already exists; move it away first to make a new key (QR-Pay never replaces a key)")
+        }
+        try layout.makeDirectories(layout.ownerDirectory(role: role, id: id))
+        let key = try PrivateKey.generate()
+        let csr = try X509Builder.request(key: key.key, role: role, id: id)
+        let commit = GroupCommit(context: StageContext(layout: layout))
+        try commit.write(try key.encryptedPEM(password: password), to: keyPath, mode: 0o600, ifExists: .fail)
+        try commit.write(csr, to: layout.requestFile(role: role, id: id), mode: 0o644, ifExists: .replace)
+        try commit.flush()
+        return layout.requestFile(role: role, id: id)
+    }
+
     /// Revokes every unrevoked certificate of `role`/`id` and re-issues the CRL.
     /// `pki.unknown-certificate` when the CA never issued one.
     public func revoke(role: Role, id: String, caPassword: String) throws {
@@ -388,6 +409,25 @@ enum X509Builder {
         guard X509_sign(x, issuerKey.pointer, EVP_sha256()) > 0 else { throw OpenSSL.internalError("sign the certificate") }
         owned = nil
         return try Certificate(owning: x)
+    }
+
+    /// A PKCS#10 request (PEM) for `key`, subject O=QR-Pay, OU=role, CN=role:id, signed by the key
+    /// (proof of possession). The CA takes only the key from it; the name and binding are its own.
+    static func request(key: EVPKey, role: Role, id: String) throws -> Data {
+        guard let req = X509_REQ_new() else { throw OpenSSL.internalError("allocate a request") }
+        defer { X509_REQ_free(req) }
+        guard let subject = X509_NAME_new() else { throw OpenSSL.internalError("allocate a name") }
+        defer { X509_NAME_free(subject) }
+        for (field, value) in [("O", "QR-Pay"), ("OU", role.rawValue), ("CN", "\(role.rawValue):\(id)")] {
+            guard X509_NAME_add_entry_by_txt(subject, field, MBSTRING_UTF8, value, -1, -1, 0) == 1 else {
+                throw OpenSSL.internalError("name the request")
+            }
+        }
+        guard X509_REQ_set_version(req, 0) == 1, X509_REQ_set_subject_name(req, subject) == 1,
+              X509_REQ_set_pubkey(req, key.pointer) == 1, X509_REQ_sign(req, key.pointer, EVP_sha256()) > 0 else {
+            throw OpenSSL.internalError("sign the request")
+        }
+        return try OpenSSL.writingBIO({ PEM_write_bio_X509_REQ($0, req) == 1 }, what: "write the request")
     }
 
     static func crl(issuer: Certificate, issuerKey: EVPKey, revoked: [(serial: String, date: Date)], number: Int64,

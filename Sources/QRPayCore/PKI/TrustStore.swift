@@ -94,6 +94,28 @@ public final class TrustStore: Sendable {
         return try Certificate(pem: try FileIO.read(path))
     }
 
+    /// The payment gateway's current certificate, verified now (chain, role pg, validity, CRL): the
+    /// newest valid one the CA published in ca/certs/pg/ (or pg/cert.pem on a single-host spool).
+    public func currentPGCertificate(at now: Date = Date()) throws -> Certificate {
+        var candidates: [Certificate] = []
+        let dir = layout.certificatesDirectory(role: .pg)
+        for name in try FileIO.listDirectory(dir).sorted() where name.hasSuffix(".pem") {
+            candidates.append(try Certificate(pem: try FileIO.read(dir + "/" + name)))
+        }
+        if let pem = try FileIO.readIfExists(layout.certificateFile(role: .pg, id: "")) { candidates.append(try Certificate(pem: pem)) }
+        var lastError: QRPayError?
+        for cert in candidates.sorted(by: { $0.notBefore > $1.notBefore }) {
+            do {
+                try verify(cert, role: .pg, id: nil, at: now)
+                return cert
+            } catch let e as QRPayError {
+                if e.isTransient { throw e }  // no usable CRL: try again later
+                lastError = e
+            }
+        }
+        throw lastError ?? QRPayError(.pkiPG, "The CA has published no certificate of the PG in \(dir).")
+    }
+
     /// Verifies `certificate` for `role` and `id` (nil: any id of that role) at time `at`.
     public func verify(_ certificate: Certificate, role: Role, id: String?, at: Date) throws {
         // 1. Chain to our root and key usage: once per certificate.

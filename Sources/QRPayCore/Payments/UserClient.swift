@@ -125,7 +125,8 @@ public struct UserClient: Sendable {
     @discardableResult
     public func approve(_ review: PaymentReview, user: String, password: String, now: Date, commit: GroupCommit) throws -> Data {
         let credentials = try Credentials.load(layout: layout, role: .user, id: user, password: password)
-        let pg = try Certificate(pem: try FileIO.read(layout.certificateFile(role: .pg, id: "")))
+        // The audience is the PG the CA certified, verified (chain, role, CRL), not whatever cert.pem says.
+        let pg = try trust.currentPGCertificate(at: now)
         guard let pgID = pg.id else { throw QRPayError(.pkiPG, "the PG certificate has no id") }
         let approval = try Approval(shop: review.info.shop, payment: review.info.payment, user: user,
                                     total: review.info.total, currency: review.info.currency.code,

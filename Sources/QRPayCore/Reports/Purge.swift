@@ -23,6 +23,8 @@ public struct PurgeReport: Sendable {
 
     public var removed: [Day] = []
     public var kept: Int = 0
+    /// Queues this user may not read (another party's own), skipped.
+    public var skipped: [String] = []
     public let cutoff: String
     public let dryRun: Bool
 
@@ -54,6 +56,7 @@ public enum SpoolPurge {
         var count = 0
         for named in try SpoolLayout(root: root).allQueues() {
             let name = named.name, queue = named.queue
+            guard SpoolLayout.mayRead(queue.doneDirectory) else { report.skipped.append(name); continue }
             for day in queue.doneDays() {
                 guard day < cutoff else { report.kept += 1; continue }
                 let dir = queue.doneDirectory + "/" + day

@@ -43,7 +43,7 @@ public enum QueueOps {
     /// Every quarantined file of every queue, oldest first within a queue.
     public static func quarantined(spoolRoot: String) throws -> [QuarantinedFile] {
         var out: [QuarantinedFile] = []
-        for named in try SpoolLayout(root: spoolRoot).allQueues() {
+        for named in try SpoolLayout(root: spoolRoot).allQueues() where SpoolLayout.mayRead(named.queue.quarantineDirectory) {
             for entry in try named.queue.quarantined() { out.append(QuarantinedFile(queue: named.name, entry: entry)) }
         }
         return out

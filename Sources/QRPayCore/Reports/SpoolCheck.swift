@@ -55,6 +55,8 @@ public final class SpoolCheck {
     /// While stages run, what changed more recently than this is not judged.
     static let inFlight: TimeInterval = 60
     public private(set) var findings: [CheckFinding] = []
+    /// What this user may not read (the CA's private directory, a party's own), skipped: not findings.
+    public private(set) var skipped: [String] = []
     public private(set) var counted: [String: Int] = ["records": 0, "markers": 0, "journalEntries": 0, "checkpoints": 0]
     let store: PaymentStore
     let layout: SpoolLayout
@@ -277,6 +279,7 @@ public final class SpoolCheck {
     func checkTemporaryFiles() throws {
         for named in try layout.allQueues() {
             let tmp = named.queue.tmpDirectory
+            guard SpoolLayout.mayRead(tmp) else { skip(tmp); continue }
             for name in try FileIO.listDirectory(tmp).sorted() where isStaleTemporary(tmp + "/" + name) {
                 staleTemporary(tmp + "/" + name)
             }
@@ -292,7 +295,13 @@ public final class SpoolCheck {
         return keys.filter(FileIO.exists)
     }
 
+    func skip(_ path: String) {
+        let rel = layout.relative(path)
+        if !skipped.contains(rel) { skipped.append(rel) }
+    }
+
     func checkModes() throws {
+        for dir in [layout.caPrivateDirectory] where !SpoolLayout.mayRead(dir) { skip(dir) }
         for key in try keyFiles() {
             var st = stat(), dst = stat()
             let dir = FileIO.parentDirectory(key)
@@ -323,6 +332,13 @@ public final class SpoolCheck {
             add("mode.world-writable", dir.relative(to: root) + "/", "a world-writable directory (mode \(String(mode, radix: 8)))", repairable: true) {
                 guard chmod(dir, mode & ~0o002) == 0 else { throw QRPayError.io("chmod", path: dir, errno: errno) }
             }
+        }
+        guard SpoolLayout.mayRead(dir) else {
+            // Another party's own directory (0711): not listed, but what the layout names in it is
+            // reached by name (a shop's qr/ and notices/, a user's receipts/).
+            skip(dir)
+            for name in SpoolLayout.knownChildren(of: layout.relative(dir)) { try walkDirectories(dir + "/" + name) }
+            return
         }
         var subdirectories: [String] = []
         try FileIO.forEachEntry(dir) { name, isDirectory in

@@ -35,11 +35,17 @@ public struct SpoolStatus: Sendable {
     public var queues: [QueueStatus] = []
     public var payments: [PaymentState: Int] = [:]
     public var sums: [PaymentState: [String: Int64]] = [:]
+    /// Queues this user may not read (another party's own), skipped.
+    public var skipped: [String] = []
 
     public static func collect(spoolRoot root: String, now: Date = Date()) throws -> SpoolStatus {
         var status = SpoolStatus()
         for named in try SpoolLayout(root: root).allQueues() {
             let name = named.name, queue = named.queue
+            guard SpoolLayout.mayRead(queue.path) && SpoolLayout.mayRead(queue.newDirectory) else {
+                status.skipped.append(name)
+                continue
+            }
             var q = QueueStatus(name: name)
             for entry in try FileIO.listDirectory(queue.newDirectory) where !entry.hasPrefix(".") {
                 q.waiting += 1

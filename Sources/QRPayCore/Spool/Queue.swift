@@ -283,6 +283,38 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
         return QRPayError.io(verb, path: path, errno: e)
     }
 
+    /// Names in new/ that are not valid queue names (dotfiles, spaces, non-ASCII...): foreign to
+    /// the protocol (files are written in tmp/ and renamed in under a valid name).
+    public func foreignNames() throws -> [String] {
+        try FileIO.listDirectory(newDirectory).filter { !SpoolName.isValid($0) }
+    }
+
+    /// Moves a foreign name out of new/ into quarantine/ (as `foreign-UNIQUE`, beside its reason
+    /// file naming the original, escaped), without opening it: new/ then holds only what a stage
+    /// can handle, so a watcher of new/ (systemd's DirectoryNotEmpty=) never loops on it.
+    /// Returns the quarantined name, or nil when the entry went away meanwhile.
+    @discardableResult
+    public func quarantineForeign(_ name: String, stage: String, now: Date = Date()) throws -> String? {
+        let shown = String(name.unicodeScalars.prefix(80).map { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F ? String($0) : "\\u{\(String($0.value, radix: 16))}" }.joined())
+        let target = "foreign-" + FileIO.uniqueName()
+        let record: JSONValue = [
+            "stage": .string(stage), "code": .string(ErrorCode.spoolBadName.rawValue),
+            "reason": .string("\"\(shown)\" is not a queue file name ([A-Za-z0-9][A-Za-z0-9._:,=+-]{0,200}): write files in tmp/ and rename them into new/ under a valid name"),
+            "at": .string(Timestamp.format(now)), "file": .string(shown), "queue": .string(path),
+        ]
+        try Durable.write(record.serialized(pretty: true), to: quarantineDirectory + "/" + target + SpoolName.reasonSuffix,
+                          mode: Queue.fileMode, ifExists: .replace)
+        let e = FileIO.renameNoReplace(newDirectory + "/" + name, quarantineDirectory + "/" + target)
+        if e == ENOENT {
+            unlink(quarantineDirectory + "/" + target + SpoolName.reasonSuffix)
+            return nil
+        }
+        guard e == 0 else { throw QRPayError.io("quarantine", path: newDirectory + "/" + name, errno: e) }
+        try FileIO.fsyncDirectory(quarantineDirectory)
+        try FileIO.fsyncDirectory(newDirectory)
+        return target
+    }
+
     /// Names parked in hold/.
     public func held() throws -> [String] { try sortedEntries(holdDirectory) }
 
@@ -447,7 +479,31 @@ public struct ClaimedFile: Sendable {
             // A short read of a regular file at or past its size is its end (saves the read that returns 0).
             if n < buffer.count && data.count >= Int(st.st_size) { break }
         }
+        if st.st_uid != geteuid() || st.st_nlink > 1 { try takeCustody(of: data) }
         return data
+    }
+
+    /// The stage takes custody of what it judges: a file its sender still owns (and so may rewrite)
+    /// or still reaches through another hard link is replaced in cur/ by a copy the stage owns, with
+    /// exactly the bytes that were read. What reaches done/, quarantine/ or a record is then what
+    /// was judged, whatever the sender does with its own link afterwards. The copy is written in the
+    /// queue's tmp/ and renamed over cur/NAME (a crash leaves either the original or the copy there,
+    /// and a stale tmp/ file that the runner removes).
+    func takeCustody(of data: Data) throws {
+        let tmp = queue.tmpDirectory + "/" + FileIO.uniqueName(suffix: ".custody")
+        let fd = try FileIO.createOpen(tmp, mode: Queue.fileMode)
+        do {
+            try FileIO.writeAll(fd: fd, data, path: tmp)
+            guard close(fd) == 0 else { throw QRPayError.io("close", path: tmp, errno: errno) }
+        } catch {
+            unlink(tmp)
+            throw error
+        }
+        guard rename(tmp, path) == 0 else {
+            let e = errno
+            unlink(tmp)
+            throw QRPayError.io("take custody of", path: path, errno: e)
+        }
     }
 
     static func notRegular(_ name: String, _ kind: SpoolEntryKind) -> QRPayError {

@@ -241,6 +241,36 @@ public struct SpoolLayout: Sendable {
         return out
     }
 
+    /// Whether this process may list and enter `path` (a missing path counts as accessible: there is
+    /// nothing to skip). Operator commands run as the PG's user skip what another party keeps to
+    /// itself (a user's photos, the CA's private directory), saying so, instead of failing.
+    public static func mayRead(_ path: String) -> Bool {
+        if faccessat(AT_FDCWD, path, R_OK | X_OK, AT_EACCESS) == 0 { return true }
+        return errno != EACCES && errno != EPERM
+    }
+
+    /// The directories the table names right under the directory `relative` (a queue's
+    /// subdirectories, a shop's qr/ and notices/...), for walking a directory that may not be listed.
+    public static func knownChildren(of relative: String) -> [String] {
+        var out: [String] = []
+        let depth = relative.split(separator: "/").count
+        for entry in table where entry.kind != .file {
+            let parts = entry.pattern.split(separator: "/").map(String.init)
+            guard parts.count == depth + 1, !parts[depth].hasPrefix("{") else { continue }
+            let parent = parts.prefix(depth).joined(separator: "/")
+            if SpoolLayout.entry(matching: relative)?.entry.pattern == parent { out.append(parts[depth]) }
+        }
+        if let found = entry(matching: relative), found.subdirectory == nil, found.entry.kind == .queue {
+            out += Queue.subdirectories
+        }
+        return out
+    }
+
+    /// "not readable by this user (uid N), skipped"
+    public static func skippedNote(_ relative: String) -> String {
+        "\(relative): not readable by this user (uid \(geteuid())), skipped"
+    }
+
     /// Shops with a directory in the spool, sorted.
     public func shops() throws -> [String] {
         try FileIO.listDirectory(shopsDirectory).filter { !$0.hasPrefix(".") && Identifier.isValid($0) }.sorted()

@@ -373,6 +373,12 @@ public struct StageRunner: Sendable {
         let batch = max(1, stage.tuning.batchSize)
         for queue in queues {
             if shouldStop() { break }
+            for name in try queue.foreignNames() {
+                if let target = try queue.quarantineForeign(name, stage: stage.name, now: context.now()) {
+                    summary.quarantined += 1
+                    log(prefix(queue, target) + "quarantined: a foreign name in new/, moved aside unopened")
+                }
+            }
             let names = try queue.pending(promotingDeferred: false).filter { stage.shouldClaim($0, in: queue, context: context) }
             if names.isEmpty { continue }
             // With nothing in deferred/, no file of this pass has an attempt record to remove when done

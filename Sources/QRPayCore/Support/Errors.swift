@@ -286,6 +286,9 @@ extension ErrorCode {
     public static let scanOrphanSidecar = ErrorCode("scan.orphan-sidecar", .dataError, .input, "an .approve sidecar waited too long for its photo")
     public static let scanTotalMismatch = ErrorCode("scan.total-mismatch", .dataError, .input, "the sidecar's total or currency differ from the payment's")
 
+    // setup: accounts of a deployment
+    public static let setupAccount = ErrorCode("setup.account", .config, .system, "a Unix user or group setup needs does not exist or cannot be made")
+
     // reconcile and bench
     public static let reconcileOverflow = ErrorCode("reconcile.overflow", .dataError, .input, "a total overflows 64-bit minor units")
     public static let reconcileShopJournal = ErrorCode("reconcile.shop-journal", .dataError, .input, "the shop journal is malformed")
@@ -318,6 +321,6 @@ extension ErrorCode {
         qrEmpty, qrTooLong, qrEncode, qrModuleSize, qrMargin, qrNone, qrNotQRPay, qrSignature, qrMismatch,
         imageEmpty, imageUnsupported, imageTruncated, imageCorrupt, imageTooLarge, imageMemory, imageWrite,
         scanNotPhoto, scanOrphanSidecar, scanTotalMismatch,
-        reconcileOverflow, reconcileShopJournal, benchFailed,
+        setupAccount, reconcileOverflow, reconcileShopJournal, benchFailed,
     ]
 }
