@@ -5,9 +5,13 @@
 #   make test     deps, then the whole test suite (Swift Testing, end to end through the programs)
 #   make demo     deps, build, then one payment end to end on ./Spool
 #   make bench    throughput and latency table (not part of make test)
-#   make install PREFIX=/usr/local
+#   make install PREFIX=/usr/local [SYSTEMDDIR=...] [DESTDIR=...]
 
 PREFIX ?= /usr/local
+# Where `make install` puts the systemd units (their ExecStart= lines point at $(PREFIX)/bin).
+SYSTEMDDIR ?= $(PREFIX)/lib/systemd/system
+# Where the samples (crontab, unit sources) go.
+SAMPLEDIR ?= $(PREFIX)/share/qrpay
 SWIFT ?= swift
 SWIFTPM_FLAGS =
 APT_PACKAGES = libssl-dev libqrencode-dev libzbar-dev libpng-dev libjpeg62-turbo-dev libjansson-dev \
@@ -57,6 +61,11 @@ bench: deps build benchdeps
 install: build
 	install -d $(DESTDIR)$(PREFIX)/bin
 	for p in $(PROGRAMS); do install -m 0755 $(BIN)/$$p $(DESTDIR)$(PREFIX)/bin/$$p; done
+	install -d $(DESTDIR)$(SYSTEMDDIR) $(DESTDIR)$(SAMPLEDIR)
+	for u in Samples/systemd/*; do \
+	  sed 's|/usr/local/bin/|$(PREFIX)/bin/|g' $$u > $(DESTDIR)$(SYSTEMDDIR)/$$(basename $$u) && chmod 0644 $(DESTDIR)$(SYSTEMDDIR)/$$(basename $$u); \
+	done
+	sed 's|/usr/local/bin|$(PREFIX)/bin|g' Samples/crontab > $(DESTDIR)$(SAMPLEDIR)/crontab && chmod 0644 $(DESTDIR)$(SAMPLEDIR)/crontab
 
 clean:
 	rm -rf .build

@@ -359,7 +359,7 @@ extension SpoolLayout {
         LayoutEntry("ca/certs/{role}/{id}.pem", .file, .ca, .ca, 0o644, writer: "`qrpay-ca issue`", reader: "the owner's programs, every program"),
 
         LayoutEntry("pg", .directory, .pg, .pg, 0o711, writer: "PG stages", reader: "the PG; others only pass through (to the inboxes and the list)"),
-        LayoutEntry("pg/key.pem", .file, .pg, .pg, 0o600, writer: "`qrpay-ca request --role pg`", reader: "PG stages"),
+        LayoutEntry("pg/key.pem", .file, .pg, .pg, 0o600, writer: "`qrpay-ca request --role pg` (or `issue --password-file`)", reader: "PG stages"),
         LayoutEntry("pg/request.csr", .file, .pg, .pg, 0o644, writer: "`qrpay-ca request --role pg`", reader: "`qrpay-ca issue`"),
         LayoutEntry("pg/cert.pem", .file, .pg, .pg, 0o644, writer: "`qrpay-ca` (single-host set-ups)", reader: "PG stages, users' clients"),
         LayoutEntry("pg/inbox", .queue, .pg, .shops, 0o750, writer: "`qrpay-shop create`, `send`", reader: "`qrpay-register`",
@@ -393,7 +393,7 @@ extension SpoolLayout {
 
         LayoutEntry("shops", .directory, .pg, .pg, 0o755, writer: "`qrpay-spool setup`, `init`", reader: "everyone (pass-through)"),
         LayoutEntry("shops/{shop}", .directory, .shop, .shop, 0o711, writer: "the shop", reader: "the shop; others only pass through"),
-        LayoutEntry("shops/{shop}/key.pem", .file, .shop, .shop, 0o600, writer: "`qrpay-ca request --role shop`", reader: "`qrpay-shop`"),
+        LayoutEntry("shops/{shop}/key.pem", .file, .shop, .shop, 0o600, writer: "`qrpay-ca request --role shop` (or `issue --password-file`)", reader: "`qrpay-shop`"),
         LayoutEntry("shops/{shop}/request.csr", .file, .shop, .shop, 0o644, writer: "`qrpay-ca request --role shop`", reader: "`qrpay-ca issue`"),
         LayoutEntry("shops/{shop}/cert.pem", .file, .shop, .shop, 0o644, writer: "`qrpay-ca` (single-host set-ups)", reader: "`qrpay-shop`"),
         LayoutEntry("shops/{shop}/journal.jsonl", .file, .shop, .shop, 0o600, writer: "`qrpay-shop`", reader: "`qrpay-reconcile --shop-journal`"),
@@ -404,7 +404,7 @@ extension SpoolLayout {
 
         LayoutEntry("users", .directory, .pg, .pg, 0o755, writer: "`qrpay-spool setup`, `init`", reader: "everyone (pass-through)"),
         LayoutEntry("users/{user}", .directory, .user, .user, 0o711, writer: "the user", reader: "the user; others only pass through"),
-        LayoutEntry("users/{user}/key.pem", .file, .user, .user, 0o600, writer: "`qrpay-ca request --role user`", reader: "`qrpay-user`, `qrpay-scan`"),
+        LayoutEntry("users/{user}/key.pem", .file, .user, .user, 0o600, writer: "`qrpay-ca request --role user` (or `issue --password-file`)", reader: "`qrpay-user`, `qrpay-scan`"),
         LayoutEntry("users/{user}/request.csr", .file, .user, .user, 0o644, writer: "`qrpay-ca request --role user`", reader: "`qrpay-ca issue`"),
         LayoutEntry("users/{user}/cert.pem", .file, .user, .user, 0o644, writer: "`qrpay-ca` (single-host set-ups)", reader: "`qrpay-user`, `qrpay-scan`"),
         LayoutEntry("users/{user}/inbox", .queue, .user, .user, 0o700, writer: "the user (photos, `NAME.approve` sidecars)", reader: "`qrpay-scan`",
