@@ -18,16 +18,23 @@ public enum ProgramCatalogue {
     static let programs: [String: (areas: [String], own: [SysExit: String])] = [
         "qrpay-ca": (["json"], [:]),
         "qrpay-shop": (["json", "jws", "payment", "cancel"], [:]),
-        "qrpay-register": ([], [:]),
-        "qrpay-approve": ([], [:]),
-        "qrpay-settle": ([], [:]),
-        "qrpay-scan": (["json"], [:]),
+        "qrpay-register": ([], stageStatuses),
+        "qrpay-approve": ([], stageStatuses),
+        "qrpay-settle": ([], stageStatuses),
+        "qrpay-scan": (["json"], stageStatuses),
         "qrpay-user": (["json", "jws", "payment", "approval", "list", "qr", "image", "scan"],
                        [.failure: "some image held no QR code (decode)"]),
         "qrpay-spool": (["json", "jws", "payment", "record", "list", "journal", "checkpoint", "verify", "setup"],
                         [.failure: "check found something it did not repair, or show found a signature that does not verify"]),
         "qrpay-reconcile": (["json", "jws", "reconcile"], [.failure: "discrepancies were found"]),
         "qrpay-bench": (["json", "jws", "payment", "approval", "qr", "image", "bench", "journal"], [:]),
+    ]
+
+    /// What a stage's --once run says with its status, beyond the errors that stop it.
+    static let stageStatuses: [SysExit: String] = [
+        .ok: "every input processed",
+        .dataError: "some inputs were quarantined (see qrpay-spool quarantine), or bad data stopped the run",
+        .tempFail: "some inputs were deferred or left waiting (retried later), another instance holds the lock, or try again later",
     ]
 
     /// What each status means, in the words every program uses.

@@ -81,14 +81,19 @@ public func stageContext(_ root: String) throws -> StageContext {
     StageContext(layout: SpoolLayout(root: root), clock: try TimeSource.fromEnvironment())
 }
 
-/// Runs `stage` over the spool; prints a one-line summary on stderr. Exit 0 when the run finished
-/// (quarantined files are reported, not failures of the run); 75 when another instance holds the lock.
+/// Runs `stage` over the spool; prints a one-line summary on stderr. A `--once` run's exit status
+/// tells cron and systemd the truth (StageSummary.exitStatus): 0 every input processed, 65 some
+/// quarantined, 75 some deferred or left waiting (or another instance holds the lock). A `--watch`
+/// run stopped by SIGTERM exits 0 (it ran until asked to stop).
 public func runStage(program: String, context: StageContext, stage: any SpoolStage, options: StageModeOptions) throws {
+    var status = SysExit.ok
     try runReportingErrors(program) {
         let runner = StageRunner(stage: stage, context: context, mode: options.runMode)
         let summary = try runner.run()
         Diagnostics.info(program, "\(summary)")
+        if options.mode == .once { status = summary.exitStatus }
     }
+    if status != .ok { throw ExitCode(status.rawValue) }
 }
 
 /// Runs one of the PG's stages: unlocks the PG's key with the password in `passwordFile`, builds the

@@ -7,10 +7,12 @@
 // Inputs:   ROOT/pg/inbox/new/*, ROOT/ca/ (certificates, CRL), ROOT/pg/key.pem (unlocked with --password-file).
 // Outputs:  ROOT/pg/payments, ROOT/pg/states, ROOT/pg/list, ROOT/pg/journal, ROOT/shops/ID/{qr,notices}.
 //           Refused documents go to ROOT/pg/inbox/quarantine/ beside NAME.reason.json.
-// Exit codes: 0 done; 64 usage; 65 bad data; 66 no such input (file, spool, payment); 70 internal
-//             error; 73 cannot create; 74 I/O error; 75 try again later (a lock held, a full disk,
-//             a missing or stale CRL); 77 permission denied or wrong password; 78 configuration
-//             (no CA, no or mismatched credentials)
+// Exit codes: 0 every input processed; 64 usage; 65 some inputs were quarantined (see qrpay-spool
+//             quarantine), or bad data stopped the run; 66 no such input (file, spool, payment);
+//             70 internal error; 73 cannot create; 74 I/O error; 75 some inputs were deferred or
+//             left waiting (retried later), another instance holds the lock, or try again later;
+//             77 permission denied or wrong password; 78 configuration (no CA, no or mismatched
+//             credentials)
 
 import ArgumentParser
 import Foundation

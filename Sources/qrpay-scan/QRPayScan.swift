@@ -7,10 +7,12 @@
 // quarantine with the reason. A sidecar that arrives before its photo waits for it.
 // Inputs:  ROOT/users/ID/inbox/new/*, ROOT/pg/list, ROOT/ca/, ROOT/users/ID/key.pem (--password-file).
 // Outputs: ROOT/pg/approvals/new/*, ROOT/users/ID/reviews/*, ROOT/users/ID/inbox/quarantine/*.
-// Exit codes: 0 done; 64 usage; 65 bad data; 66 no such input (file, spool, payment); 70 internal
-//             error; 73 cannot create; 74 I/O error; 75 try again later (a lock held, a full disk,
-//             a missing or stale CRL); 77 permission denied or wrong password; 78 configuration
-//             (no CA, no or mismatched credentials)
+// Exit codes: 0 every input processed; 64 usage; 65 some inputs were quarantined (see qrpay-spool
+//             quarantine), or bad data stopped the run; 66 no such input (file, spool, payment);
+//             70 internal error; 73 cannot create; 74 I/O error; 75 some inputs were deferred or
+//             left waiting (retried later), another instance holds the lock, or try again later;
+//             77 permission denied or wrong password; 78 configuration (no CA, no or mismatched
+//             credentials)
 
 import ArgumentParser
 import Foundation

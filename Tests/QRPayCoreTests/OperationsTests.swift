@@ -222,7 +222,8 @@ func codes(_ findings: [JSONValue]) -> [String] { findings.compactMap { $0["code
         let (status, findings) = try o.check()
         // ...but the checkpoint no longer matches.
         #expect(status == 1)
-        #expect(codes(findings) == ["checkpoint.mismatch"])
+        // The rewritten evidence no longer matches its record's either.
+        #expect(codes(findings) == ["checkpoint.mismatch", "record.evidence"])
         // A broken journal is never signed.
         let refused = o.spool("checkpoint", "--password-file", o.s.passwordFile)
         #expect(refused.status == 65 && refused.stderr.contains("checkpoint.mismatch"))
@@ -284,7 +285,7 @@ func codes(_ findings: [JSONValue]) -> [String] { findings.compactMap { $0["code
     @Test func quarantineRequeueHoldAndRelease() throws {
         let o = try OperationsSpool()
         let bad = try o.s.dropInInbox(Data("{\"not\": \"a payment\"}".utf8))
-        #expect(o.s.run("qrpay-register", ["--password-file", o.s.passwordFile, "--once"]).status == 0)
+        #expect(o.s.run("qrpay-register", ["--password-file", o.s.passwordFile, "--once"]).status == 65)
         let listed = try JSONValue.parse(o.spool("quarantine", "--json").stdout).arrayValue ?? []
         #expect(listed.count == 1)
         #expect(listed.first?["id"] == .string("pg/inbox/" + bad) && listed.first?["stage"] == "register")

@@ -24,6 +24,10 @@ public final class Certificate: @unchecked Sendable, CustomStringConvertible {
     public let notBefore: Date
     public let notAfter: Date
     public let publicKey: PublicKey
+    /// The QR-Pay roles its extendedKeyUsage allows (see `Role.purposeOID`).
+    public let purposes: Set<Role>
+    /// basicConstraints is present and says CA:FALSE (an end entity that can never sign certificates).
+    public let isEndEntity: Bool
 
     /// Takes ownership of `x509`.
     init(owning x509: OpaquePointer) throws {
@@ -47,6 +51,8 @@ public final class Certificate: @unchecked Sendable, CustomStringConvertible {
         let binding = Certificate.binding(x509)
         role = binding?.role
         id = binding?.id
+        purposes = Certificate.purposes(x509)
+        isEndEntity = X509_get_extension_flags(x509) & UInt32(EXFLAG_BCONS) != 0 && X509_check_ca(x509) == 0
         OpenSSL.clearErrors()
     }
 
@@ -109,11 +115,30 @@ public final class Certificate: @unchecked Sendable, CustomStringConvertible {
             let name = item.assumingMemoryBound(to: GENERAL_NAME.self)
             guard name.pointee.type == GEN_URI else { continue }
             let text = String(decoding: OpenSSL.bytes(ofASN1String: name.pointee.d.uniformResourceIdentifier), as: UTF8.self)
+            // URI schemes are case-insensitive (RFC 3986 §3.1): "QRPAY:shop:1002" is a binding too,
+            // and one beside another makes the certificate ambiguous.
+            guard let colon = text.firstIndex(of: ":"), text[..<colon].lowercased() == "qrpay" else { continue }
             let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-            guard parts.count == 3, parts[0] == "qrpay" else { continue }
-            guard let role = Role(rawValue: String(parts[1])), Identifier.isValid(String(parts[2])) else { return nil }
+            guard parts.count == 3, let role = Role(rawValue: String(parts[1])), Identifier.isValid(String(parts[2])) else { return nil }
             found.append((role, String(parts[2])))
         }
         return found.count == 1 ? found[0] : nil
+    }
+
+    /// The roles named by the QR-Pay purposes in extendedKeyUsage.
+    static func purposes(_ x509: OpaquePointer) -> Set<Role> {
+        guard let raw = X509_get_ext_d2i(x509, NID_ext_key_usage, nil, nil) else { return [] }
+        let list = OpaquePointer(raw)
+        defer { EXTENDED_KEY_USAGE_free(list) }
+        var out = Set<Role>()
+        for i in 0..<OPENSSL_sk_num(list) {
+            guard let item = OPENSSL_sk_value(list, i) else { continue }
+            var buffer = [CChar](repeating: 0, count: 128)
+            let n = OBJ_obj2txt(&buffer, Int32(buffer.count), OpaquePointer(item), 1)
+            guard n > 0, n < buffer.count else { continue }
+            let oid = buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+            if let role = Role.allCases.first(where: { $0.purposeOID == oid }) { out.insert(role) }
+        }
+        return out
     }
 }

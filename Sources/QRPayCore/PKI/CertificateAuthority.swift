@@ -400,6 +400,7 @@ enum X509Builder {
             try ext(NID_basic_constraints, "critical,CA:FALSE")
             try ext(NID_key_usage, "critical,digitalSignature")
             try ext(NID_subject_alt_name, "URI:qrpay:\(role.rawValue):\(id)")
+            try ext(NID_ext_key_usage, role.purposeOID)
         } else {
             try ext(NID_basic_constraints, "critical,CA:TRUE")
             try ext(NID_key_usage, "critical,keyCertSign,cRLSign")

@@ -38,9 +38,15 @@ public final class TrustStore: Sendable {
 
     private struct CRLState: Sendable {
         var inode: UInt64, size: Int64, mtimeSeconds: Int, mtimeNanoseconds: Int
+        var number: Int64
+        var thisUpdate: Date
         var nextUpdate: Date
-        var revoked: Set<String>
+        /// Revoked serial → its revocation date.
+        var revoked: [String: Date]
     }
+    /// Where the newest CRL seen is remembered (the PG's `pg/crl-state.json`), so that an older CRL
+    /// copied back (un-revoking someone) is refused; nil for programs that may not write there.
+    public let crlStatePath: String?
     private struct Caches: Sendable {
         var crl: CRLState?
         /// Fingerprints whose chain and key usage verified.
@@ -55,8 +61,11 @@ public final class TrustStore: Sendable {
     public var spoolRoot: String { layout.root }
 
     /// Loads ROOT/ca/ca.pem (`ca.missing` when there is none). The CRL is read lazily.
-    public init(spoolRoot: String) throws {
+    /// `remembersCRL`: keep the newest CRL's number and thisUpdate in pg/crl-state.json and refuse
+    /// older ones (the PG's stages and operator commands).
+    public init(spoolRoot: String, remembersCRL: Bool = false) throws {
         layout = SpoolLayout(root: spoolRoot)
+        crlStatePath = remembersCRL ? layout.crlState : nil
         let path = layout.caCertificate
         guard FileIO.exists(path) else {
             throw QRPayError(.caMissing, "There is no CA certificate at \(path); create the CA with `qrpay-ca init`.")
@@ -116,7 +125,9 @@ public final class TrustStore: Sendable {
         throw lastError ?? QRPayError(.pkiPG, "The CA has published no certificate of the PG in \(dir).")
     }
 
-    /// Verifies `certificate` for `role` and `id` (nil: any id of that role) at time `at`.
+    /// Verifies `certificate` for `role` and `id` (nil: any id of that role) at time `at`: the chain,
+    /// its validity at `at`, the role's purpose (extendedKeyUsage) and binding, and revocation by the
+    /// current CRL as of `at` (a certificate revoked after `at` still vouches for what it signed before).
     public func verify(_ certificate: Certificate, role: Role, id: String?, at: Date) throws {
         // 1. Chain to our root and key usage: once per certificate.
         let known = caches.withLock { $0.chainVerified.contains(certificate.fingerprint) }
@@ -140,6 +151,9 @@ public final class TrustStore: Sendable {
         guard certRole == role else {
             throw QRPayError(.pkiWrongRole, "The certificate belongs to \(certRole.rawValue) \(certId), not to a \(role.rawValue).")
         }
+        guard certificate.purposes.contains(role) else {
+            throw QRPayError(.pkiKeyUsage, "The certificate of \(certRole.rawValue) \(certId) has no QR-Pay \(role.rawValue) purpose in its extendedKeyUsage (\(role.purposeOID)).")
+        }
         if let id, certId != id {
             throw QRPayError(.pkiWrongID, "The certificate belongs to \(role.rawValue) \(certId), not to \(role.rawValue) \(id).")
         }
@@ -149,9 +163,14 @@ public final class TrustStore: Sendable {
         if state.nextUpdate < max(at, now) {
             throw QRPayError(.pkiCRLStale, "The CRL's nextUpdate \(Timestamp.format(state.nextUpdate)) has passed; run `qrpay-ca crl` to issue a fresh one.")
         }
-        if state.revoked.contains(certificate.serialHex) {
-            throw QRPayError(.pkiRevoked, "The certificate of \(certRole.rawValue) \(certId) (serial \(certificate.serialHex)) has been revoked.")
+        if let revokedAt = state.revoked[certificate.serialHex], revokedAt <= at {
+            throw QRPayError(.pkiRevoked, "The certificate of \(certRole.rawValue) \(certId) (serial \(certificate.serialHex)) was revoked at \(Timestamp.format(revokedAt)).")
         }
+    }
+
+    /// When `certificate` was revoked, by the current CRL; nil when it is not.
+    public func revocation(of certificate: Certificate) throws -> Date? {
+        try currentCRL().revoked[certificate.serialHex]
     }
 
     /// Verifies a signed document: its kind, its signer's certificate for `role`/`id` at `at`, its signature.
@@ -186,8 +205,8 @@ public final class TrustStore: Sendable {
             let reason = String(cString: X509_verify_cert_error_string(Int(code)))
             throw QRPayError(.pkiUntrusted, "The certificate \(certificate) does not chain to this spool's CA: \(reason).")
         }
-        guard !certificate.isCA else {
-            throw QRPayError(.pkiKeyUsage, "The certificate \(certificate) is a CA certificate, which never signs documents.")
+        guard certificate.isEndEntity else {
+            throw QRPayError(.pkiKeyUsage, "The certificate \(certificate) is not an end entity (basicConstraints CA:FALSE is required); it never signs documents.")
         }
         guard certificate.allowsDigitalSignature else {
             throw QRPayError(.pkiKeyUsage, "The certificate \(certificate) is not allowed to make digital signatures (keyUsage).")
@@ -224,18 +243,63 @@ public final class TrustStore: Sendable {
               let rootKey = X509_get0_pubkey(root.handle.pointer), X509_CRL_verify(handle, rootKey) == 1 else {
             throw OpenSSL.error(.pkiCRLInvalid, "The CRL \(path) is not signed by this spool's CA.")
         }
-        guard let next = X509_CRL_get0_nextUpdate(handle) else {
-            throw QRPayError(.pkiCRLInvalid, "The CRL \(path) has no nextUpdate.")
+        // Only complete CRLs of the whole CA: a delta CRL or a critical IssuingDistributionPoint (a
+        // partial CRL) would leave revocations out.
+        if X509_CRL_get_ext_by_NID(handle, NID_delta_crl, -1) >= 0 {
+            throw QRPayError(.pkiCRLInvalid, "The CRL \(path) is a delta CRL; QR-Pay reads complete CRLs only.")
         }
-        var revoked: Set<String> = []
+        let idp = X509_CRL_get_ext_by_NID(handle, NID_issuing_distribution_point, -1)
+        if idp >= 0, let ext = X509_CRL_get_ext(handle, idp), X509_EXTENSION_get_critical(ext) != 0 {
+            throw QRPayError(.pkiCRLInvalid, "The CRL \(path) has a critical IssuingDistributionPoint (a partial CRL); QR-Pay reads complete CRLs only.")
+        }
+        guard let next = X509_CRL_get0_nextUpdate(handle), let last = X509_CRL_get0_lastUpdate(handle) else {
+            throw QRPayError(.pkiCRLInvalid, "The CRL \(path) has no thisUpdate or nextUpdate.")
+        }
+        let thisUpdate = OpenSSL.date(last)
+        if thisUpdate > Date().addingTimeInterval(300) {
+            throw QRPayError(.pkiCRLInvalid, "The CRL \(path) was issued in the future (thisUpdate \(Timestamp.format(thisUpdate))): check the clocks.")
+        }
+        var number: Int64 = -1
+        if let raw = X509_CRL_get_ext_d2i(handle, NID_crl_number, nil, nil) {
+            let integer = raw.assumingMemoryBound(to: ASN1_INTEGER.self)
+            var value: Int64 = 0
+            if ASN1_INTEGER_get_int64(&value, integer) == 1 { number = value }
+            ASN1_INTEGER_free(integer)
+        }
+        var revoked: [String: Date] = [:]
         if let entries = X509_CRL_get_REVOKED(handle) {
             for i in 0..<OPENSSL_sk_num(entries) {
                 guard let entry = OPENSSL_sk_value(entries, i) else { continue }
-                revoked.insert(OpenSSL.hex(ofASN1Integer: X509_REVOKED_get0_serialNumber(OpaquePointer(entry))))
+                let item = OpaquePointer(entry)
+                let date = X509_REVOKED_get0_revocationDate(item).map(OpenSSL.date) ?? .distantPast
+                revoked[OpenSSL.hex(ofASN1Integer: X509_REVOKED_get0_serialNumber(item))] = date
             }
         }
         OpenSSL.clearErrors()
+        try checkNotRolledBack(number: number, thisUpdate: thisUpdate, path: path)
         return CRLState(inode: UInt64(st.st_ino), size: Int64(st.st_size), mtimeSeconds: st.st_mtim.tv_sec,
-                        mtimeNanoseconds: st.st_mtim.tv_nsec, nextUpdate: OpenSSL.date(next), revoked: revoked)
+                        mtimeNanoseconds: st.st_mtim.tv_nsec, number: number, thisUpdate: thisUpdate,
+                        nextUpdate: OpenSSL.date(next), revoked: revoked)
+    }
+
+    /// Refuses a CRL older (by number or thisUpdate) than the newest remembered, and remembers a newer one.
+    private func checkNotRolledBack(number: Int64, thisUpdate: Date, path: String) throws {
+        guard let statePath = crlStatePath else { return }
+        var newest: (number: Int64, thisUpdate: Date)?
+        if let data = try? FileIO.readIfExists(statePath, maxBytes: 4096), let value = try? JSONValue.parse(data),
+           let n = value["crlNumber"]?.intValue, let t = value["thisUpdate"]?.stringValue.flatMap(Timestamp.parse) {
+            newest = (n, t)
+        }
+        if let newest {
+            let whole = Date(timeIntervalSince1970: thisUpdate.timeIntervalSince1970.rounded(.down))
+            if number < newest.number || whole < newest.thisUpdate {
+                throw QRPayError(.pkiCRLInvalid, "The CRL \(path) (number \(number), thisUpdate \(Timestamp.format(thisUpdate))) is older than one already seen (number \(newest.number), thisUpdate \(Timestamp.format(newest.thisUpdate))): an old CRL copied back would un-revoke certificates. Issue a fresh one with `qrpay-ca crl`.")
+            }
+            if number == newest.number && whole == newest.thisUpdate { return }
+        }
+        let state: JSONValue = ["v": 1, "crlNumber": .int(number), "thisUpdate": .string(Timestamp.format(thisUpdate))]
+        do { try Durable.write(state.serialized(pretty: true), to: statePath, mode: 0o640, ifExists: .replace) } catch {
+            // Remembering is the PG's: a program that may not write there still refuses what it knows is old.
+        }
     }
 }

@@ -22,7 +22,7 @@ public struct ApproveStage: SpoolStage {
     let pgID: String
 
     public init(layout: SpoolLayout, pg: Credentials, tuning: StageTuning = StageTuning()) throws {
-        trust = try TrustStore(spoolRoot: layout.root)
+        trust = try TrustStore(spoolRoot: layout.root, remembersCRL: true)
         store = PaymentStore(layout: layout)
         notifier = Notifier(layout: layout, pg: pg)
         guard let id = pg.certificate.id else { throw QRPayError(.pkiPG, "the PG certificate has no id") }
@@ -33,7 +33,9 @@ public struct ApproveStage: SpoolStage {
 
     public func process(_ file: ClaimedFile, commit: GroupCommit) throws -> StageOutcome {
         let data = try file.read(maxBytes: 64 * 1024)
-        let now = commit.context.now()
+        // Judged as of its arrival (the PG's clock): an approval that arrived before the payment
+        // expired counts, however late the stage runs; the same rule as for cancels.
+        let now = file.arrival
         let jws = try JWS(parsing: data)
         let approval = try Approval(payload: jws.payload)
         _ = try trust.verify(jws, type: .approval, role: .user, id: approval.user, at: now)
@@ -64,11 +66,19 @@ public struct ApproveStage: SpoolStage {
         guard approval.document == record.documentHash else {
             throw QRPayError(.approvalDocumentMismatch, "the approval was made for another version of the shop's payment document")
         }
+        // The shop must still stand behind its payment: a shop certificate revoked by then stops it.
+        if let fingerprint = record.signer["fingerprint"]?.stringValue {
+            let shopCertificate = try trust.certificate(fingerprint: fingerprint)
+            do { try trust.verify(shopCertificate, role: .shop, id: record.info.shop, at: now) } catch let e as QRPayError where e.code == .pkiRevoked {
+                throw QRPayError(.pkiRevoked, "shop \(record.info.shop)'s certificate was revoked: its payment \(record.info.payment) can no longer be approved (\(e.message))")
+            }
+        }
         let accepted = try store.transition(
-            record, to: .accept, at: now,
+            // Accepted now: the shop's hold to cancel runs from when the PG accepted the payment.
+            record, to: .accept, at: commit.context.now(),
             evidence: ["type": "approval", "user": .string(approval.user), "documentHash": .string(approvalHash),
                        "document": (try? JSONValue.parse(data)) ?? .null],
-            evidenceDocument: data, user: approval.user, commit: commit)
+            evidenceHash: approvalHash, user: approval.user, commit: commit)
         try finishOutputs(accepted, user: approval.user, commit: commit)
         return .done("\(approval.shop)/\(approval.payment) accept by user \(approval.user) \(record.info.currency.format(record.info.total))")
     }

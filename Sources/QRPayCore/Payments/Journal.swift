@@ -81,10 +81,16 @@ public struct TransitionRequest: Sendable {
     public let payment: String
     public let from: PaymentState?
     public let to: PaymentState
-    public let evidence: Data
+    /// base64url SHA-256 of the evidence: a signed document's `documentHash` (SHA-256 of its compact
+    /// serialization, whatever its JSON whitespace), or of a rule's evidence JSON. The record's
+    /// history keeps the same, so `qrpay-spool check` compares them.
+    public let evidence: String
     public let at: Date
     public init(shop: String, payment: String, from: PaymentState?, to: PaymentState, evidence: Data, at: Date) {
-        self.shop = shop; self.payment = payment; self.from = from; self.to = to; self.evidence = evidence; self.at = at
+        self.init(shop: shop, payment: payment, from: from, to: to, evidenceHash: Base64URL.encode(Digest.sha256(evidence)), at: at)
+    }
+    public init(shop: String, payment: String, from: PaymentState?, to: PaymentState, evidenceHash: String, at: Date) {
+        self.shop = shop; self.payment = payment; self.from = from; self.to = to; self.evidence = evidenceHash; self.at = at
     }
 }
 
@@ -117,7 +123,7 @@ public final class Journal: Sendable {
         for t in transitions {
             seq += 1
             let e = JournalEntry(seq: seq, at: t.at, shop: t.shop, payment: t.payment, from: t.from, to: t.to,
-                                 evidence: Base64URL.encode(Digest.sha256(t.evidence)), prev: prev)
+                                 evidence: t.evidence, prev: prev)
             prev = e.hash
             entries.append(e)
             let file = layout.journalFile(day: Timestamp.day(max(t.at, head?.at ?? t.at)))

@@ -19,7 +19,10 @@ public struct Currency: Hashable, Sendable, CustomStringConvertible {
     ]
 
     public init(_ code: String) throws {
-        guard let exponent = Currency.known[code] else {
+        // Byte for byte: Swift's String equality is Unicode canonical equivalence, under which the
+        // Kelvin sign U+212A "is" K; a code is three ASCII capitals or it is refused.
+        let bytes = Array(code.utf8)
+        guard bytes.count == 3, bytes.allSatisfy({ $0 >= 0x41 && $0 <= 0x5A }), let exponent = Currency.known[code] else {
             let shown = code.count > 12 ? String(code.prefix(12)) + "…" : code
             throw QRPayError(.paymentCurrency, "unknown currency \"\(shown)\": use an ISO 4217 code such as KRW, USD or EUR")
         }

@@ -14,6 +14,12 @@ public struct PaymentItem: Equatable, Sendable {
     public let unitPrice: Int64
     public var amount: Int64 { quantity * unitPrice }
 
+    /// Byte for byte (RFC 7515 §5.3 code-point comparison): an item named in NFC and the same name in
+    /// NFD are different content, as their signatures are.
+    public static func == (a: PaymentItem, b: PaymentItem) -> Bool {
+        a.name.utf8.elementsEqual(b.name.utf8) && a.quantity == b.quantity && a.unitPrice == b.unitPrice
+    }
+
     public init(name: String, quantity: Int64, unitPrice: Int64) throws {
         try PaymentItem.validateName(name)
         guard (1...1_000_000).contains(quantity) else {
@@ -54,6 +60,13 @@ public struct PaymentItem: Equatable, Sendable {
 }
 
 public struct PaymentInfo: Equatable, Sendable {
+    /// Byte for byte (see PaymentItem ==): "the same content" in a replay check means the same bytes.
+    public static func == (a: PaymentInfo, b: PaymentInfo) -> Bool {
+        a.shop.utf8.elementsEqual(b.shop.utf8) && a.payment.utf8.elementsEqual(b.payment.utf8)
+            && a.currency.code.utf8.elementsEqual(b.currency.code.utf8) && a.items == b.items && a.total == b.total
+            && a.created == b.created && a.expires == b.expires
+    }
+
     public static let version: Int64 = 1
     public let shop: String
     public let payment: String

@@ -15,8 +15,10 @@
 // and a due entry from the record, and reports read the markers of one day.
 //
 // Every change goes through a `GroupCommit`: journal entry (durable first) → marker and due entry
-// of the new state → record (renamed over) → old marker and due entry removed. The record is the
-// truth; `reindex` makes markers and due entries agree with it after a crash.
+// of the new state, list entry, notices and receipts → record (renamed over, named last) → old
+// marker and due entry removed. The record is the truth; a crash before it is named leaves the
+// payment where it was, with the change's outputs already there, and the rerun makes the change
+// (and finds its notices delivered); `reindex` makes markers and due entries agree after a crash.
 
 import Foundation
 #if canImport(Glibc)
@@ -71,19 +73,21 @@ public struct PaymentStore: Sendable {
         try commit.claim(key: path)
         try commit.context.ensureDirectory(FileIO.parentDirectory(path))
         commit.journal(journal, TransitionRequest(shop: record.info.shop, payment: record.info.payment, from: nil,
-                                                  to: record.state, evidence: record.document,
+                                                  to: record.state, evidenceHash: record.documentHash,
                                                   at: record.history.last?.at ?? commit.context.now()))
         try writeMarker(record, commit: commit)
         try writeDueEntry(record, commit: commit)
-        try commit.write(record.serialized(), to: path, mode: 0o640, ifExists: .fail)
+        try commit.write(record.serialized(), to: path, mode: 0o640, ifExists: .fail, last: true)
     }
 
     /// Stages the move of `record` to `next`, with a history entry holding its evidence: journal
     /// entry, new marker and due entry, record replaced, old marker and due entry removed. Returns
     /// the new record.
     @discardableResult
+    /// `evidenceHash`: the journal's evidence (see TransitionRequest): a signed document's
+    /// `documentHash`, else SHA-256 of the evidence JSON.
     public func transition(_ record: PaymentRecord, to next: PaymentState, at: Date, evidence: JSONValue,
-                           evidenceDocument: Data, user: String? = nil, commit: GroupCommit) throws -> PaymentRecord {
+                           evidenceHash: String? = nil, user: String? = nil, commit: GroupCommit) throws -> PaymentRecord {
         guard record.state.canMove(to: next) else {
             throw QRPayError(.paymentState, "payment \(record.info.shop)/\(record.info.payment) is \(record.state.rawValue); it cannot become \(next.rawValue)")
         }
@@ -94,16 +98,19 @@ public struct PaymentStore: Sendable {
         if let user { updated.user = user }
         updated.history.append(HistoryEntry(state: next, at: at, evidence: evidence))
         commit.journal(journal, TransitionRequest(shop: record.info.shop, payment: record.info.payment, from: record.state,
-                                                  to: next, evidence: evidenceDocument, at: at))
+                                                  to: next, evidenceHash: evidenceHash ?? PaymentStore.evidenceHash(evidence), at: at))
         try writeMarker(updated, commit: commit)
         try writeDueEntry(updated, commit: commit)
-        try commit.write(updated.serialized(), to: path, mode: 0o640, ifExists: .replace)
+        try commit.write(updated.serialized(), to: path, mode: 0o640, ifExists: .replace, last: true)
         commit.remove(markerPath(state: record.state, info: record.info))
         if let old = DueIndex.entry(for: record), old != DueIndex.entry(for: updated) {
             commit.remove(DueIndex.path(old, layout: layout))
         }
         return updated
     }
+
+    /// base64url SHA-256 of a rule's evidence JSON (canonical: sorted keys, compact).
+    public static func evidenceHash(_ evidence: JSONValue) -> String { Base64URL.encode(Digest.sha256(evidence.serialized())) }
 
     func writeMarker(_ record: PaymentRecord, commit: GroupCommit) throws {
         let path = markerPath(state: record.state, info: record.info)
@@ -207,7 +214,7 @@ public struct PaymentStore: Sendable {
         var sums: [String: Int64] = [:]
         var byCode: [UInt32: Int64] = [:]
         for d in try days(in: state) {
-            try FileIO.forEachName(layout.stateDirectory(state, day: d)) { name in
+            try FileIO.forEachName(layout.stateDirectory(state, day: d), skipDirectories: true) { name in
                 // SHOP~PAYMENT~CUR~TOTAL: the total after the last "~", the currency before it.
                 guard name.first != 0x2E, let last = name.lastIndex(of: 0x7E), last >= 4, name[last - 4] == 0x7E else { return }
                 var total: Int64 = 0

@@ -32,7 +32,7 @@ public struct RegisterStage: SpoolStage {
 
     public init(layout: SpoolLayout, pg: Credentials, tuning: StageTuning = StageTuning()) throws {
         self.layout = layout
-        self.trust = try TrustStore(spoolRoot: layout.root)
+        self.trust = try TrustStore(spoolRoot: layout.root, remembersCRL: true)
         self.store = PaymentStore(layout: layout)
         self.notifier = Notifier(layout: layout, pg: pg)
         self.tuning = tuning
@@ -41,7 +41,9 @@ public struct RegisterStage: SpoolStage {
 
     public func process(_ file: ClaimedFile, commit: GroupCommit) throws -> StageOutcome {
         let data = try file.read(maxBytes: RegisterStage.maxDocumentBytes)
-        let now = commit.context.now()
+        // Judged as of its arrival (the PG's clock), however late the stage runs: a rerun after a
+        // crash judges it exactly as the run that crashed.
+        let now = file.arrival
         let jws = try JWS(parsing: data)
         let info = try PaymentInfo(payload: jws.payload)
         _ = try trust.verify(jws, type: .payment, role: .shop, id: info.shop, at: now)
@@ -73,7 +75,7 @@ public struct RegisterStage: SpoolStage {
             signer: ["fingerprint": .string(signer.fingerprint), "serial": .string(signer.serialHex),
                      "name": .string(signer.displayName), "notAfter": .string(Timestamp.format(signer.notAfter))],
             qrPath: qrPath,
-            history: [HistoryEntry(state: .request, at: now,
+            history: [HistoryEntry(state: .request, at: commit.context.now(),
                                    evidence: ["type": "payment", "documentHash": .string(jws.documentHash),
                                               "verifiedAt": .string(Timestamp.format(now))])])
         record.parsedDocument = jws.object

@@ -36,17 +36,11 @@ public struct SettleStage: SpoolStage {
 
     public init(layout: SpoolLayout, pg: Credentials, hold: TimeInterval = 600) throws {
         self.layout = layout
-        trust = try TrustStore(spoolRoot: layout.root)
+        trust = try TrustStore(spoolRoot: layout.root, remembersCRL: true)
         store = PaymentStore(layout: layout)
         notifier = Notifier(layout: layout, pg: pg)
         self.hold = hold
         queues = [layout.cancels]
-    }
-
-    static func arrival(of file: ClaimedFile) -> Date? {
-        var st = stat()
-        guard lstat(file.path, &st) == 0 else { return nil }
-        return Date(timeIntervalSince1970: TimeInterval(st.st_mtim.tv_sec) + TimeInterval(st.st_mtim.tv_nsec) / 1e9)
     }
 
     static func acceptedAt(_ record: PaymentRecord) -> Date? {
@@ -55,7 +49,9 @@ public struct SettleStage: SpoolStage {
 
     public func process(_ file: ClaimedFile, commit: GroupCommit) throws -> StageOutcome {
         let data = try file.read(maxBytes: 64 * 1024)
-        let now = commit.context.now()
+        // Judged as of its arrival in the queue (the PG's clock, which the shop cannot set back):
+        // a cancel that arrived while the hold lasted wins, however late the stage runs.
+        let now = file.arrival
         let jws = try JWS(parsing: data)
         let cancel = try Cancel(payload: jws.payload)
         _ = try trust.verify(jws, type: .cancel, role: .shop, id: cancel.shop, at: now)
@@ -78,10 +74,8 @@ public struct SettleStage: SpoolStage {
         case .expire:
             throw QRPayError(.cancelNotOpen, "payment \(cancel.shop)/\(cancel.payment) has expired; there is nothing to cancel")
         case .accept:
-            // The hold is judged at the cancel's arrival in the queue (its file time, the PG's clock),
-            // so a cancel that was waiting while the hold ended still wins.
             // History times are whole seconds: a cancel arriving within the second the hold ends wins.
-            let arrived = Date(timeIntervalSince1970: min(now, SettleStage.arrival(of: file) ?? now).timeIntervalSince1970.rounded(.down))
+            let arrived = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
             if let accepted = SettleStage.acceptedAt(record), arrived > accepted + hold {
                 throw QRPayError(.cancelTooLate,
                                  "payment \(cancel.shop)/\(cancel.payment) was accepted at \(Timestamp.format(accepted)); the hold of \(Int(hold)) s has ended")
@@ -90,12 +84,26 @@ public struct SettleStage: SpoolStage {
             break
         }
         let cancelled = try store.transition(
-            record, to: .cancel, at: now,
+            record, to: .cancel, at: commit.context.now(),
             evidence: ["type": "cancel", "reason": .string(cancel.reason), "documentHash": .string(hash),
                        "document": (try? JSONValue.parse(data)) ?? .null],
-            evidenceDocument: data, commit: commit)
+            evidenceHash: hash, commit: commit)
         try outputs(cancelled, reason: cancel.reason, commit: commit)
         return .done("\(cancel.shop)/\(cancel.payment) cancel (was \(record.state.rawValue))")
+    }
+
+    /// The shop or the approving user whose certificate was revoked at or before `acceptedAt`, if any.
+    func revokedParty(_ record: PaymentRecord, acceptedAt: Date) throws -> (party: String, at: Date)? {
+        if let fingerprint = record.signer["fingerprint"]?.stringValue,
+           let revoked = try trust.revocation(of: try trust.certificate(fingerprint: fingerprint)), revoked <= acceptedAt {
+            return ("shop \(record.info.shop)", revoked)
+        }
+        if let entry = record.history.last(where: { $0.state == .accept }), let document = entry.evidence["document"],
+           let jws = try? JWS(parsing: document.serialized()), let signer = try? trust.certificate(fingerprint: jws.fingerprint),
+           let revoked = try trust.revocation(of: signer), revoked <= acceptedAt {
+            return ("user \(record.user ?? signer.id ?? "?")", revoked)
+        }
+        return nil
     }
 
     func outputs(_ record: PaymentRecord, reason: String? = nil, commit: GroupCommit) throws {
@@ -105,26 +113,51 @@ public struct SettleStage: SpoolStage {
     }
 
     /// Finishes accepted payments whose hold has passed and expires stale requests: only the entries
-    /// of the due index that are due are read (DueIndex), in group commits of `tickBatch`.
-    public func tick(context: StageContext) throws -> [String] {
+    /// of the due index that are due are read (DueIndex), in group commits of `tickBatch`. A payment
+    /// for which a cancel is waiting anywhere in the cancels queue (new, claimed, deferred for a fault
+    /// of the system, held by an operator) is not finished: the cancel decides, when it can be read.
+    public func tick(context: StageContext) throws -> TickReport {
         let now = context.now()
         let seconds = DueIndex.seconds(now)
-        var lines: [String] = []
+        var report = TickReport()
+        var waiting: Set<String>?
         for kind in [DueKind.accepted, .expires] {
             let cutoff = kind == .accepted ? seconds - Int64(hold) : seconds
             let due = try DueIndex.due(kind, by: cutoff, layout: layout)
+            if kind == .accepted && !due.isEmpty { waiting = waitingCancels() }
             for start in stride(from: 0, to: due.count, by: SettleStage.tickBatch) {
                 let commit = GroupCommit(context: context)
-                var changed: [String] = []
+                var lines: [String] = [], changed = 0
                 for entry in due[start..<min(start + SettleStage.tickBatch, due.count)] {
-                    if let line = try settle(entry, now: now, commit: commit) { changed.append(line) }
+                    if kind == .accepted, waiting?.contains(entry.shop + "/" + entry.payment) == true {
+                        lines.append("\(entry.shop)/\(entry.payment) not finished: a cancel for it is waiting in pg/cancels")
+                        continue
+                    }
+                    if let line = try settle(entry, now: now, commit: commit) { lines.append(line); changed += 1 }
                 }
                 try commit.flush()
-                lines += changed
+                report.lines += lines
+                report.changed += changed
             }
             DueIndex.removeEmptyMinutes(kind, before: cutoff, layout: layout)
         }
-        return lines
+        return report
+    }
+
+    /// "shop/payment" of every cancel waiting in the cancels queue, from the documents' payloads (not
+    /// verified: a cancel that cannot be verified yet, for a missing CRL, holds the payment back until
+    /// it can). Work proportional to what waits there, which is nothing in the usual pass.
+    func waitingCancels() -> Set<String> {
+        var out = Set<String>()
+        let queue = layout.cancels
+        for dir in [queue.newDirectory, queue.curDirectory, queue.deferredDirectory, queue.holdDirectory] {
+            for name in (try? FileIO.listDirectory(dir)) ?? [] where SpoolName.isValid(name) {
+                guard let data = try? FileIO.read(dir + "/" + name, maxBytes: 64 * 1024), let jws = try? JWS(parsing: data),
+                      jws.type == DocumentType.cancel.rawValue, let cancel = try? Cancel(payload: jws.payload) else { continue }
+                out.insert(cancel.shop + "/" + cancel.payment)
+            }
+        }
+        return out
     }
 
     /// Stages what is due for one entry; a log line when the payment changed. A stale entry (its
@@ -143,17 +176,25 @@ public struct SettleStage: SpoolStage {
         switch entry.kind {
         case .accepted:
             guard let accepted = SettleStage.acceptedAt(record), now >= accepted + hold else { return nil }
+            // A certificate revoked at or before the acceptance (the PG had an older CRL then) voids
+            // the payment: cancelled with the reason instead of finished. One revoked later does not.
+            if let revoked = try revokedParty(record, acceptedAt: accepted) {
+                let evidence: JSONValue = ["type": "revoked", "party": .string(revoked.party), "revokedAt": .string(Timestamp.format(revoked.at)),
+                                           "acceptedAt": .string(Timestamp.format(accepted))]
+                let cancelled = try store.transition(record, to: .cancel, at: now, evidence: evidence, commit: commit)
+                let reason = "the certificate of \(revoked.party) was revoked at \(Timestamp.format(revoked.at)), before the payment was accepted"
+                try outputs(cancelled, reason: reason, commit: commit)
+                return "\(entry.shop)/\(entry.payment) cancel: \(reason)"
+            }
             let evidence: JSONValue = ["type": "hold-elapsed", "acceptedAt": .string(Timestamp.format(accepted)),
                                        "holdSeconds": .int(Int64(hold))]
-            let finished = try store.transition(record, to: .finish, at: now, evidence: evidence,
-                                                evidenceDocument: evidence.serialized(), commit: commit)
+            let finished = try store.transition(record, to: .finish, at: now, evidence: evidence, commit: commit)
             try outputs(finished, commit: commit)
             return "\(entry.shop)/\(entry.payment) finish \(record.info.currency.format(record.info.total))"
         case .expires:
             guard now >= record.info.expires else { return nil }
             let evidence: JSONValue = ["type": "expired", "expires": .string(Timestamp.format(record.info.expires))]
-            let expired = try store.transition(record, to: .expire, at: now, evidence: evidence,
-                                               evidenceDocument: evidence.serialized(), commit: commit)
+            let expired = try store.transition(record, to: .expire, at: now, evidence: evidence, commit: commit)
             try outputs(expired, commit: commit)
             return "\(entry.shop)/\(entry.payment) expire"
         }

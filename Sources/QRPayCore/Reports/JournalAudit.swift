@@ -56,6 +56,13 @@ public struct Checkpoint: Equatable, Sendable {
     public static func directory(spoolRoot: String) -> String { SpoolLayout(root: spoolRoot).checkpointsDirectory }
 }
 
+/// A payment's last transition in the journal: its state, time and evidence hash.
+public struct JournalFinal: Sendable {
+    public let state: PaymentState
+    public let at: Date
+    public let evidence: String
+}
+
 /// The head of the journal: the last entry and the day of the file it is in.
 public struct JournalHead: Sendable {
     public let seq: Int64
@@ -69,7 +76,7 @@ public struct JournalAudit {
     /// Findings are reported through this (code, path, message).
     let report: (String, String, String) -> Void
     /// The final state of each payment ("shop/payment") after replaying the journal, and when.
-    public private(set) var finalStates: [String: (state: PaymentState, at: Date)] = [:]
+    public private(set) var finalStates: [String: JournalFinal] = [:]
     public private(set) var entries = 0
     public private(set) var head: JournalHead?
     public private(set) var checkpoints = 0
@@ -189,7 +196,7 @@ public struct JournalAudit {
                        "the checkpoint signed entry seq \(seq) but the journal has no such entry (it ends at seq \(prevSeq)): entries were removed")
             }
         }
-        if replay { finalStates = last.mapValues { ($0.to, $0.at) } }
+        if replay { finalStates = last.mapValues { JournalFinal(state: $0.to, at: $0.at, evidence: $0.evidence) } }
     }
 }
 

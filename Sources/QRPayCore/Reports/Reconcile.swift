@@ -201,8 +201,8 @@ public enum Reconcile {
         let prefix = shop.map { $0 + "~" }
         for state in PaymentState.allCases {
             var seen: Int64 = 0
-            try FileIO.forEachEntry(store.layout.stateDirectory(state, day: day)) { name, _ in
-                if name.hasPrefix(".") { return }
+            try FileIO.forEachEntry(store.layout.stateDirectory(state, day: day)) { name, isDirectory in
+                if name.hasPrefix(".") || isDirectory { return }  // a directory named like a marker is not one
                 if let prefix, !name.hasPrefix(prefix) { return }
                 guard let m = StateMarker(name: name, state: state, day: day) else { return }
                 try report.shops[m.shop, default: [:]][state, default: [:]][m.currency, default: Tally()].add(m.total)

@@ -11,6 +11,11 @@
 //   marker.orphan          a marker with no record                                (repairable)
 //   marker.foreign         a name in a state directory that is not a marker
 //   due.missing            an open payment missing from the due index (settle would never act) (repairable)
+//   notice.missing         a state change (in the last 7 days) whose notice to the shop is nowhere
+//   receipt.missing        the same for the receipt to the user who approved the payment
+//   record.signature       the shop's signed payment document in a record does not verify
+//   record.evidence        the evidence of a record's last change is not what the journal recorded
+//   crl.unusable           the CRL cannot be used (missing, stale, rolled back, not a complete CRL)
 //   tmp.stale              a file left in a tmp/ (or a .tmp.* beside a record) over 36 h (repairable)
 //   mode.key               a private key that is not mode 0600                    (repairable)
 //   mode.key-directory     a directory holding a key that others may read or write (0700, or 0711)
@@ -63,6 +68,8 @@ public final class SpoolCheck {
     var lenient = false
     /// Payments whose record disagrees with the journal: their markers are not repaired from the record.
     var suspect: Set<String> = []
+    /// Payments the journal knows that have no record.
+    var journalOnly: Set<String> = []
 
     init(root: String, repair: Bool, now: Date) {
         self.root = root; self.repair = repair; self.now = now
@@ -92,6 +99,7 @@ public final class SpoolCheck {
             check.counted["checkpoints"] = audit.checkpoints
             var journalStates = audit.finalStates
             try check.checkRecords(&journalStates)
+            check.journalOnly = Set(journalStates.keys)
             for (key, final) in journalStates.sorted(by: { $0.key < $1.key }) where !check.isRecent(final.at) {
                 let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
                 let path = parts.count == 2 ? check.layout.relative(check.layout.recordPath(shop: parts[0], payment: parts[1])) : key
@@ -141,7 +149,7 @@ public final class SpoolCheck {
 
     // MARK: records
 
-    func checkRecords(_ journalStates: inout [String: (state: PaymentState, at: Date)]) throws {
+    func checkRecords(_ journalStates: inout [String: JournalFinal]) throws {
         let base = layout.paymentsDirectory
         for shop in try FileIO.listDirectory(base).sorted() where !shop.hasPrefix(".") {
             let shopDir = base + "/" + shop
@@ -160,7 +168,7 @@ public final class SpoolCheck {
         }
     }
 
-    func checkRecord(_ path: String, shop: String, bucket: String, name: String, _ journalStates: inout [String: (state: PaymentState, at: Date)]) {
+    func checkRecord(_ path: String, shop: String, bucket: String, name: String, _ journalStates: inout [String: JournalFinal]) {
         let rel = path.relative(to: root)
         counted["records", default: 0] += 1
         let record: PaymentRecord
@@ -185,8 +193,16 @@ public final class SpoolCheck {
         case let s? where s != record.state:
             suspect.insert(key)
             add("record.journal", rel, "the record says \(record.state.rawValue) but the journal's last transition of \(key) is to \(s.rawValue)")
-        default:
-            break
+        case let s?:
+            if let final = journalFinal, !PaymentEvidence.matches(record, journalEvidence: final.evidence) {
+                suspect.insert(key)
+                add("record.evidence", rel, "the evidence of \(key)'s last change (\(s.rawValue)) is not what the journal recorded: the record was edited")
+            }
+        }
+        checkDeliveries(record, key: key)
+        if let problem = verifySignature(record) {
+            suspect.insert(key)
+            add("record.signature", rel, "the shop's signed payment document of \(key) does not verify: \(problem)")
         }
         let marker = store.markerPath(state: record.state, info: record.info)
         if !FileIO.exists(marker) {
@@ -200,6 +216,77 @@ public final class SpoolCheck {
                                  "payment \(key) is \(record.state.rawValue) but is not in the due index: qrpay-settle would never \(due.kind == .accepted ? "finish" : "expire") it",
                                  key: key) { try self.reindex(record) }
             }
+        }
+    }
+
+    /// How far back `check` looks for each state change's notice and receipt (purge removes older
+    /// ones from done/, so their absence says nothing).
+    public static let deliveryWindow: TimeInterval = 7 * 86400
+    var doneDays: [String: [String]] = [:]
+
+    /// Whether NAME is in the queue: waiting, claimed, or consumed (done/DAY for DAY >= `since`).
+    func delivered(_ name: String, in queue: Queue, since day: String) -> Bool {
+        if FileIO.exists(queue.newDirectory + "/" + name) || FileIO.exists(queue.curDirectory + "/" + name) { return true }
+        if doneDays[queue.path] == nil { doneDays[queue.path] = queue.doneDays() }
+        return doneDays[queue.path]!.contains { $0 >= day && FileIO.exists(queue.doneDirectory + "/" + $0 + "/" + name) }
+    }
+
+    /// Every recent state change of `record` has its notice for the shop, and, once a user approved
+    /// it, its receipt for the user (at least once: see GroupCommit's `last`).
+    func checkDeliveries(_ record: PaymentRecord, key: String) {
+        let notices = layout.notices(shop: record.info.shop)
+        guard SpoolLayout.mayRead(notices.newDirectory) else { return }
+        let firstAccept = record.history.firstIndex { $0.state == .accept }
+        for (index, entry) in record.history.enumerated() where now.timeIntervalSince(entry.at) <= SpoolCheck.deliveryWindow && !isRecent(entry.at) {
+            var shown = record
+            shown.state = entry.state
+            let day = Timestamp.day(entry.at)
+            let notice = Notifier.noticeName(shown)
+            if !delivered(notice, in: notices, since: day) {
+                add("notice.missing", layout.relative(notices.newDirectory + "/" + notice),
+                    "payment \(key) became \(entry.state.rawValue) at \(Timestamp.format(entry.at)) but its notice to the shop is nowhere in the queue")
+            }
+            if let user = record.user, let firstAccept, index >= firstAccept {
+                let receipts = layout.receipts(user: user)
+                let receipt = Notifier.receiptName(shown)
+                if SpoolLayout.mayRead(receipts.newDirectory), !delivered(receipt, in: receipts, since: day) {
+                    add("receipt.missing", layout.relative(receipts.newDirectory + "/" + receipt),
+                        "payment \(key) became \(entry.state.rawValue) at \(Timestamp.format(entry.at)) but its receipt to user \(user) is nowhere in the queue")
+                }
+            }
+        }
+    }
+
+    /// The trust store, for verifying records' signatures (nil when the spool's CA is unusable).
+    lazy var trust: TrustStore? = try? TrustStore(spoolRoot: root, remembersCRL: true)
+    var crlReported = false
+
+    /// Why the record's payment document does not verify, or nil: the JWS, that it is the record's
+    /// (hash, signature), and the shop's signature by its certificate as of the PG's registration.
+    func verifySignature(_ record: PaymentRecord) -> String? {
+        let jws: JWS
+        do { jws = try JWS(parsing: record.document) } catch let e as QRPayError { return e.message } catch { return "\(error)" }
+        guard jws.documentHash == record.documentHash else { return "the record's documentHash is not its document's" }
+        guard Base64URL.encode(jws.signature) == record.signature else { return "the record's signature is not its document's" }
+        guard let trust else { return "the spool's CA cannot be read, so nothing can be verified" }
+        let at = record.history.first?.at ?? record.info.created
+        do {
+            _ = try trust.verify(jws, type: .payment, role: .shop, id: record.info.shop, at: at)
+            return nil
+        } catch let e as QRPayError where e.isTransient {
+            // No usable CRL now: the signature itself still decides; the CRL is reported once.
+            if !crlReported {
+                crlReported = true
+                add("crl.unusable", "ca/crl.pem", e.message)
+            }
+            guard let signer = try? trust.certificate(fingerprint: jws.fingerprint), jws.verifySignature(with: signer.publicKey) else {
+                return "the signature does not verify with the signer's certificate"
+            }
+            return nil
+        } catch let e as QRPayError {
+            return e.message
+        } catch {
+            return "\(error)"
         }
     }
 
@@ -254,7 +341,13 @@ public final class SpoolCheck {
         let record: PaymentRecord?
         do { record = try store.load(shop: m.shop, payment: m.payment) } catch { return }  // reported with the records
         guard let record else {
-            add("marker.orphan", rel, "a \(m.state.rawValue) marker for payment \(key), which has no record", repairable: true, repairedBy: removeMarker)
+            if journalOnly.contains(key) {
+                // The journal knows this payment: its record is missing, not the marker extra. Never
+                // remove the last trace of a real payment; a person restores the record.
+                add("marker.orphan", rel, "a \(m.state.rawValue) marker for payment \(key), whose record is missing but whose journal entries are there: restore the record (not repaired)")
+            } else {
+                add("marker.orphan", rel, "a \(m.state.rawValue) marker for payment \(key), which has no record", repairable: true, repairedBy: removeMarker)
+            }
             return
         }
         let expected = store.markerPath(state: record.state, info: record.info)

@@ -155,6 +155,8 @@ public final class GroupCommit {
         var fd: Int32
         let ifExists: IfExists
         let data: Data
+        /// Named after every other file of the commit (a payment's record: see `write`).
+        let last: Bool
     }
 
     /// A savepoint: what was staged up to now.
@@ -187,10 +189,13 @@ public final class GroupCommit {
     public var isEmpty: Bool { items.isEmpty && removals.isEmpty && transitions.isEmpty }
 
     /// Stages `data` for `path`: at flush it appears there complete or not at all. The temporary
-    /// file is an anonymous file (or a dotfile) beside the target.
-    public func write(_ data: Data, to path: String, mode: mode_t = Queue.fileMode, ifExists: IfExists = .fail) throws {
+    /// file is an anonymous file (or a dotfile) beside the target. `last`: named only after every
+    /// other file of the commit, so that a crash in between leaves the old file and all the new
+    /// outputs, never the new file without its outputs (a payment's record is written last: a rerun
+    /// then finds the payment where it was and makes the change, and its notices, again).
+    public func write(_ data: Data, to path: String, mode: mode_t = Queue.fileMode, ifExists: IfExists = .fail, last: Bool = false) throws {
         let dir = FileIO.parentDirectory(path)
-        try stage(data, to: path, tmp: dir + "/.tmp." + FileIO.uniqueName(), anonymousIn: dir, mode: mode, ifExists: ifExists)
+        try stage(data, to: path, tmp: dir + "/.tmp." + FileIO.uniqueName(), anonymousIn: dir, mode: mode, ifExists: ifExists, last: last)
     }
 
     /// Stages a delivery into `queue`'s new/ through its tmp/ (Maildir). Returns the name.
@@ -202,7 +207,7 @@ public final class GroupCommit {
         let name = name ?? FileIO.uniqueName(suffix: suffix)
         try SpoolName.validate(name)
         try stage(data, to: queue.newDirectory + "/" + name, tmp: queue.tmpDirectory + "/" + FileIO.uniqueName(suffix: ".tmp"),
-                  anonymousIn: nil, mode: mode, ifExists: ifExists)
+                  anonymousIn: nil, mode: mode, ifExists: ifExists, last: false)
         return name
     }
 
@@ -238,7 +243,7 @@ public final class GroupCommit {
     }
 
     private func stage(_ data: Data, to target: String, tmp named: String, anonymousIn directory: String?,
-                       mode: mode_t, ifExists: IfExists) throws {
+                       mode: mode_t, ifExists: IfExists, last: Bool) throws {
         if ifExists != .replace, byTarget[target] != nil {
             if ifExists == .keep { return }
             throw QRPayError(.spoolExists, "\(target) is already being written in this batch")
@@ -259,7 +264,7 @@ public final class GroupCommit {
             throw error
         }
         byTarget[target] = items.count
-        items.append(Item(tmp: tmp, target: target, fd: fd, ifExists: ifExists, data: data))
+        items.append(Item(tmp: tmp, target: target, fd: fd, ifExists: ifExists, data: data, last: last))
     }
 
     /// A savepoint: `rollback(to:)` discards what was staged after it (a file that failed halfway).
@@ -289,11 +294,15 @@ public final class GroupCommit {
     /// Makes everything staged durable and visible (see the top of this file). On an error, what
     /// was already linked stays (durable content), the rest is discarded, and the error is thrown.
     public func flush() throws {
-        var done = 0  // items[..<done] are in place
+        var named = Set<Int>()  // items in place
         var syncDescriptors: [Int32] = []  // one per file system, for the second syncfs (and the fallback)
         defer {
             for fd in syncDescriptors { close(fd) }
-            discardItems(from: done)
+            // What was not named is dropped (its temporary removed); what was named stays.
+            for i in items.indices where !named.contains(i) {
+                if items[i].fd >= 0 { close(items[i].fd) }
+                if !items[i].tmp.isEmpty { unlink(items[i].tmp) }
+            }
             items.removeAll()
             byTarget.removeAll()
             removals.removeAll()
@@ -329,10 +338,10 @@ public final class GroupCommit {
             else { journals.append((t.journal, [t.request])) }
         }
         for (journal, requests) in journals { try journal.append(requests) }
-        // 3. Names, then removals.
+        // 3. Names (the `last` ones after the others), then removals.
         var directories: [String] = []
         var seen = Set<String>()
-        for i in items.indices {
+        for i in items.indices.filter({ !items[$0].last }) + items.indices.filter({ items[$0].last }) {
             let item = items[i]
             if item.tmp.isEmpty {
                 try name(anonymous: item)
@@ -351,7 +360,7 @@ public final class GroupCommit {
                     unlink(item.tmp)
                 }
             }
-            done += 1
+            named.insert(i)
             let dir = FileIO.parentDirectory(item.target)
             if seen.insert(dir).inserted { directories.append(dir) }
         }

@@ -70,20 +70,37 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
     /// them). When `promotingDeferred`, deferred files whose retry time has come are first moved
     /// back to new/.
     public func pending(promotingDeferred: Bool = true, now: Date = Date()) throws -> [String] {
+        try pendingEntries(promotingDeferred: promotingDeferred, now: now).map(\.name)
+    }
+
+    /// A file waiting in new/ and when it arrived there: its inode change time, which the kernel sets
+    /// when the file is renamed into new/ and its sender cannot set back (unlike the modification
+    /// time, which `touch -d` rewinds). The PG judges holds and expiries at this time.
+    public struct PendingEntry: Sendable, Equatable {
+        public let name: String
+        public let arrived: Date
+    }
+
+    /// `pending`, with each file's arrival.
+    public func pendingEntries(promotingDeferred: Bool = true, now: Date = Date()) throws -> [PendingEntry] {
         if promotingDeferred { _ = try promoteDeferred(now: now) }
         return try sortedEntries(newDirectory)
     }
 
-    private func sortedEntries(_ dir: String) throws -> [String] {
+    private func sortedEntries(_ dir: String) throws -> [PendingEntry] {
         let names = try listNames(dir)
-        var entries: [(sec: Int, nsec: Int, name: String)] = []
+        var entries: [(sec: Int, nsec: Int, name: String, changed: Date)] = []
         entries.reserveCapacity(names.count)
         for name in names {
             guard let (_, st) = FileIO.lstatKind(dir + "/" + name) else { continue }  // taken meanwhile
-            entries.append((st.st_mtim.tv_sec, st.st_mtim.tv_nsec, name))
+            entries.append((st.st_mtim.tv_sec, st.st_mtim.tv_nsec, name, Queue.changeTime(st)))
         }
         entries.sort { ($0.sec, $0.nsec, $0.name) < ($1.sec, $1.nsec, $1.name) }
-        return entries.map(\.name)
+        return entries.map { PendingEntry(name: $0.name, arrived: $0.changed) }
+    }
+
+    static func changeTime(_ st: stat) -> Date {
+        Date(timeIntervalSince1970: TimeInterval(st.st_ctim.tv_sec) + TimeInterval(st.st_ctim.tv_nsec) / 1e9)
     }
 
     /// Valid (non-foreign, non-dot, non-reason) names in one of the queue's directories, unsorted.
@@ -111,15 +128,45 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Claims new/NAME by renaming it to cur/NAME; nil if it is gone (another process took it) or a
-    /// file of that name is already claimed.
-    public func claim(_ name: String) throws -> ClaimedFile? {
+    /// file of that name is already claimed. `arrived`: when it arrived in new/ (from
+    /// `pendingEntries`); an earlier arrival kept in its deferred/ attempt record wins.
+    public func claim(_ name: String, arrived: Date? = nil, deferredRecordPossible: Bool = true) throws -> ClaimedFile? {
         try SpoolName.validate(name)
         let e = FileIO.renameNoReplace(newDirectory + "/" + name, curDirectory + "/" + name)
         switch e {
-        case 0: return ClaimedFile(queue: self, name: name)
+        case 0:
+            var file = ClaimedFile(queue: self, name: name, arrival: arrived ?? Date())
+            file.mayHaveDeferredRecord = deferredRecordPossible
+            if deferredRecordPossible, let first = recordedArrival(name), first < file.arrival { file.arrival = first }
+            return file
         case ENOENT, EEXIST: return nil
         default: throw QRPayError.io("claim", path: newDirectory + "/" + name, errno: e)
         }
+    }
+
+    /// Files a crashed run left claimed in cur/, claimed again where they are (call under the stage
+    /// lock, before claiming anything new): their arrival is their change time there (the crashed
+    /// run's claim, when the PG first held them) or the one kept in their attempt record.
+    public func leftovers() throws -> [ClaimedFile] {
+        var out: [ClaimedFile] = []
+        for name in try FileIO.listDirectory(curDirectory).sorted() {
+            let path = curDirectory + "/" + name
+            guard SpoolName.isValid(name) else {
+                // Not a name a claim makes: back to new/, where the runner moves foreign names aside.
+                _ = FileIO.renameNoReplace(path, newDirectory + "/" + name)
+                continue
+            }
+            guard let (_, st) = FileIO.lstatKind(path) else { continue }
+            var file = ClaimedFile(queue: self, name: name, arrival: Queue.changeTime(st))
+            if let first = recordedArrival(name), first < file.arrival { file.arrival = first }
+            out.append(file)
+        }
+        return out
+    }
+
+    /// The arrival a deferred/ attempt record keeps for NAME, if any.
+    func recordedArrival(_ name: String) -> Date? {
+        deferredRecord(name)?["arrived"]?.stringValue.flatMap(Timestamp.parse)
     }
 
     /// After a crash (call under the stage lock, before claiming): puts every file left in cur/ back
@@ -210,11 +257,15 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
     /// `{"stage","reason","code","at","file","queue","attempts","retryAt"}` (attempts counts up).
     /// If another file of the same name is already deferred, this one goes in as NAME.dup-UNIQUE.
     public func deferFile(_ file: ClaimedFile, stage: String, error: QRPayError, retryAt: Date, now: Date = Date()) throws {
-        let attempts = (deferredRecord(file.name)?["attempts"]?.intValue ?? 0) + 1
+        let earlier = deferredRecord(file.name)
+        let attempts = (earlier?["attempts"]?.intValue ?? 0) + 1
+        let arrived = min(file.arrival, earlier?["arrived"]?.stringValue.flatMap(Timestamp.parse) ?? file.arrival)
         let record: JSONValue = [
             "stage": .string(stage), "reason": .string(error.message), "code": .string(error.code.rawValue),
             "at": .string(Timestamp.format(now)), "file": .string(file.name), "queue": .string(path),
             "attempts": .int(attempts), "retryAt": .string(Timestamp.format(retryAt)),
+            // When the file first arrived (the PG's clock): a retry is judged as of then.
+            "arrived": .string(Timestamp.format(arrived)),
         ]
         try park(file, in: deferredDirectory, verb: "defer", reason: record)
     }
@@ -316,10 +367,10 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Names parked in hold/.
-    public func held() throws -> [String] { try sortedEntries(holdDirectory) }
+    public func held() throws -> [String] { try sortedEntries(holdDirectory).map(\.name) }
 
     /// Names waiting in deferred/.
-    public func deferred() throws -> [String] { try sortedEntries(deferredDirectory) }
+    public func deferred() throws -> [String] { try sortedEntries(deferredDirectory).map(\.name) }
 
     /// Sends quarantine/NAME through its stage again: moved to new/NAME (or new/BASE when NAME is a
     /// `BASE.dup-UNIQUE` and BASE is free), its reason file removed. Returns the name in new/.
@@ -346,7 +397,7 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
     /// Quarantined files with their reasons, oldest first.
     public func quarantined() throws -> [QuarantineEntry] {
         var entries: [QuarantineEntry] = []
-        for name in try sortedEntries(quarantineDirectory) {
+        for name in try sortedEntries(quarantineDirectory).map(\.name) {
             let reasonPath = quarantineDirectory + "/" + name + SpoolName.reasonSuffix
             let record = (try? FileIO.read(reasonPath, maxBytes: 64 * 1024)).flatMap { try? JSONValue.parse($0) }
             entries.append(QuarantineEntry(
@@ -365,7 +416,7 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
     public func entries(_ state: QueueState) throws -> [(name: String, modified: Date)] {
         let dir = path + "/" + state.rawValue
         var result: [(name: String, modified: Date)] = []
-        for name in try sortedEntries(dir) {
+        for name in try sortedEntries(dir).map(\.name) {
             guard let (_, st) = FileIO.lstatKind(dir + "/" + name) else { continue }
             result.append((name, Date(timeIntervalSince1970: Double(st.st_mtim.tv_sec) + Double(st.st_mtim.tv_nsec) / 1e9)))
         }
@@ -421,9 +472,14 @@ public struct ClaimedFile: Sendable {
     /// Files claimed with this one (a photo's sidecar), completed, quarantined or deferred with it.
     public internal(set) var companions: [ClaimedFile] = []
 
-    public init(queue: Queue, name: String) {
+    /// When the file arrived in the queue's new/ (the PG's clock, see `Queue.PendingEntry`): holds
+    /// and expiries are judged as of this time, however late the stage runs.
+    public internal(set) var arrival: Date
+
+    public init(queue: Queue, name: String, arrival: Date = Date()) {
         self.queue = queue
         self.name = name
+        self.arrival = arrival
     }
 
     /// QUEUE/cur/NAME.

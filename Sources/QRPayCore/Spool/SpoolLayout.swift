@@ -180,6 +180,8 @@ public struct SpoolLayout: Sendable {
     public func journalFile(day: String) -> String { journalDirectory + "/" + day + ".jsonl" }
     public var checkpointsDirectory: String { journalDirectory + "/checkpoints" }
     public var dueDirectory: String { pgDirectory + "/due" }
+    /// The newest CRL the PG has seen (number, thisUpdate): an older one is a rollback.
+    public var crlState: String { pgDirectory + "/crl-state.json" }
 
     /// The record bucket of a payment: first two hex digits of SHA-256(payment).
     public static func bucket(_ payment: String) -> String { String(Digest.sha256Hex(Data(payment.utf8)).prefix(2)) }
@@ -362,6 +364,7 @@ extension SpoolLayout {
         LayoutEntry("pg/key.pem", .file, .pg, .pg, 0o600, writer: "`qrpay-ca request --role pg` (or `issue --password-file`)", reader: "PG stages"),
         LayoutEntry("pg/request.csr", .file, .pg, .pg, 0o644, writer: "`qrpay-ca request --role pg`", reader: "`qrpay-ca issue`"),
         LayoutEntry("pg/cert.pem", .file, .pg, .pg, 0o644, writer: "`qrpay-ca` (single-host set-ups)", reader: "PG stages, users' clients"),
+        LayoutEntry("pg/crl-state.json", .file, .pg, .pg, 0o640, writer: "PG stages", reader: "PG stages (refuse an older CRL)"),
         LayoutEntry("pg/inbox", .queue, .pg, .shops, 0o750, writer: "`qrpay-shop create`, `send`", reader: "`qrpay-register`",
                     queue: .toPG(writers: .shops)),
         LayoutEntry("pg/approvals", .queue, .pg, .users, 0o750, writer: "`qrpay-user approve`, `qrpay-scan`", reader: "`qrpay-approve`",

@@ -60,8 +60,8 @@ public protocol SpoolStage: Sendable {
     /// defers it; any other `Error` defers it as an internal error.
     func process(_ file: ClaimedFile, commit: GroupCommit) throws -> StageOutcome
     /// Work by the clock (settle, expire), whenever a pass over the queues found nothing more to do
-    /// (so queued work, such as cancels, is applied first). Returns one log line per change.
-    func tick(context: StageContext) throws -> [String]
+    /// (so queued work, such as cancels, is applied first).
+    func tick(context: StageContext) throws -> TickReport
 }
 
 extension SpoolStage {
@@ -70,15 +70,24 @@ extension SpoolStage {
     public func lockDirectory(_ layout: SpoolLayout) -> String { layout.runDirectory }
     public func shouldClaim(_ name: String, in queue: Queue, context: StageContext) -> Bool { true }
     public func companions(of name: String, in queue: Queue) -> [String] { [] }
-    public func tick(context: StageContext) throws -> [String] { [] }
+    public func tick(context: StageContext) throws -> TickReport { TickReport() }
+}
+
+/// What a tick did: log lines, and how many payments it changed.
+public struct TickReport: Sendable {
+    public var lines: [String] = []
+    public var changed = 0
+    public init(lines: [String] = [], changed: Int = 0) { self.lines = lines; self.changed = changed }
 }
 
 public struct StageSummary: Sendable, Equatable, CustomStringConvertible {
     public var processed = 0
     public var quarantined = 0
     public var deferred = 0
-    /// Files put back from cur/ at start (left claimed by a crash).
+    /// Files found claimed at start (left in cur/ by a crash) and handled first.
     public var recovered = 0
+    /// Files left waiting or claimed when the run ended (stopped before the queues were empty).
+    public var left = 0
     /// Changes the stage made by the clock (settle: finished and expired payments).
     public var ticked = 0
 
@@ -94,6 +103,16 @@ public struct StageSummary: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         "\(processed) processed, \(quarantined) quarantined, \(deferred) deferred"
             + (ticked > 0 ? ", \(ticked) changed by the clock" : "")
+            + (left > 0 ? ", \(left) left waiting" : "")
+    }
+
+    /// What a `--once` run's exit status says (sysexits): 0 when every input was processed; 75 (try
+    /// again later) when some were deferred or left waiting; 65 (bad data) when some were quarantined
+    /// and none deferred or left (a person must look at the quarantine).
+    public var exitStatus: SysExit {
+        if deferred > 0 || left > 0 { return .tempFail }
+        if quarantined > 0 { return .dataError }
+        return .ok
     }
 }
 
@@ -265,12 +284,20 @@ public struct StageRunner: Sendable {
 
         let queues = stage.queues
         var summary = StageSummary()
+        var leftovers: [Queue: [ClaimedFile]] = [:]
         for queue in queues {
             try context.ensureQueue(queue)
-            let n = try queue.recover()
-            if n > 0 {
-                summary.recovered += n
-                log("\(stage.name): \(layout.relative(queue.path)): recovered \(n) file(s) left claimed by a crash")
+            // Files a crash left claimed are handled first, where they are: their arrival is kept.
+            let skew = context.now().timeIntervalSince(Date())
+            let left = try queue.leftovers().map { file in
+                var shifted = file
+                shifted.arrival = file.arrival.addingTimeInterval(skew)
+                return shifted
+            }
+            if !left.isEmpty {
+                leftovers[queue] = left
+                summary.recovered += left.count
+                log("\(stage.name): \(layout.relative(queue.path)): recovered \(left.count) file(s) left claimed by a crash")
             }
             queue.cleanTemporary(now: context.now())
         }
@@ -287,23 +314,40 @@ public struct StageRunner: Sendable {
             if promote {
                 for queue in queues { try queue.promoteDeferred(now: now) }
             }
+            for queue in queues {
+                guard let left = leftovers.removeValue(forKey: queue) else { continue }
+                let batch = max(1, stage.tuning.batchSize)
+                for start in stride(from: 0, to: left.count, by: batch) where !shouldStop() {
+                    _ = try handleFiles(queue, Array(left[start..<min(start + batch, left.count)]), &summary, completer: completer,
+                                        shouldStop: shouldStop)
+                }
+            }
             let handled = try drainPass(queues, &summary, completer: completer, shouldStop: shouldStop)
             if handled > 0 { promote = false; continue }
             finishCompletions(completer)
             do {
-                let lines = try stage.tick(context: context)
-                summary.ticked += lines.count
-                log.write(lines.map { "\(stage.name): \($0)" })
+                let report = try stage.tick(context: context)
+                summary.ticked += report.changed
+                log.write(report.lines.map { "\(stage.name): \($0)" })
             } catch let error as QRPayError where error.isTransient {
                 log("\(stage.name): tick: \(error.message)")
             }
             if let shared { flock(shared, LOCK_UN) }
             guard case .watch(let every) = mode, let watcher else { break }
+            if shouldStop() { break }
             var extra = [control.wakeRead]
             if stopsOnSignals { extra.append(StopSignals.shared.wakeRead) }
             try watcher.wait(timeout: every, alsoWatching: extra)
             if stopsOnSignals { StopSignals.shared.drain() }
             promote = true
+        }
+        finishCompletions(completer)
+        // What this run leaves behind: files still waiting (a stop before the queues were empty) or
+        // still claimed (a completion that failed).
+        for queue in queues {
+            let waiting = (try? queue.pendingEntries(promotingDeferred: false)) ?? []
+            summary.left += waiting.filter { stage.shouldClaim($0.name, in: queue, context: context) }.count
+            summary.left += (try? queue.leftovers().count) ?? 0
         }
         return summary
     }
@@ -379,7 +423,7 @@ public struct StageRunner: Sendable {
                     log(prefix(queue, target) + "quarantined: a foreign name in new/, moved aside unopened")
                 }
             }
-            let names = try queue.pending(promotingDeferred: false).filter { stage.shouldClaim($0, in: queue, context: context) }
+            let names = try queue.pendingEntries(promotingDeferred: false).filter { stage.shouldClaim($0.name, in: queue, context: context) }
             if names.isEmpty { continue }
             // With nothing in deferred/, no file of this pass has an attempt record to remove when done
             // (files deferred during the pass are not claimed again in it).
@@ -400,7 +444,7 @@ public struct StageRunner: Sendable {
         return handled
     }
 
-    private func drainConcurrently(_ queue: Queue, _ chunks: [[String]], workers: Int, deferredRecords: Bool,
+    private func drainConcurrently(_ queue: Queue, _ chunks: [[Queue.PendingEntry]], workers: Int, deferredRecords: Bool,
                                    _ summary: inout StageSummary, completer: InputCompleter,
                                    shouldStop: @escaping @Sendable () -> Bool) throws -> Int {
         struct Shared: ~Copyable {
@@ -440,29 +484,45 @@ public struct StageRunner: Sendable {
     }
 
     /// Claims and handles a batch of files with one group commit; returns how many were ours (not
-    /// taken by someone else). Errors of the spool itself (disk full while quarantining...)
-    /// propagate and stop the runner; unfinished files then stay in cur/ and are recovered on the
-    /// next start.
-    private func handleChunk(_ queue: Queue, _ names: [String], _ summary: inout StageSummary, completer: InputCompleter,
+    /// taken by someone else).
+    private func handleChunk(_ queue: Queue, _ entries: [Queue.PendingEntry], _ summary: inout StageSummary, completer: InputCompleter,
+                             deferredRecords: Bool, shouldStop: () -> Bool) throws -> Int {
+        var files: [ClaimedFile] = []
+        // Arrival is the kernel's change time, on the run's clock (the same as `now`, for tests that set it).
+        let skew = context.now().timeIntervalSince(Date())
+        for entry in entries {
+            if shouldStop() { break }
+            guard let file = try queue.claim(entry.name, arrived: entry.arrived.addingTimeInterval(skew),
+                                             deferredRecordPossible: deferredRecords) else { continue }
+            files.append(file)
+        }
+        return try handleFiles(queue, files, summary: &summary, completer: completer, deferredRecords: deferredRecords, shouldStop: shouldStop)
+    }
+
+    private func handleFiles(_ queue: Queue, _ files: [ClaimedFile], _ summary: inout StageSummary, completer: InputCompleter,
+                             shouldStop: () -> Bool) throws -> Int {
+        try handleFiles(queue, files, summary: &summary, completer: completer, deferredRecords: true, shouldStop: shouldStop)
+    }
+
+    /// Handles claimed files with one group commit. Errors of the spool itself (disk full while
+    /// quarantining...) propagate and stop the runner; unfinished files then stay in cur/ and are
+    /// handled first at the next start.
+    private func handleFiles(_ queue: Queue, _ claimed: [ClaimedFile], summary: inout StageSummary, completer: InputCompleter,
                              deferredRecords: Bool, shouldStop: () -> Bool) throws -> Int {
         let commit = GroupCommit(context: context)
         var succeeded: [(file: ClaimedFile, note: String)] = []
         var handled = 0
-        for name in names {
-            if shouldStop() { break }
-            guard var file = try queue.claim(name) else { continue }
+        for var file in claimed {
             guard let kind = file.look() else { continue }  // removed from cur/ by hand meanwhile
-            file.mayHaveDeferredRecord = deferredRecords
             handled += 1
             if kind != .regular {
-                try fail(queue, file, ClaimedFile.notRegular(name, kind), &summary)
+                try fail(queue, file, ClaimedFile.notRegular(file.name, kind), &summary)
                 continue
             }
-            for companion in stage.companions(of: name, in: queue) {
-                if var claimed = try queue.claim(companion) {
-                    _ = claimed.look()
-                    claimed.mayHaveDeferredRecord = deferredRecords
-                    file.companions.append(claimed)
+            for companion in stage.companions(of: file.name, in: queue) {
+                if var other = try queue.claim(companion, arrived: file.arrival, deferredRecordPossible: deferredRecords) {
+                    _ = other.look()
+                    file.companions.append(other)
                 }
             }
             let mark = commit.mark

@@ -426,8 +426,9 @@ public enum FileIO {
     }
 
     /// Calls `body` with the bytes of every name in `path` (not `.`/`..`) as readdir(3) returns them,
-    /// without making a String of each: for counting a million entries quickly.
-    public static func forEachName(_ path: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+    /// without making a String of each: for counting a million entries quickly. `skipDirectories`:
+    /// leave out subdirectories (d_type; lstat when the file system does not say).
+    public static func forEachName(_ path: String, skipDirectories: Bool = false, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         guard let dir = opendir(path) else {
             if errno == ENOENT || errno == ENOTDIR { return }
             throw QRPayError.io("list", path: path, errno: errno)
@@ -437,6 +438,11 @@ public enum FileIO {
             let name = direntName(entry)
             if name.count == 1 && name[0] == 0x2E { continue }
             if name.count == 2 && name[0] == 0x2E && name[1] == 0x2E { continue }
+            if skipDirectories {
+                let type = Int32(entry.pointee.d_type)
+                if type == Int32(DT_DIR) { continue }
+                if type == Int32(DT_UNKNOWN), isDirectory(path + "/" + String(decoding: name, as: UTF8.self)) { continue }
+            }
             try body(name)
         }
     }

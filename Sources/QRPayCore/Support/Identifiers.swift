@@ -6,6 +6,20 @@
 
 public enum Role: String, Sendable, CaseIterable, Codable {
     case shop, user, pg
+
+    /// QR-Pay's arc for its certificate purposes: a UUID-based OID (ITU-T X.667, 2.25), which needs no
+    /// registration. A leaf certificate's extendedKeyUsage names its role's purpose, and the trust
+    /// store requires it: a certificate made for another system (or another role) never signs here.
+    public static let purposeArc = "2.25.141124626854829476790982977646219787569"
+
+    /// 2.25….1 shop, .2 user, .3 pg.
+    public var purposeOID: String {
+        switch self {
+        case .shop: return Role.purposeArc + ".1"
+        case .user: return Role.purposeArc + ".2"
+        case .pg: return Role.purposeArc + ".3"
+        }
+    }
 }
 
 public enum Identifier {

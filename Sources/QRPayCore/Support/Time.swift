@@ -36,7 +36,7 @@ public enum Timestamp {
         }
         guard let y = num(0..<4), let mo = num(5..<7), let d = num(8..<10), let h = num(11..<13),
               let mi = num(14..<16), let s = num(17..<19),
-              (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, s < 61 else { return nil }
+              (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, s < 60 else { return nil }
         var tmv = tm()
         tmv.tm_year = y - 1900; tmv.tm_mon = mo - 1; tmv.tm_mday = d
         tmv.tm_hour = h; tmv.tm_min = mi; tmv.tm_sec = s
