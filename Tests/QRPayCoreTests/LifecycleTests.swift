@@ -159,15 +159,29 @@ import Testing
         let record = try #require(try s.store.load(shop: "1001", payment: "E-1"))
         #expect(settle(s, hold: "0").status == 0)
         #expect(try s.store.load(shop: "1001", payment: "E-1")?.state == .request)
-        // Three seconds later (the programs' clock, no waiting): an approval for the expired request is
-        // refused; then settle expires it.
+        // An approval that arrived before the expiry counts, however late the stages run (their clock
+        // three seconds ahead): settle does not expire a payment while its approval waits...
         try s.dropApproval(try s.approval(for: record))
-        #expect(s.run("qrpay-approve", ["--password-file", s.passwordFile, "--once"], clockAhead: 3).status == 65)
+        #expect(s.run("qrpay-settle", ["--password-file", s.passwordFile, "--once", "--hold", "1h"], clockAhead: 3).status == 0)
+        #expect(try s.store.load(shop: "1001", payment: "E-1")?.state == .request)
+        // ...and approve accepts it.
+        #expect(s.run("qrpay-approve", ["--password-file", s.passwordFile, "--once"], clockAhead: 3).status == 0)
+        #expect(try s.store.load(shop: "1001", payment: "E-1")?.state == .accept)
+
+        // E-2 expires a second from now: an approval that arrives after that is refused, and settle expires it.
+        let e2 = s.run("qrpay-shop", ["create", "--shop", "1001", "--password-file", s.passwordFile, "--currency", "USD",
+                                      "--item", "Tea:1:250", "--payment", "E-2", "--expires-in", "60s"], clockAhead: -59)
+        #expect(e2.status == 0, "\(e2.stderr)")
+        #expect(s.run("qrpay-register", ["--password-file", s.passwordFile, "--once"]).status == 0)
+        let second = try #require(try s.store.load(shop: "1001", payment: "E-2"))
+        while Date() <= second.info.expires { usleep(20_000) }  // at most a second: arrivals are real times
+        try s.dropApproval(try s.approval(for: second))
+        #expect(approve(s).status == 65)
         #expect(try s.quarantine(SpoolLayout(root: s.root).approvals).map(\.code) == ["approval.expired"])
-        #expect(s.run("qrpay-settle", ["--password-file", s.passwordFile, "--once", "--hold", "0"], clockAhead: 3).status == 0)
-        let now = try #require(try s.store.load(shop: "1001", payment: "E-1"))
+        #expect(settle(s, hold: "1h").status == 0)
+        let now = try #require(try s.store.load(shop: "1001", payment: "E-2"))
         #expect(now.state == .expire && now.history.last?.evidence["type"] == "expired")
-        #expect(s.files(s.root + "/shops/1001/notices/new").contains("E-1.expire.json"))
+        #expect(s.files(s.root + "/shops/1001/notices/new").contains("E-2.expire.json"))
     }
 
     enum BadApproval: String, CaseIterable {

@@ -57,7 +57,9 @@ public struct ApproveStage: SpoolStage {
             }
             throw QRPayError(.approvalReplay, "payment \(approval.shop)/\(approval.payment) is already \(record.state.rawValue); one approval per payment (replay refused)")
         }
-        guard record.info.expires > now else {
+        // A file recovered after a crash whose acceptance the journal already holds is finished as it was begun.
+        guard record.info.expires > now || (file.recovered && store.journal.contains(shop: record.info.shop, payment: record.info.payment,
+                                                                                     to: .accept, evidence: approvalHash)) else {
             throw QRPayError(.approvalExpired, "payment \(approval.shop)/\(approval.payment) expired at \(Timestamp.format(record.info.expires))")
         }
         guard approval.currency == record.info.currency.code, approval.total == record.info.total else {

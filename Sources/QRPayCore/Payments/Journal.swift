@@ -145,6 +145,22 @@ public final class Journal: Sendable {
         return entries
     }
 
+    /// Whether the journal's last `days` files hold a transition of (shop, payment) to `to` with this
+    /// evidence: what a run that crashed between its journal append and its records had done. Read
+    /// only for files recovered after a crash, so that the rerun finishes that work instead of
+    /// judging it anew (and contradicting the journal).
+    public func contains(shop: String, payment: String, to: PaymentState, evidence: String, days: Int = 2) -> Bool {
+        guard let files = try? files().suffix(days) else { return false }
+        for file in files.reversed() {
+            guard let reader = try? LineReader(path: file) else { continue }
+            while let line = try? reader.next() {
+                guard let entry = try? JournalEntry(line: line) else { continue }
+                if entry.payment == payment && entry.shop == shop && entry.to == to && entry.evidence == evidence { return true }
+            }
+        }
+        return false
+    }
+
     /// Journal files, oldest first.
     public func files() throws -> [String] {
         try FileIO.listDirectory(directory).filter { $0.hasSuffix(".jsonl") && !$0.hasPrefix(".") }.sorted()

@@ -62,7 +62,8 @@ public struct RegisterStage: SpoolStage {
             try completeOutputs(existing, commit: commit)
             return .done("\(info.shop)/\(info.payment) already registered (\(existing.state.rawValue)); nothing changed")
         }
-        guard info.expires > now else {
+        guard info.expires > now || (file.recovered && store.journal.contains(shop: info.shop, payment: info.payment, to: .request,
+                                                                               evidence: jws.documentHash)) else {
             throw QRPayError(.paymentExpired, "payment \(info.shop)/\(info.payment) expired at \(Timestamp.format(info.expires))")
         }
 

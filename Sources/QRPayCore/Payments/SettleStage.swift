@@ -76,7 +76,8 @@ public struct SettleStage: SpoolStage {
         case .accept:
             // History times are whole seconds: a cancel arriving within the second the hold ends wins.
             let arrived = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
-            if let accepted = SettleStage.acceptedAt(record), arrived > accepted + hold {
+            if let accepted = SettleStage.acceptedAt(record), arrived > accepted + hold,
+               !(file.recovered && store.journal.contains(shop: cancel.shop, payment: cancel.payment, to: .cancel, evidence: hash)) {
                 throw QRPayError(.cancelTooLate,
                                  "payment \(cancel.shop)/\(cancel.payment) was accepted at \(Timestamp.format(accepted)); the hold of \(Int(hold)) s has ended")
             }
@@ -115,7 +116,8 @@ public struct SettleStage: SpoolStage {
     /// Finishes accepted payments whose hold has passed and expires stale requests: only the entries
     /// of the due index that are due are read (DueIndex), in group commits of `tickBatch`. A payment
     /// for which a cancel is waiting anywhere in the cancels queue (new, claimed, deferred for a fault
-    /// of the system, held by an operator) is not finished: the cancel decides, when it can be read.
+    /// of the system, held by an operator) is not finished, nor one with an approval waiting expired:
+    /// that document decides, as of its arrival, when it can be read.
     public func tick(context: StageContext) throws -> TickReport {
         let now = context.now()
         let seconds = DueIndex.seconds(now)
@@ -124,13 +126,13 @@ public struct SettleStage: SpoolStage {
         for kind in [DueKind.accepted, .expires] {
             let cutoff = kind == .accepted ? seconds - Int64(hold) : seconds
             let due = try DueIndex.due(kind, by: cutoff, layout: layout)
-            if kind == .accepted && !due.isEmpty { waiting = waitingCancels() }
+            if !due.isEmpty { waiting = kind == .accepted ? self.waiting(in: layout.cancels, type: .cancel) : self.waiting(in: layout.approvals, type: .approval) }
             for start in stride(from: 0, to: due.count, by: SettleStage.tickBatch) {
                 let commit = GroupCommit(context: context)
                 var lines: [String] = [], changed = 0
                 for entry in due[start..<min(start + SettleStage.tickBatch, due.count)] {
-                    if kind == .accepted, waiting?.contains(entry.shop + "/" + entry.payment) == true {
-                        lines.append("\(entry.shop)/\(entry.payment) not finished: a cancel for it is waiting in pg/cancels")
+                    if waiting?.contains(entry.shop + "/" + entry.payment) == true {
+                        lines.append("\(entry.shop)/\(entry.payment) not \(kind == .accepted ? "finished: a cancel" : "expired: an approval") for it is waiting in \(kind == .accepted ? "pg/cancels" : "pg/approvals")")
                         continue
                     }
                     if let line = try settle(entry, now: now, commit: commit) { lines.append(line); changed += 1 }
@@ -144,17 +146,19 @@ public struct SettleStage: SpoolStage {
         return report
     }
 
-    /// "shop/payment" of every cancel waiting in the cancels queue, from the documents' payloads (not
-    /// verified: a cancel that cannot be verified yet, for a missing CRL, holds the payment back until
-    /// it can). Work proportional to what waits there, which is nothing in the usual pass.
-    func waitingCancels() -> Set<String> {
+    /// "shop/payment" of every cancel (or approval) waiting in its queue (new, claimed, deferred for a
+    /// fault of the system, held), from the documents' payloads, not verified: a document that cannot
+    /// be verified yet, for a missing CRL, holds the payment back until it can. A cancel waiting keeps
+    /// a payment from finishing, an approval from expiring: each is judged as of its arrival, which
+    /// came first. Work proportional to what waits there, which is nothing in the usual pass.
+    func waiting(in queue: Queue, type: DocumentType) -> Set<String> {
         var out = Set<String>()
-        let queue = layout.cancels
         for dir in [queue.newDirectory, queue.curDirectory, queue.deferredDirectory, queue.holdDirectory] {
             for name in (try? FileIO.listDirectory(dir)) ?? [] where SpoolName.isValid(name) {
                 guard let data = try? FileIO.read(dir + "/" + name, maxBytes: 64 * 1024), let jws = try? JWS(parsing: data),
-                      jws.type == DocumentType.cancel.rawValue, let cancel = try? Cancel(payload: jws.payload) else { continue }
-                out.insert(cancel.shop + "/" + cancel.payment)
+                      jws.type == type.rawValue else { continue }
+                if type == .cancel, let cancel = try? Cancel(payload: jws.payload) { out.insert(cancel.shop + "/" + cancel.payment) }
+                if type == .approval, let approval = try? Approval(payload: jws.payload) { out.insert(approval.shop + "/" + approval.payment) }
             }
         }
         return out

@@ -159,6 +159,7 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
             guard let (_, st) = FileIO.lstatKind(path) else { continue }
             var file = ClaimedFile(queue: self, name: name, arrival: Queue.changeTime(st))
             if let first = recordedArrival(name), first < file.arrival { file.arrival = first }
+            file.recovered = true
             out.append(file)
         }
         return out
@@ -475,6 +476,8 @@ public struct ClaimedFile: Sendable {
     /// When the file arrived in the queue's new/ (the PG's clock, see `Queue.PendingEntry`): holds
     /// and expiries are judged as of this time, however late the stage runs.
     public internal(set) var arrival: Date
+    /// Left claimed by a run that crashed: the stage may already have journaled what it did with it.
+    public internal(set) var recovered = false
 
     public init(queue: Queue, name: String, arrival: Date = Date()) {
         self.queue = queue

@@ -88,6 +88,8 @@ public struct StageSummary: Sendable, Equatable, CustomStringConvertible {
     public var recovered = 0
     /// Files left waiting or claimed when the run ended (stopped before the queues were empty).
     public var left = 0
+    /// Passes whose work by the clock failed for a fault of the system (retried at the next pass).
+    public var tickFailures = 0
     /// Changes the stage made by the clock (settle: finished and expired payments).
     public var ticked = 0
 
@@ -98,19 +100,21 @@ public struct StageSummary: Sendable, Equatable, CustomStringConvertible {
         quarantined += other.quarantined
         deferred += other.deferred
         ticked += other.ticked
+        tickFailures += other.tickFailures
     }
 
     public var description: String {
         "\(processed) processed, \(quarantined) quarantined, \(deferred) deferred"
             + (ticked > 0 ? ", \(ticked) changed by the clock" : "")
             + (left > 0 ? ", \(left) left waiting" : "")
+            + (tickFailures > 0 ? ", work by the clock deferred" : "")
     }
 
     /// What a `--once` run's exit status says (sysexits): 0 when every input was processed; 75 (try
     /// again later) when some were deferred or left waiting; 65 (bad data) when some were quarantined
     /// and none deferred or left (a person must look at the quarantine).
     public var exitStatus: SysExit {
-        if deferred > 0 || left > 0 { return .tempFail }
+        if deferred > 0 || left > 0 || tickFailures > 0 { return .tempFail }
         if quarantined > 0 { return .dataError }
         return .ok
     }
@@ -288,12 +292,7 @@ public struct StageRunner: Sendable {
         for queue in queues {
             try context.ensureQueue(queue)
             // Files a crash left claimed are handled first, where they are: their arrival is kept.
-            let skew = context.now().timeIntervalSince(Date())
-            let left = try queue.leftovers().map { file in
-                var shifted = file
-                shifted.arrival = file.arrival.addingTimeInterval(skew)
-                return shifted
-            }
+            let left = try queue.leftovers()
             if !left.isEmpty {
                 leftovers[queue] = left
                 summary.recovered += left.count
@@ -330,7 +329,9 @@ public struct StageRunner: Sendable {
                 summary.ticked += report.changed
                 log.write(report.lines.map { "\(stage.name): \($0)" })
             } catch let error as QRPayError where error.isTransient {
-                log("\(stage.name): tick: \(error.message)")
+                // Nothing of the failed commit was named: what was due stays due, for the next pass.
+                summary.tickFailures += 1
+                log("\(stage.name): tick: deferred: \(error.message)")
             }
             if let shared { flock(shared, LOCK_UN) }
             guard case .watch(let every) = mode, let watcher else { break }
@@ -488,12 +489,11 @@ public struct StageRunner: Sendable {
     private func handleChunk(_ queue: Queue, _ entries: [Queue.PendingEntry], _ summary: inout StageSummary, completer: InputCompleter,
                              deferredRecords: Bool, shouldStop: () -> Bool) throws -> Int {
         var files: [ClaimedFile] = []
-        // Arrival is the kernel's change time, on the run's clock (the same as `now`, for tests that set it).
-        let skew = context.now().timeIntervalSince(Date())
+        // Arrival is the kernel's change time: when the file really came (QRPAY_CLOCK moves a test's
+        // `now`, never the past).
         for entry in entries {
             if shouldStop() { break }
-            guard let file = try queue.claim(entry.name, arrived: entry.arrived.addingTimeInterval(skew),
-                                             deferredRecordPossible: deferredRecords) else { continue }
+            guard let file = try queue.claim(entry.name, arrived: entry.arrived, deferredRecordPossible: deferredRecords) else { continue }
             files.append(file)
         }
         return try handleFiles(queue, files, summary: &summary, completer: completer, deferredRecords: deferredRecords, shouldStop: shouldStop)
