@@ -1,10 +1,10 @@
 // `qrpay-spool show`: every signature of a payment re-verified now, against the spool's CA and
 // today's CRL: the shop's payment document (and that the record's hash, signature and summary are
 // its own), and the evidence of each history entry that is a signed document (a user's approval, a
-// shop's cancel) with what it must bind to. Signatures are judged at the time the document names
-// (a certificate that has since expired still vouches for what it signed while valid); revocation
-// is judged against the current CRL. Transitions made by a rule (hold elapsed, expiry) carry no
-// signature and are not listed.
+// shop's cancel) with what it must bind to. Each signature is judged as of the time the PG took the
+// document (its history entry): a certificate that has since expired, or was revoked after, still
+// vouches for what it signed before; one revoked by then does not. Transitions made by a rule (hold
+// elapsed, expiry) carry no signature and are not listed.
 
 import Foundation
 
@@ -57,7 +57,7 @@ public enum PaymentVerification {
         let info = record.info
         run("payment", nil, "shop \(info.shop)") {
             let jws = try JWS(parsing: record.document)
-            let verified = try trust.verify(jws, type: .payment, role: .shop, id: info.shop, at: info.created)
+            let verified = try trust.verify(jws, type: .payment, role: .shop, id: info.shop, at: record.history.first?.at ?? info.created)
             guard try PaymentInfo(payload: jws.payload) == info else { throw mismatch("the signed payment differs from the record's") }
             guard jws.documentHash == record.documentHash else { throw mismatch("the record's documentHash is not the signed document's") }
             guard Base64URL.encode(jws.signature) == record.signature else { throw mismatch("the record's signature is not the signed document's (the QR code would not match)") }
@@ -77,7 +77,7 @@ public enum PaymentVerification {
                 run("approval", entry.state, "user \(entry.evidence["user"]?.stringValue ?? "?")") {
                     let jws = try JWS(parsing: document.serialized())
                     let a = try Approval(payload: jws.payload)
-                    let verified = try trust.verify(jws, type: .approval, role: .user, id: a.user, at: a.at)
+                    let verified = try trust.verify(jws, type: .approval, role: .user, id: a.user, at: entry.at)
                     guard a.shop == info.shop, a.payment == info.payment, a.total == info.total,
                           a.currency == info.currency.code, a.document == record.documentHash else {
                         throw mismatch("the approval is not bound to this payment (shop, number, total, currency or document hash differ)")
@@ -90,7 +90,7 @@ public enum PaymentVerification {
                 run("cancel", entry.state, "shop \(info.shop)") {
                     let jws = try JWS(parsing: document.serialized())
                     let c = try Cancel(payload: jws.payload)
-                    let verified = try trust.verify(jws, type: .cancel, role: .shop, id: c.shop, at: c.at)
+                    let verified = try trust.verify(jws, type: .cancel, role: .shop, id: c.shop, at: entry.at)
                     guard c.shop == info.shop, c.payment == info.payment else { throw mismatch("the cancel is for another payment") }
                     guard evidenceHash == nil || evidenceHash == jws.documentHash else { throw mismatch("the history's documentHash is not the cancel's") }
                     return name(verified)
