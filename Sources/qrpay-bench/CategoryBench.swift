@@ -49,6 +49,15 @@ enum CategoryBench {
 
         var tallies: [PhotoCategory: Tally] = [:]
         var missed: [String] = []
+        // QR-Pay's decoder with zbar alone (the other route), then as shipped (zbar, then zxing-cpp).
+        for item in items {
+            let t0 = BenchTable.now()
+            let decoded = try? QRImageDecoder(secondEngine: false).decode(file: item.path)
+            var t = tallies[item.category] ?? Tally()
+            t.ms["zbar only", default: []].append((BenchTable.now() - t0) * 1000)
+            t.read["zbar only", default: 0] += item.codes.filter { code in decoded?.codes.contains { $0.text == code.text } ?? false }.count
+            tallies[item.category] = t
+        }
         BenchShots.resetPeakRSS()
         let decoder = QRImageDecoder()
         for item in items {
@@ -69,7 +78,7 @@ enum CategoryBench {
             tallies[item.category] = t
         }
         let rss = BenchTable.peakRSSMiB()
-        let engines = ["qrpay"] + (ZXingRow.available ? ["zxing-cpp"] : []) + (zbarimg.isEmpty ? [] : ["zbarimg"])
+        let engines = ["qrpay", "zbar only"] + (ZXingRow.available ? ["zxing-cpp"] : []) + (zbarimg.isEmpty ? [] : ["zbarimg"])
         if ZXingRow.available, let results = ZXingRow.texts(items.map(\.path)) {
             for (item, result) in zip(items, results) {
                 var t = tallies[item.category]!

@@ -75,9 +75,13 @@ public struct QRImageDecoder: Sendable {
     public let maxPixels: Int
     public let maxBytes: Int
 
-    public init(maxPixels: Int = 100_000_000, maxBytes: Int = 64 << 20) {
+    /// zxing-cpp after zbar, on what zbar leaves unread (false: zbar alone, for comparison).
+    public let secondEngine: Bool
+
+    public init(maxPixels: Int = 100_000_000, maxBytes: Int = 64 << 20, secondEngine: Bool = true) {
         self.maxPixels = maxPixels
         self.maxBytes = maxBytes
+        self.secondEngine = secondEngine
     }
 
     /// Reads `path` (a regular file, never through a symlink) and decodes it.
@@ -120,7 +124,7 @@ public struct QRImageDecoder: Sendable {
                 return Point2(x: x, y: y)
             }
         }
-        let found = try Search(pyramid: pyramid, scanner: scanner).run()
+        let found = try Search(pyramid: pyramid, scanner: scanner, secondEngine: secondEngine).run()
         let codes = found.map { f in
             DecodedSymbol(text: f.text, corners: f.corners.map { c in
                 let p = toDisplay(c)
@@ -174,9 +178,12 @@ final class Search {
     let scanner: ZBarScanner
     private(set) var found: [FoundSymbol] = []
 
-    init(pyramid: Pyramid, scanner: ZBarScanner) {
+    let secondEngine: Bool
+
+    init(pyramid: Pyramid, scanner: ZBarScanner, secondEngine: Bool) {
         self.pyramid = pyramid
         self.scanner = scanner
+        self.secondEngine = secondEngine
     }
 
     /// Every symbol, in the order found.
@@ -191,13 +198,44 @@ final class Search {
         let smallest = try pyramid.level(levels[0])
         let d0 = levels[0]
         scan(smallest.padded(8), "A 1/\(d0)", map: Search.unpad(8, scale: d0))
+        if levels.count > 1 {
+            // Shadows and strong gradients: the thresholded smallest level is cheap and often enough.
+            let radius = max(4, min(smallest.width, smallest.height) / 48)
+            scan(smallest.thresholded(radius: radius).padded(8), "A thr 1/\(d0)", map: Search.unpad(8, scale: d0))
+        }
         if min(pyramid.width, pyramid.height) >= 1200 && levels.count > 1 {
             let roiLevel = levels.first(where: { min(pyramid.width, pyramid.height) / $0 >= 600 }) ?? levels[0]
             let t0 = QRImageDecoder.tracing ? QRImageDecoder.now() : 0
             let boxes = try pyramid.level(roiLevel).codeRegions(limit: 48)
             QRImageDecoder.trace("regions on 1/\(roiLevel): \(boxes.count) in \(String(format: "%.1f", (QRImageDecoder.now() - t0) * 1000)) ms")
-            for box in boxes where !explained(box) {
-                try searchBox(box, levels: levels)
+            // Once a box gave codes, other boxes must look as much like codes to be searched
+            // (labels' edges, print and wood grain make boxes too).
+            var codeDensity = 0.0
+            // With zxing-cpp behind it, zbar tries boxes up to half size; zxing-cpp then reads the
+            // half-size frame, and both the full-size crops of the boxes still unexplained.
+            let zbarLevels = secondEngine ? levels.filter { $0 > 1 || levels.count == 1 } : levels
+            for box in boxes where !explained(box) && box.density >= codeDensity / 2 {
+                let before = found.count
+                try searchBox(box, levels: zbarLevels)
+                if found.count > before { codeDensity = max(codeDensity, box.density) }
+            }
+            var open = boxes.filter { !explained($0) && $0.density >= codeDensity / 2 }
+            if secondEngine && (found.isEmpty || !open.isEmpty) {
+                let d = levels.count > 1 ? levels[levels.count - 2] : levels[0]
+                let before = found.count
+                engine2(try pyramid.level(d), "Z 1/\(d)", map: Search.scaled(d))
+                if found.count > before { codeDensity = max(codeDensity, open.first.map(\.density) ?? 0) }
+                open = open.filter { !explained($0) }
+                for box in open.prefix(8) where levels.count > 1 {
+                    try searchBox(box, levels: [1])
+                    if explained(box) { continue }
+                    let full = try pyramid.level(1)
+                    let crop = full.cropped(box)
+                    guard crop.width * crop.height <= 6_000_000, min(crop.width, crop.height) >= 32 else { continue }
+                    let ox = Double(Int((box.x0 * Double(full.width)).rounded(.down)))
+                    let oy = Double(Int((box.y0 * Double(full.height)).rounded(.down)))
+                    engine2(crop, "Z box 1/1", map: { p in Point2(x: p.x + ox, y: p.y + oy) })
+                }
             }
             if !found.isEmpty { return found }
         } else {
@@ -219,16 +257,34 @@ final class Search {
             let border = max(8, min(image.width, image.height) / 32)
             if scan(image.inverted().padded(border), "D inv 1/\(d)", map: Search.unpad(border, scale: d)) { return found }
         }
+        if secondEngine && levels.count == 1 {
+            engine2(smallest, "Z 1/1", map: { $0 })
+        }
         return found
+    }
+
+    /// zxing-cpp on `image`; keeps the symbols not found before.
+    func engine2(_ image: GrayImage, _ pass: String, map: (Point2) -> Point2) {
+        let t0 = QRImageDecoder.tracing ? QRImageDecoder.now() : 0
+        let symbols = ZXingReader.symbols(image)
+        if QRImageDecoder.tracing {
+            QRImageDecoder.trace("\(pass) \(image.width)x\(image.height) \(String(format: "%.1f", (QRImageDecoder.now() - t0) * 1000)) ms: \(symbols.count)")
+        }
+        for symbol in symbols { add(FoundSymbol(text: symbol.text, corners: symbol.corners.map(map))) }
     }
 
     /// Tries `box` at every level, small to large, until the symbols found explain it.
     func searchBox(_ box: RegionBox, levels: [Int]) throws {
+        var tried = false
         for d in levels {
+            // A crop 1000+ pixels across at the last level tried has 5+ pixels a module even at
+            // version 40: a larger level costs much and adds nothing.
+            let short = min((box.x1 - box.x0) * Double(pyramid.width), (box.y1 - box.y0) * Double(pyramid.height)) / Double(d)
+            guard short >= 64 else { continue }
+            if tried && short > 2000 { break }
+            tried = true
             let level = try pyramid.level(d)
             let crop = level.cropped(box)
-            guard min(crop.width, crop.height) >= 64 else { continue }
-            guard crop.width * crop.height <= 3_000_000 else { break }  // C scans such big boxes anyway
             let ox = Double(Int((box.x0 * Double(level.width)).rounded(.down)))
             let oy = Double(Int((box.y0 * Double(level.height)).rounded(.down)))
             let border = max(8, min(crop.width, crop.height) / 16)
@@ -236,7 +292,7 @@ final class Search {
             if scan(crop.padded(border), "B 1/\(d)", map: map), explained(box) { return }
             let radius = max(3, min(crop.width, crop.height) / 40)
             if scan(crop.thresholded(radius: radius).padded(border), "B thr 1/\(d)", map: map), explained(box) { return }
-            if min(crop.width, crop.height) >= 160,
+            if min(crop.width, crop.height) >= 160, min(crop.width, crop.height) <= 1000,
                rectifiedScan(crop, "1/\(d)", map: { p in Point2(x: (p.x + ox) * Double(d), y: (p.y + oy) * Double(d)) }), explained(box) { return }
         }
     }

@@ -9,6 +9,8 @@ struct RegionBox: Equatable {
     var x0: Double, y0: Double, x1: Double, y1: Double
     /// Centres of the high-contrast blocks the box was made of (fractions of the image).
     var cells: [Point2] = []
+    /// Mean contrast score of its blocks: a code's texture scores high throughout.
+    var density: Double = 0
     var area: Double { (x1 - x0) * (y1 - y0) }
 }
 
@@ -73,8 +75,11 @@ extension GrayImage {
                             if now != above { crossings += 1; above = now }
                         }
                     }
+                    // Contrast relative to the block's brightness: a code in a shadow or a dim corner
+                    // scores as well as one in full light (sensor noise is averaged out at this scale).
                     let contrast = hi - lo
-                    score[by * bw + bx] = contrast >= 48 && crossings >= block / 2 ? contrast * min(crossings, 2 * block) : 0
+                    let relative = contrast * 256 / (hi + 24)
+                    score[by * bw + bx] = contrast >= 28 && crossings >= block + 2 ? relative * min(crossings, 2 * block) : 0
                 }
             }
         }
@@ -110,7 +115,7 @@ extension GrayImage {
             let growX = max(1, (maxX - minX + 1) / 4), growY = max(1, (maxY - minY + 1) / 4)
             let box = RegionBox(x0: Double(max(0, minX - growX)) / Double(bw), y0: Double(max(0, minY - growY)) / Double(bh),
                                 x1: Double(min(bw, maxX + 1 + growX)) / Double(bw), y1: Double(min(bh, maxY + 1 + growY)) / Double(bh),
-                                cells: cells)
+                                cells: cells, density: Double(weight) / Double(max(1, count)))
             boxes.append((count >= 4 ? box : RegionBox(x0: 0, y0: 0, x1: 0, y1: 0), count >= 4 ? weight : 0))
         }
         return boxes.filter { $0.weight > 0 }.sorted { $0.weight > $1.weight }.prefix(limit).map(\.box)
