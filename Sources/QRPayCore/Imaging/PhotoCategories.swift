@@ -135,6 +135,10 @@ public enum PhotoCategory: String, Sendable, CaseIterable {
             s.codes = [one(u(0.2, 0.4), correction: pick([.high, .quartile]))]
             s.codes[0].damage = u(0.06, 0.14)
         }
+        // Blur lengths are for a 12 MP frame; a smaller frame sees the same scene with less.
+        let k = Double(min(width, height)) / 3024
+        s.focusBlur = max(0.5, s.focusBlur * k)
+        s.motionBlur *= k
         return s
     }
 

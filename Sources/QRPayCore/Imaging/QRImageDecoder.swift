@@ -203,8 +203,8 @@ final class Search {
             let radius = max(4, min(smallest.width, smallest.height) / 48)
             scan(smallest.thresholded(radius: radius).padded(8), "A thr 1/\(d0)", map: Search.unpad(8, scale: d0))
         }
-        if min(pyramid.width, pyramid.height) >= 1200 && levels.count > 1 {
-            let roiLevel = levels.first(where: { min(pyramid.width, pyramid.height) / $0 >= 600 }) ?? levels[0]
+        if min(pyramid.width, pyramid.height) >= 480 {
+            let roiLevel = levels.first(where: { min(pyramid.width, pyramid.height) / $0 >= 600 }) ?? levels[levels.count - 1]
             let t0 = QRImageDecoder.tracing ? QRImageDecoder.now() : 0
             let boxes = try pyramid.level(roiLevel).codeRegions(limit: 48)
             QRImageDecoder.trace("regions on 1/\(roiLevel): \(boxes.count) in \(String(format: "%.1f", (QRImageDecoder.now() - t0) * 1000)) ms")
@@ -294,6 +294,14 @@ final class Search {
             if scan(crop.thresholded(radius: radius).padded(border), "B thr 1/\(d)", map: map), explained(box) { return }
             if min(crop.width, crop.height) >= 160, min(crop.width, crop.height) <= 1000,
                rectifiedScan(crop, "1/\(d)", map: { p in Point2(x: (p.x + ox) * Double(d), y: (p.y + oy) * Double(d)) }), explained(box) { return }
+            // Small codes at full size: twice the pixels (zbar wants 3+ a module).
+            if d == 1, max(crop.width, crop.height) <= 600 {
+                let big = crop.doubled()
+                let b = 2 * border
+                let map2: (Point2) -> Point2 = { p in Point2(x: (p.x - Double(b)) / 2 + ox, y: (p.y - Double(b)) / 2 + oy) }
+                if scan(big.padded(b), "B x2", map: map2), explained(box) { return }
+                if scan(big.thresholded(radius: max(3, min(big.width, big.height) / 40)).padded(b), "B thr x2", map: map2), explained(box) { return }
+            }
         }
     }
 

@@ -79,7 +79,7 @@ extension GrayImage {
                     // scores as well as one in full light (sensor noise is averaged out at this scale).
                     let contrast = hi - lo
                     let relative = contrast * 256 / (hi + 24)
-                    score[by * bw + bx] = contrast >= 28 && crossings >= block + 2 ? relative * min(crossings, 2 * block) : 0
+                    score[by * bw + bx] = contrast >= 28 && crossings >= block / 2 ? relative * min(crossings, 2 * block) : 0
                 }
             }
         }
