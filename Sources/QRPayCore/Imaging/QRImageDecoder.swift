@@ -241,7 +241,7 @@ final class Search {
         } else {
             if !found.isEmpty { return found }
             // A code that fills much of the frame: its outline on the smallest level.
-            if rectifiedScan(smallest, "A 1/\(d0)", map: Search.scaled(d0)) { return found }
+            if rectifiedScan(smallest, "A 1/\(d0)", bends: true, map: Search.scaled(d0)) { return found }
         }
         for (index, d) in levels.enumerated() {
             let image = try pyramid.level(d)
@@ -293,7 +293,7 @@ final class Search {
             let radius = max(3, min(crop.width, crop.height) / 40)
             if scan(crop.thresholded(radius: radius).padded(border), "B thr 1/\(d)", map: map), explained(box) { return }
             if min(crop.width, crop.height) >= 160, min(crop.width, crop.height) <= 1000,
-               rectifiedScan(crop, "1/\(d)", map: { p in Point2(x: (p.x + ox) * Double(d), y: (p.y + oy) * Double(d)) }), explained(box) { return }
+               rectifiedScan(crop, "1/\(d)", bends: d > 1 || levels.count == 1, map: { p in Point2(x: (p.x + ox) * Double(d), y: (p.y + oy) * Double(d)) }), explained(box) { return }
             // Small codes at full size: twice the pixels (zbar wants 3+ a module).
             if d == 1, max(crop.width, crop.height) <= 600 {
                 let big = crop.doubled()
@@ -320,7 +320,7 @@ final class Search {
     /// The crop's code outline warped to a square (perspective undone), as it is and thresholded.
     /// `map` takes the crop's pixels to full-size pixels.
     @discardableResult
-    func rectifiedScan(_ crop: GrayImage, _ what: String, map: @escaping (Point2) -> Point2) -> Bool {
+    func rectifiedScan(_ crop: GrayImage, _ what: String, bends: Bool = false, map: @escaping (Point2) -> Point2) -> Bool {
         let t0 = QRImageDecoder.tracing ? QRImageDecoder.now() : 0
         guard let quad = crop.codeQuad() else { QRImageDecoder.trace("R \(what): no outline"); return false }
         var longest = 0.0
@@ -335,7 +335,24 @@ final class Search {
             return map(Point2(x: x, y: y))
         }
         if scan(square, "R \(what)", map: unwarp) { return true }
-        return scan(square.thresholded(radius: max(3, side / 40)), "R thr \(what)", map: unwarp)
+        if scan(square.thresholded(radius: max(3, side / 40)), "R thr \(what)", map: unwarp) { return true }
+        guard bends else { return false }
+        // A label round a bottle or can: its outline is the code's corners, but the modules crowd
+        // towards the sides parallel to the cylinder's axis. Undo a few arcs along either axis.
+        for halfArc in [35.0, 55, 75].map({ $0 * .pi / 180 }) {
+            for vertical in [false, true] {
+                let flat = square.unbent(halfArc: halfArc, alongY: vertical, margin: margin, side: side)
+                let bend: (Point2) -> Point2 = { p in
+                    func b(_ t: Double) -> Double {
+                        let u = (t - Double(margin)) / Double(side)
+                        return Double(margin) + Double(side) * (0.5 + sin((u - 0.5) * 2 * halfArc) / (2 * sin(halfArc)))
+                    }
+                    return unwarp(vertical ? Point2(x: p.x, y: b(p.y)) : Point2(x: b(p.x), y: p.y))
+                }
+                if scan(flat, "R bent \(Int(halfArc * 360 / .pi))\(vertical ? "y" : "x") \(what)", map: bend) { return true }
+            }
+        }
+        return false
     }
 
     /// Scans `image`; keeps the symbols not found before (corners through `map`). True when the
