@@ -210,23 +210,26 @@ final class Search {
             QRImageDecoder.trace("regions on 1/\(roiLevel): \(boxes.count) in \(String(format: "%.1f", (QRImageDecoder.now() - t0) * 1000)) ms")
             // Once a box gave codes, other boxes must look as much like codes to be searched
             // (labels' edges, print and wood grain make boxes too).
-            var codeDensity = 0.0
+            // The density of the boxes that turned out to hold codes so far.
+            var codeDensity: Double { boxes.filter { explained($0) }.map(\.density).max() ?? 0 }
             // With zxing-cpp behind it, zbar tries boxes up to half size; zxing-cpp then reads the
             // half-size frame, and both the full-size crops of the boxes still unexplained.
             let zbarLevels = secondEngine ? levels.filter { $0 > 1 || levels.count == 1 } : levels
-            for box in boxes where !explained(box) && box.density >= codeDensity / 2 {
-                let before = found.count
+            for box in boxes where !explained(box) && box.density >= codeDensity * 0.6 {
                 try searchBox(box, levels: zbarLevels)
-                if found.count > before { codeDensity = max(codeDensity, box.density) }
+                QRImageDecoder.trace(String(format: "box (%.2f,%.2f)-(%.2f,%.2f) density %.0f of %.0f: %@", box.x0, box.y0, box.x1, box.y1,
+                                            box.density, codeDensity, explained(box) ? "explained" : "open"))
             }
-            var open = boxes.filter { !explained($0) && $0.density >= codeDensity / 2 }
+            var open = boxes.filter { !explained($0) && $0.density >= codeDensity * 0.6 }
             if secondEngine && (found.isEmpty || !open.isEmpty) {
                 let d = levels.count > 1 ? levels[levels.count - 2] : levels[0]
-                let before = found.count
                 engine2(try pyramid.level(d), "Z 1/\(d)", map: Search.scaled(d))
-                if found.count > before { codeDensity = max(codeDensity, open.first.map(\.density) ?? 0) }
-                open = open.filter { !explained($0) }
-                for box in open.prefix(8) where levels.count > 1 {
+                let density = codeDensity
+                open = open.filter { !explained($0) && $0.density >= density * 0.6 }
+                // Full size only for small boxes (small codes want the pixels; a large box had
+                // enough at half size) and only the eight that look most like codes.
+                for box in open.prefix(8) where levels.count > 1
+                    && min((box.x1 - box.x0) * Double(pyramid.width), (box.y1 - box.y0) * Double(pyramid.height)) <= 800 {
                     try searchBox(box, levels: [1])
                     if explained(box) { continue }
                     let full = try pyramid.level(1)
@@ -293,7 +296,7 @@ final class Search {
             let radius = max(3, min(crop.width, crop.height) / 40)
             if scan(crop.thresholded(radius: radius).padded(border), "B thr 1/\(d)", map: map), explained(box) { return }
             if min(crop.width, crop.height) >= 160, min(crop.width, crop.height) <= 1000,
-               rectifiedScan(crop, "1/\(d)", bends: d > 1 || levels.count == 1, map: { p in Point2(x: (p.x + ox) * Double(d), y: (p.y + oy) * Double(d)) }), explained(box) { return }
+               rectifiedScan(crop, "1/\(d)", bends: d == 2 || pyramid.denominators.count == 1, map: { p in Point2(x: (p.x + ox) * Double(d), y: (p.y + oy) * Double(d)) }), explained(box) { return }
             // Small codes at full size: twice the pixels (zbar wants 3+ a module).
             if d == 1, max(crop.width, crop.height) <= 600 {
                 let big = crop.doubled()
@@ -310,11 +313,14 @@ final class Search {
         guard !found.isEmpty else { return false }
         guard !box.cells.isEmpty else { return true }
         let w = Double(pyramid.width), h = Double(pyramid.height)
-        let inside = box.cells.filter { cell in
+        // By score: a label's or screen's edge round a code scores lower than the code's texture.
+        var inside = 0, total = 0
+        for (cell, score) in zip(box.cells, box.cellScores) {
+            total += score
             let p = Point2(x: cell.x * w, y: cell.y * h)
-            return found.contains { $0.contains(p, grow: 1.3) }
-        }.count
-        return Double(inside) >= 0.75 * Double(box.cells.count)
+            if found.contains(where: { $0.contains(p, grow: 1.4) }) { inside += score }
+        }
+        return Double(inside) >= 0.7 * Double(max(1, total))
     }
 
     /// The crop's code outline warped to a square (perspective undone), as it is and thresholded.
