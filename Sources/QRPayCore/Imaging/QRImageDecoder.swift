@@ -249,7 +249,10 @@ final class Search {
         for (index, d) in levels.enumerated() {
             let image = try pyramid.level(d)
             let border = max(8, min(image.width, image.height) / 32)
-            if index > 0, scan(image.padded(border), "C 1/\(d)", map: Search.unpad(border, scale: d)) { return found }
+            // With zxing-cpp behind it, not the full size of a large photo either: zxing-cpp read the
+            // half-size frame, and zbar on 12 MP costs most of a second for a code it rarely finds.
+            let wholeFrame = d > 1 || !secondEngine || image.width * image.height <= 4_000_000
+            if index > 0, wholeFrame, scan(image.padded(border), "C 1/\(d)", map: Search.unpad(border, scale: d)) { return found }
             let radius = max(4, min(image.width, image.height) / 48)
             // The full-size frame of a large photo is not thresholded: slow, and B covered its codes.
             if d > 1 || image.width * image.height <= 4_000_000,
