@@ -198,11 +198,6 @@ final class Search {
         let smallest = try pyramid.level(levels[0])
         let d0 = levels[0]
         scan(smallest.padded(8), "A 1/\(d0)", map: Search.unpad(8, scale: d0))
-        if levels.count > 1 {
-            // Shadows and strong gradients: the thresholded smallest level is cheap and often enough.
-            let radius = max(4, min(smallest.width, smallest.height) / 48)
-            scan(smallest.thresholded(radius: radius).padded(8), "A thr 1/\(d0)", map: Search.unpad(8, scale: d0))
-        }
         if min(pyramid.width, pyramid.height) >= 480 {
             let roiLevel = levels.first(where: { min(pyramid.width, pyramid.height) / $0 >= 600 }) ?? levels[levels.count - 1]
             let t0 = QRImageDecoder.tracing ? QRImageDecoder.now() : 0
