@@ -14,7 +14,7 @@ SYSTEMDDIR ?= $(PREFIX)/lib/systemd/system
 SAMPLEDIR ?= $(PREFIX)/share/qrpay
 SWIFT ?= swift
 SWIFTPM_FLAGS =
-APT_PACKAGES = libssl-dev libqrencode-dev libzbar-dev libpng-dev libjpeg62-turbo-dev libjansson-dev \
+APT_PACKAGES = libssl-dev libqrencode-dev libzbar-dev libzxing-dev libpng-dev libjpeg62-turbo-dev libjansson-dev \
                pkg-config openssl zbar-tools python3-pip
 PY_PACKAGES = joserfc cryptography
 PROGRAMS = $(notdir $(wildcard Sources/qrpay-*))

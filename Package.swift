@@ -29,11 +29,14 @@ var targets: [Target] = [
     systemLibrary("CPNG", pkg: "libpng16"),
     systemLibrary("CJPEG", pkg: "libjpeg"),
     systemLibrary("CJansson", pkg: "jansson"),
+    // zxing-cpp (Debian's libzxing-dev): the decoder's second engine, behind a small C++ shim.
+    .systemLibrary(name: "CZXing", path: "Sources/CZXing", pkgConfig: "zxing", providers: [.apt(["libzxing-dev"])]),
+    .target(name: "CQRPayZXing", dependencies: ["CZXing"], path: "Sources/CQRPayZXing"),
     // Small C shims for what Swift cannot import (macros, setjmp/longjmp error handlers).
     .target(name: "CQRPayShims", dependencies: ["COpenSSL", "CJPEG", "CPNG", "CJansson"]),
     .target(
         name: "QRPayCore",
-        dependencies: ["COpenSSL", "CQRencode", "CZbar", "CPNG", "CJPEG", "CJansson", "CQRPayShims"],
+        dependencies: ["COpenSSL", "CQRencode", "CZbar", "CPNG", "CJPEG", "CJansson", "CQRPayShims", "CQRPayZXing"],
         exclude: ["Spool/LAYOUT.md"]),
     .target(
         name: "QRPayCommand",
@@ -60,5 +63,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
-    targets: targets
+    targets: targets,
+    cxxLanguageStandard: .cxx17
 )

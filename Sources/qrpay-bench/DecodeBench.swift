@@ -16,13 +16,33 @@ extension QRPayBench {
         @Option(help: ArgumentHelp("The zbarimg to compare with ('' to skip).", valueName: "path")) var zbarimg = "/usr/bin/zbarimg"
         @Option(help: ArgumentHelp("Keep the generated images in this folder.", valueName: "dir")) var keep: String?
         @Option(help: "First seed of the generated shots.") var seed: UInt64 = 1
+        @Option(help: "Photos per category for the category table (0 skips it).") var perCategory = 6
+        @Option(help: ArgumentHelp("Only these categories (comma-separated).", valueName: "names")) var categories: String?
+        @Flag(help: "Only the category table (no one-code 12 MP rows).") var categoriesOnly = false
 
         func run() throws {
             try runReportingErrors("qrpay-bench") {
-                guard count >= 0 else { throw QRPayError.usage("--count must be >= 0") }
-                let (rows, failures, title) = try DecodeBench.measure(count: count, dir: dir, zbarimg: zbarimg, keep: keep, seed: seed)
-                print(BenchTable.render(rows, title: title), terminator: "")
-                if !failures.isEmpty { print("qrpay missed: " + failures.joined(separator: " ")) }
+                guard count >= 0, perCategory >= 0 else { throw QRPayError.usage("--count and --per-category must be >= 0") }
+                if !categoriesOnly && count > 0 || dir != nil {
+                    let (rows, failures, title) = try DecodeBench.measure(count: categoriesOnly ? 0 : count, dir: dir, zbarimg: zbarimg,
+                                                                          keep: keep, seed: seed)
+                    print(BenchTable.render(rows, title: title), terminator: "")
+                    if !failures.isEmpty { print("qrpay missed: " + failures.joined(separator: " ")) }
+                }
+                if perCategory > 0 {
+                    var chosen = PhotoCategory.allCases
+                    if let categories {
+                        chosen = try categories.split(separator: ",").map { name in
+                            guard let c = PhotoCategory(rawValue: String(name)) else {
+                                throw QRPayError.usage("unknown category \(name); known: \(PhotoCategory.allCases.map(\.rawValue).joined(separator: ", "))")
+                            }
+                            return c
+                        }
+                    }
+                    let table = try CategoryBench.measure(perCategory: perCategory, categories: chosen, seed: seed,
+                                                          zbarimg: zbarimg, keep: keep.map { $0 + "/categories" })
+                    print(table, terminator: "")
+                }
             }
         }
 
@@ -178,7 +198,14 @@ enum ZXingRow {
         print("%.3f\\t%s" % (ms, "\\x1f".join(found)))
     """
 
-    static func measure(_ items: [(path: String, expected: String?)]) -> BenchRow? {
+    /// python3 with `zxingcpp` and `PIL` can be imported.
+    static let available: Bool = {
+        let out = BenchShots.run("/usr/bin/env", ["python3", "-c", "import zxingcpp, PIL; print('ok')"])
+        return out.hasPrefix("ok")
+    }()
+
+    /// Per path: the texts zxing-cpp read and its milliseconds; nil when it cannot run.
+    static func texts(_ paths: [String]) -> [(texts: Set<String>, ms: Double)]? {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", "-c", script]
@@ -187,22 +214,29 @@ enum ZXingRow {
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         do { try process.run() } catch { return nil }
-        let paths = Data(items.map(\.path).joined(separator: "\n").utf8)
+        let bytes = Data(paths.joined(separator: "\n").utf8)
         DispatchQueue.global().async {
-            try? input.fileHandleForWriting.write(contentsOf: paths)
+            try? input.fileHandleForWriting.write(contentsOf: bytes)
             try? input.fileHandleForWriting.close()
         }
         let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-        guard lines.first != "unavailable", lines.count >= items.count else { return nil }
+        guard lines.first != "unavailable", lines.count >= paths.count else { return nil }
+        return lines.prefix(paths.count).map { line in
+            let parts = line.split(separator: "\t", maxSplits: 1, omittingEmptySubsequences: false)
+            let found = parts.count > 1 ? parts[1].split(separator: "\u{1f}").map(String.init) : []
+            return (Set(found), Double(parts.first ?? "") ?? 0)
+        }
+    }
+
+    static func measure(_ items: [(path: String, expected: String?)]) -> BenchRow? {
+        guard let results = texts(items.map(\.path)) else { return nil }
         var row = BenchRow(name: "zxing-cpp", succeeded: 0, total: items.count, milliseconds: [],
                            note: "Python bindings, in process (JPEG decode by Pillow)")
-        for (item, line) in zip(items, lines) {
-            let parts = line.split(separator: "\t", maxSplits: 1, omittingEmptySubsequences: false)
-            row.milliseconds.append(Double(parts.first ?? "") ?? 0)
-            let found = parts.count > 1 ? parts[1].split(separator: "\u{1f}").map(String.init) : []
-            if BenchShots.matches(found, item.expected) { row.succeeded += 1 }
+        for (item, result) in zip(items, results) {
+            row.milliseconds.append(result.ms)
+            if BenchShots.matches(Array(result.texts), item.expected) { row.succeeded += 1 }
         }
         return row
     }

@@ -245,9 +245,19 @@ struct PipelineRun {
             }
         }
 
+        // 5. Decode by kind of photo (many codes, high versions, cylinders, ...): 3 of each kind,
+        //    QR-Pay beside zxing-cpp and zbarimg, a table of its own (not with --quick).
+        var categories = ""
+        if p.decodeCount > 0 && !p.quick {
+            info("decode by kind of photo, 3 of each")
+            categories = try CategoryBench.measure(perCategory: 3, categories: PhotoCategory.allCases, seed: 1,
+                                                   zbarimg: p.zbarimg, keep: nil)
+        }
+
         let mode = p.quick ? " (--quick: a functional check, not a measurement)" : ""
         print(table.render(title: String(format: "QR-Pay pipeline bench%@, %.0f s in all", mode, BenchTable.now() - started),
                            machine: machine), terminator: "")
+        if !categories.isEmpty { print("\n" + categories, terminator: "") }
     }
 
     /// One throughput round's figures.

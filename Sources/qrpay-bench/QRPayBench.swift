@@ -4,7 +4,9 @@
 //      qrpay-bench photo --in PNG --out JPG [--seed N] [--rotation D] [--perspective F] [--blur PX]
 //                  [--noise SD] [--gradient F] [--quality Q] [--code-fraction F] [--width W] [--height H]
 //      qrpay-bench encode --text TEXT --out PNG [--correction L|M|Q|H] [--module-size N]
-//      qrpay-bench decode [--count N] [--dir DIR] [--zbarimg PATH] [--keep DIR]
+//      qrpay-bench decode [--count N] [--dir DIR] [--zbarimg PATH] [--keep DIR] [--per-category N]
+//                  [--categories LIST] [--categories-only]
+//      qrpay-bench fixtures --out DIR [--per-category N] [--seed N]
 //      qrpay-bench pipeline [--count N] [--shops N] [--users N] [--reference-count N] [--rounds N]
 //                  [--scale N] [--watch-drops N] [--decode-count N] [--zbarimg PATH] [--bin DIR]
 //                  [--reconcile PATH] [--work DIR] [--quick]
@@ -15,7 +17,11 @@
 //      decode makes N photo-like 12 MP images with varied shots (plus every .png/.jpg/.jpeg in
 //      DIR, whose expected text is unknown: any symbol counts as read) and prints a table: decode
 //      rate, median and p95 milliseconds per image for QR-Pay's decoder and for zbarimg (one
-//      subprocess per image, wall time), and this process's peak RSS.
+//      subprocess per image, wall time), and this process's peak RSS. Then the category table:
+//      --per-category photos of every PhotoCategory (many codes, high versions, cylinders, tilt,
+//      shadows, glare, screens, low light, blur, JPEG quality, EXIF orientation, damage), codes
+//      read per category by QR-Pay (as shipped, and with zbar alone), zxing-cpp and zbarimg.
+//      fixtures writes the decode regression fixtures: small photos per category and manifest.json.
 //      pipeline (what `make bench` runs) builds spools with the in-process API (CA, certificates,
 //      documents signed for real, directories made as `qrpay-spool init` makes them) and prints
 //      one table with the targets: qrpay-register --once and qrpay-approve --once throughput over
@@ -48,5 +54,5 @@ struct QRPayBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "qrpay-bench",
         abstract: "Benchmarks and phone-like test photos for QR-Pay.",
-        subcommands: [Photo.self, DecodeBench.self, Encode.self, PipelineBench.self])
+        subcommands: [Photo.self, DecodeBench.self, Fixtures.self, Encode.self, PipelineBench.self])
 }

@@ -11,8 +11,10 @@
 // OUTPUTS
 //      Without --json: the text of each QR symbol on its own line, files in command-line order;
 //      errors on stderr as `qrpay-user: error: FILE: message`.
-//      With --json: a JSON array, one object per file: file, symbols, width, height, milliseconds,
-//      and error {code, message} when the file could not be read.
+//      With --json: a JSON array, one object per file: file, symbols (each text once), codes (every
+//      code found: {text, corners: [[x,y] x 4]}, the code's own top-left, top-right, bottom-right
+//      and bottom-left corners in pixels of the image as displayed, after EXIF orientation), width,
+//      height, milliseconds, and error {code, message} when the file could not be read.
 //
 // EXIT STATUS
 //      0 every image gave at least one symbol; 1 some image gave none; 65 some file was unreadable
@@ -53,6 +55,9 @@ extension QRPayUser {
                 do {
                     let decoded = try decoder.decode(file: path)
                     entry["symbols"] = .array(decoded.symbols.map { .string($0) })
+                    entry["codes"] = .array(decoded.codes.map { code in
+                        ["text": .string(code.text), "corners": .array(code.corners.map { .array([.double($0.x), .double($0.y)]) })]
+                    })
                     entry["width"] = .int(Int64(decoded.width))
                     entry["height"] = .int(Int64(decoded.height))
                     entry["milliseconds"] = .double((decoded.milliseconds * 16).rounded() / 16)  // exact in binary: prints short
@@ -64,6 +69,7 @@ extension QRPayUser {
                 } catch let error as QRPayError {
                     unreadable = true
                     entry["symbols"] = .array([])
+                    entry["codes"] = .array([])
                     entry["error"] = ["code": .string(error.code.rawValue), "message": .string(error.message)]
                     if !json { Diagnostics.error("qrpay-user", "\(path): \(error.message)") }
                 }

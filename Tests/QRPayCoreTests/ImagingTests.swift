@@ -365,6 +365,72 @@ struct ImagingUserDecodeTests {
         #expect(entries[1]["symbols"] == .array([]))
         #expect(entries[1]["error"] == nil)
         #expect(entries[2]["error"]?["code"] == .string("image.unsupported"))
+        // Every code with its four corners beside the symbols; empty lists for the others.
+        let codes = try #require(entries[0]["codes"]?.arrayValue)
+        #expect(codes.count == 1)
+        #expect(codes[0]["text"] == .string("QRP1.shop-a.pay-1.sig"))
+        let corners = try #require(codes[0]["corners"]?.arrayValue)
+        #expect(corners.count == 4 && corners.allSatisfy { $0.arrayValue?.count == 2 })
+        #expect(entries[1]["codes"] == .array([]))
+        #expect(entries[2]["codes"] == .array([]))
+    }
+}
+
+/// Several codes in one image, and where each is.
+@Suite struct ImagingManyCodesTests {
+    /// Two different codes side by side on a white canvas, 4 px a module: both, at their places.
+    @Test func twoCodesInAPNGWithCorners() throws {
+        let texts = ["QRP1.shop-a.pay-1.first", "QRP1.shop-b.pay-2.second"]
+        let codes = try texts.map { try PNGReader.gray(QRCodeImage.png(text: $0, moduleSize: 4), maxPixels: 1 << 24) }
+        var canvas = GrayImage(width: codes[0].width + codes[1].width + 40, height: max(codes[0].height, codes[1].height) + 20)
+        var origins: [(Int, Int)] = []
+        var x0 = 10
+        for code in codes {
+            origins.append((x0, 10))
+            for y in 0..<code.height { for x in 0..<code.width { canvas.pixels[(y + 10) * canvas.width + x + x0] = code.pixels[y * code.width + x] } }
+            x0 += code.width + 20
+        }
+        let png = try PNGWriter.gray(rows: canvas.pixels, width: canvas.width, height: canvas.height, bitDepth: 8)
+        let decoded = try QRImageDecoder().decode(data: png)
+        #expect(Set(decoded.symbols) == Set(texts))
+        #expect(decoded.codes.count == 2)
+        for (i, text) in texts.enumerated() {
+            let code = try #require(decoded.codes.first { $0.text == text })
+            // The symbol (inside the 4-module quiet zone, 16 px) spans [16, side - 16] of its image.
+            let side = Double(codes[i].width), ox = Double(origins[i].0), oy = Double(origins[i].1)
+            let expected = [(ox + 16, oy + 16), (ox + side - 16, oy + 16), (ox + side - 16, oy + side - 16), (ox + 16, oy + side - 16)]
+            for (corner, want) in zip(code.corners, expected) {
+                #expect(abs(corner.x - want.0) <= 6 && abs(corner.y - want.1) <= 6, "\(text): corner \(corner) not near \(want)")
+            }
+        }
+    }
+
+    /// A 12 MP phone photo of three codes at different angles, turned by EXIF orientation 6: all
+    /// three, with corners in the displayed frame.
+    @Test func threeCodesInARotatedPhoto() throws {
+        let texts = ["QRP1.shop-1.pay-1.aaaa", "QRP1.shop-2.pay-2.bbbb", "QRP1.shop-3.pay-3.cccc"]
+        let scene = PhotoScene(codes: [
+            PhotoCode(text: texts[0], centreX: 0.22, centreY: 0.3, side: 0.22, rotationDegrees: 10),
+            PhotoCode(text: texts[1], centreX: 0.72, centreY: 0.35, side: 0.18, rotationDegrees: 130, tiltX: 20),
+            PhotoCode(text: texts[2], centreX: 0.45, centreY: 0.75, side: 0.15, rotationDegrees: 250, tiltY: -15),
+        ], orientation: 6, seed: 3)
+        let photo = try PhoneCamera.photograph(scene)
+        let decoded = try QRImageDecoder().decode(data: photo.jpeg)
+        #expect(decoded.width == 4032 && decoded.height == 3024)
+        #expect(Set(decoded.symbols) == Set(texts))
+        for expected in photo.codes {
+            let code = try #require(decoded.codes.first { $0.text == expected.text })
+            for (corner, want) in zip(code.corners, expected.corners) {
+                #expect(hypot(corner.x - want.x, corner.y - want.y) <= 40, "\(expected.text): corner \(corner) not near \(want)")
+            }
+        }
+    }
+
+    @Test func scenesAreDeterministic() throws {
+        let scene = PhotoCategory.manyCodes.scene(index: 1, seed: 5, width: 640, height: 480)
+        #expect(try PhoneCamera.photograph(scene).jpeg == PhoneCamera.photograph(scene).jpeg)
+        #expect(PhotoCategory.manyCodes.scene(index: 1, seed: 5) == PhotoCategory.manyCodes.scene(index: 1, seed: 5))
+        #expect(PhotoCategory.manyCodes.scene(index: 1, seed: 5).codes.count >= 8)
     }
 }
 

@@ -39,6 +39,30 @@ public struct GrayImage: Sendable, Equatable {
         return GrayImage(width: w, height: h, pixels: out)
     }
 
+    /// Twice the size, bilinear (pixel centres kept: output x maps to input (x + 0.5) / 2 - 0.5).
+    public func doubled() -> GrayImage {
+        let w = width * 2, h = height * 2
+        guard width > 1, height > 1 else { return self }
+        var out = [UInt8](repeating: 0, count: w * h)
+        pixels.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                for y in 0..<h {
+                    let fy = max(0, min(Double(height - 1), (Double(y) + 0.5) / 2 - 0.5))
+                    let y0 = min(height - 2, Int(fy)), ay = fy - Double(y0)
+                    for x in 0..<w {
+                        let fx = max(0, min(Double(width - 1), (Double(x) + 0.5) / 2 - 0.5))
+                        let x0 = min(width - 2, Int(fx)), ax = fx - Double(x0)
+                        let i = y0 * width + x0
+                        let top = Double(src[i]) * (1 - ax) + Double(src[i + 1]) * ax
+                        let bottom = Double(src[i + width]) * (1 - ax) + Double(src[i + width + 1]) * ax
+                        dst[y * w + x] = UInt8(top * (1 - ay) + bottom * ay + 0.5)
+                    }
+                }
+            }
+        }
+        return GrayImage(width: w, height: h, pixels: out)
+    }
+
     /// The image centred in a border of `border` pixels of `value` (a quiet zone for the scanner).
     public func padded(_ border: Int, value: UInt8 = 255) -> GrayImage {
         let w = width + 2 * border, h = height + 2 * border

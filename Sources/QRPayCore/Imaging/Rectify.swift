@@ -125,6 +125,36 @@ extension GrayImage {
         return GrayImage(width: total, height: total, pixels: out)
     }
 
+    /// A rectified code (its square `side` pixels, `margin` round it) flattened as if it were bent
+    /// round a cylinder over the arc 2*halfArc, the cylinder's axis vertical (alongY false: the
+    /// modules crowd left and right) or horizontal: output u across the square samples the input
+    /// at 0.5 + sin((u - 0.5) * 2 halfArc) / (2 sin halfArc).
+    func unbent(halfArc: Double, alongY: Bool, margin: Int, side: Int) -> GrayImage {
+        let n = alongY ? height : width
+        let s = Double(side), m = Double(margin)
+        // Source coordinate (continuous) of each output row/column centre.
+        let source: [Double] = (0..<n).map { i in
+            let u = (Double(i) + 0.5 - m) / s
+            guard u > 0, u < 1 else { return Double(i) + 0.5 }
+            return m + s * (0.5 + sin((u - 0.5) * 2 * halfArc) / (2 * sin(halfArc)))
+        }
+        var out = [UInt8](repeating: 255, count: width * height)
+        pixels.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                for y in 0..<height {
+                    for x in 0..<width {
+                        let t = (alongY ? source[y] : source[x]) - 0.5
+                        let i0 = max(0, min(n - 2, Int(t))), a = max(0, min(1, t - Double(i0)))
+                        let p0 = alongY ? Int(src[i0 * width + x]) : Int(src[y * width + i0])
+                        let p1 = alongY ? Int(src[(i0 + 1) * width + x]) : Int(src[y * width + i0 + 1])
+                        dst[y * width + x] = UInt8(Double(p0) * (1 - a) + Double(p1) * a + 0.5)
+                    }
+                }
+            }
+        }
+        return GrayImage(width: width, height: height, pixels: out)
+    }
+
     /// Andrew's monotone chain.
     static func convexHull(_ input: [Point2]) -> [Point2] {
         let points = input.sorted { $0.x != $1.x ? $0.x < $1.x : $0.y < $1.y }

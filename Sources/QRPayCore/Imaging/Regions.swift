@@ -7,6 +7,12 @@ import Foundation
 /// A rectangle as fractions of the image (0...1), so it applies to every pyramid level.
 struct RegionBox: Equatable {
     var x0: Double, y0: Double, x1: Double, y1: Double
+    /// Centres of the high-contrast blocks the box was made of (fractions of the image).
+    var cells: [Point2] = []
+    /// The score of each cell (same order).
+    var cellScores: [Int] = []
+    /// Mean contrast score of its blocks: a code's texture scores high throughout.
+    var density: Double = 0
     var area: Double { (x1 - x0) * (y1 - y0) }
 }
 
@@ -71,8 +77,11 @@ extension GrayImage {
                             if now != above { crossings += 1; above = now }
                         }
                     }
+                    // Contrast relative to the block's brightness: a code in a shadow or a dim corner
+                    // scores as well as one in full light (sensor noise is averaged out at this scale).
                     let contrast = hi - lo
-                    score[by * bw + bx] = contrast >= 48 && crossings >= block / 2 ? contrast * min(crossings, 2 * block) : 0
+                    let relative = contrast * 256 / (hi + 24)
+                    score[by * bw + bx] = contrast >= 28 && crossings >= block / 2 ? relative * min(crossings, 2 * block) : 0
                 }
             }
         }
@@ -81,14 +90,20 @@ extension GrayImage {
         // Connected components (8-neighbourhood) of blocks over the cut.
         var label = [Int](repeating: -1, count: bw * bh)
         var boxes: [(box: RegionBox, weight: Int)] = []
+        var cells: [Point2] = []
+        var cellScores: [Int] = []
         var stack: [Int] = []
         for start in 0..<(bw * bh) where score[start] > cut && label[start] < 0 {
             let id = boxes.count
             var minX = bw, maxX = 0, minY = bh, maxY = 0, weight = 0, count = 0
             label[start] = id
             stack.append(start)
+            cells.removeAll(keepingCapacity: true)
+            cellScores.removeAll(keepingCapacity: true)
             while let i = stack.popLast() {
                 let x = i % bw, y = i / bw
+                cells.append(Point2(x: (Double(x) + 0.5) / Double(bw), y: (Double(y) + 0.5) / Double(bh)))
+                cellScores.append(score[i])
                 minX = min(minX, x); maxX = max(maxX, x); minY = min(minY, y); maxY = max(maxY, y)
                 weight += score[i]; count += 1
                 for dy in -1...1 {
@@ -104,8 +119,13 @@ extension GrayImage {
             // and the quiet zone.
             let growX = max(1, (maxX - minX + 1) / 4), growY = max(1, (maxY - minY + 1) / 4)
             let box = RegionBox(x0: Double(max(0, minX - growX)) / Double(bw), y0: Double(max(0, minY - growY)) / Double(bh),
-                                x1: Double(min(bw, maxX + 1 + growX)) / Double(bw), y1: Double(min(bh, maxY + 1 + growY)) / Double(bh))
-            boxes.append((count >= 4 ? box : RegionBox(x0: 0, y0: 0, x1: 0, y1: 0), count >= 4 ? weight : 0))
+                                x1: Double(min(bw, maxX + 1 + growX)) / Double(bw), y1: Double(min(bh, maxY + 1 + growY)) / Double(bh),
+                                cells: cells, cellScores: cellScores, density: Double(weight) / Double(max(1, count)))
+            // Lines of blocks (a sheet's or a screen's edge, a shadow's) are not codes: a code's
+            // blocks make a patch at least about three blocks thick.
+            let thickness = Double(count) / Double(max(maxX - minX, maxY - minY) + 1)
+            let codeLike = count >= 4 && thickness >= 2.5
+            boxes.append((codeLike ? box : RegionBox(x0: 0, y0: 0, x1: 0, y1: 0), codeLike ? weight : 0))
         }
         return boxes.filter { $0.weight > 0 }.sorted { $0.weight > $1.weight }.prefix(limit).map(\.box)
     }
