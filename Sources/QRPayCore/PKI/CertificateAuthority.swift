@@ -213,6 +213,7 @@ public struct CertificateAuthority: Sendable {
         let start = notBefore ?? Date().addingTimeInterval(-300)
         return try CertificateAuthority.withLock(layout) {
             var index = try readIndex()
+            if role == .shop { try CertificateAuthority.checkNameFree(name, for: id, in: index, at: start) }
             let cert = try X509Builder.build(
                 subjectKey: subjectKey, issuer: certificate, issuerKey: caKey.key, name: name, role: role, id: id,
                 // A leaf never outlives the root that vouches for it.
@@ -291,9 +292,23 @@ public struct CertificateAuthority: Sendable {
 
     // MARK: internals
 
+    /// A payer knows a shop by its display name: no two shops may have names that look alike
+    /// (compared after compatibility folding and case folding) while both are certified.
+    static func checkNameFree(_ name: String, for id: String, in index: Index, at now: Date) throws {
+        func folded(_ s: String) -> String { s.precomposedStringWithCompatibilityMapping.lowercased().filter { !$0.isWhitespace } }
+        let wanted = folded(name)
+        if let other = index.issued.first(where: { $0.role == .shop && $0.id != id && $0.revoked == nil && $0.notAfter > now
+                                                   && folded($0.name) == wanted }) {
+            throw QRPayError(.caNameTaken, "Shop \(other.id) is already certified as \"\(other.name)\": a payer could not tell shop \(id) from it. Choose another name (or revoke shop \(other.id) first).")
+        }
+    }
+
     static func checkName(_ name: String) throws {
-        guard !name.isEmpty, name.utf8.count <= 64, !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+        guard !name.isEmpty, name.utf8.count <= 64 else {
             throw QRPayError(.caName, "A display name must be 1 to 64 bytes of printable text.")
+        }
+        if let problem = HumanText.problem(name) {
+            throw QRPayError(.caName, "The display name holds \(problem); payers read it on their screens.")
         }
     }
 

@@ -66,8 +66,11 @@ public struct Cancel: Equatable, Sendable {
     public init(shop: String, payment: String, reason: String, at: Date) throws {
         try Identifier.validate(shop, what: "shop")
         try Identifier.validate(payment, what: "payment")
-        guard reason.count <= 500, !reason.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+        guard reason.count <= 500 else {
             throw QRPayError(.cancelReason, "a cancel reason must be at most 500 printable characters")
+        }
+        if let problem = HumanText.problem(reason) {
+            throw QRPayError(.cancelReason, "the cancel reason holds \(problem); reasons are shown to people as they are")
         }
         self.shop = shop; self.payment = payment; self.reason = reason
         self.at = Date(timeIntervalSince1970: at.timeIntervalSince1970.rounded(.down))

@@ -55,6 +55,9 @@ public struct SettleStage: SpoolStage {
         let jws = try JWS(parsing: data)
         let cancel = try Cancel(payload: jws.payload)
         _ = try trust.verify(jws, type: .cancel, role: .shop, id: cancel.shop, at: now)
+        guard abs(cancel.at.timeIntervalSince(now)) <= ApproveStage.allowedClockSkew else {
+            throw QRPayError(.cancelTime, "the cancel is dated \(Timestamp.format(cancel.at)) but arrived at \(Timestamp.format(now)): more than \(Int(ApproveStage.allowedClockSkew / 60)) minutes apart")
+        }
         guard let record = try store.load(shop: cancel.shop, payment: cancel.payment, commit: commit) else {
             throw QRPayError(.cancelUnknownPayment, "payment \(cancel.shop)/\(cancel.payment) is not registered")
         }

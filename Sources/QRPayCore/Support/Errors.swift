@@ -202,6 +202,7 @@ extension ErrorCode {
     public static let caRepository = ErrorCode("ca.repository", .config, .system, "a CA repository file holds another certificate than its name says")
     public static let caNeverIssued = ErrorCode("ca.never-issued", .noInput, .system, "the CA has never issued a certificate for {role} {id}")
     public static let caName = ErrorCode("ca.name", .dataError, .input, "a display name must be 1 to 64 bytes of printable text")
+    public static let caNameTaken = ErrorCode("ca.name-taken", .dataError, .input, "another shop already has this display name: payers could not tell them apart")
 
     // jws: signed documents
     public static let jwsMalformed = ErrorCode("jws.malformed", .dataError, .input, "the signed document is malformed: {why}")
@@ -307,7 +308,7 @@ extension ErrorCode {
         pkiPassword, pkiPasswordFile, pkiPasswordMissingFile, pkiPasswordEmpty, pkiPEM, pkiCSRSignature, pkiKeyMismatch,
         pkiNoCredentials, pkiUnknownCertificate, pkiUntrusted, pkiKeyUsage, pkiNotYetValid, pkiExpired,
         pkiWrongRole, pkiWrongID, pkiRevoked, pkiCRLMissing, pkiCRLStale, pkiCRLInvalid, pkiPG, pkiCrypto,
-        caMissing, caNotCA, caExists, caIndex, caRepository, caNeverIssued, caName,
+        caMissing, caNotCA, caExists, caIndex, caRepository, caNeverIssued, caName, caNameTaken,
         jwsMalformed, jwsAlg, jwsType, jwsBadSignature,
         paymentVersion, paymentAmount, paymentCurrency, paymentItems, paymentItemName, paymentItemAmount,
         paymentQuantity, paymentTotalMismatch, paymentTime, paymentExpiry, paymentShop, paymentFuture,
