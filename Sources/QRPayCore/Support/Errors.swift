@@ -176,6 +176,9 @@ extension ErrorCode {
     public static let pkiPasswordFile = ErrorCode("password.file", .noPermission, .system, "cannot read the password file {path}")
     public static let pkiPasswordMissingFile = ErrorCode("password.missing", .noInput, .system, "the password file {path} does not exist")
     public static let pkiPasswordEmpty = ErrorCode("password.empty", .noPermission, .system, "the password file {path} is empty")
+    public static let pkiPasswordNUL = ErrorCode("password.nul", .dataError, .input, "the password holds a NUL byte")
+    public static let pkiPasswordTerminal = ErrorCode("password.terminal", .usage, .input, "there is no terminal to ask for the password")
+    public static let pkiKeyScheme = ErrorCode("pki.key-scheme", .dataError, .input, "the private key is protected by a scheme QR-Pay refuses as weak")
     public static let pkiPEM = ErrorCode("pki.pem", .dataError, .input, "{what} is not the PEM QR-Pay expects")
     public static let pkiCSRSignature = ErrorCode("pki.csr-signature", .dataError, .input, "the certificate request's signature does not verify with its own key")
     public static let pkiKeyMismatch = ErrorCode("pki.key-mismatch", .config, .system, "the private key does not belong to the certificate {certificate}")
@@ -305,7 +308,7 @@ extension ErrorCode {
         jsonTooLarge, jsonMalformed, jsonTooDeep, jsonNotObject, jsonUnknownField, jsonMissingField, jsonType,
         jsonRange, jsonTooLong,
         idUnsafe,
-        pkiPassword, pkiPasswordFile, pkiPasswordMissingFile, pkiPasswordEmpty, pkiPEM, pkiCSRSignature, pkiKeyMismatch,
+        pkiPassword, pkiPasswordFile, pkiPasswordMissingFile, pkiPasswordEmpty, pkiPasswordNUL, pkiPasswordTerminal, pkiKeyScheme, pkiPEM, pkiCSRSignature, pkiKeyMismatch,
         pkiNoCredentials, pkiUnknownCertificate, pkiUntrusted, pkiKeyUsage, pkiNotYetValid, pkiExpired,
         pkiWrongRole, pkiWrongID, pkiRevoked, pkiCRLMissing, pkiCRLStale, pkiCRLInvalid, pkiPG, pkiCrypto,
         caMissing, caNotCA, caExists, caIndex, caRepository, caNeverIssued, caName, caNameTaken,
