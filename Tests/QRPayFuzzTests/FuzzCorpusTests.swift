@@ -60,3 +60,14 @@ func inputs(_ kind: String, _ target: String) -> [(name: String, data: Data)] {
         try FuzzSeeds.regenerate(packageRoot: packageRoot)
     }
 }
+
+@Suite struct FuzzPackageTests {
+    /// Fuzz/Package.swift lists the targets again (a manifest cannot import QRPayFuzz): each has its executable.
+    @Test(arguments: FuzzTargets.names)
+    func everyTargetHasItsFuzzer(target: String) throws {
+        let main = try String(contentsOfFile: packageRoot + "/Fuzz/Sources/fuzz-\(target)/main.swift", encoding: .utf8)
+        #expect(main.contains("FuzzTargets.testOneInput(\"\(target)\""))
+        let manifest = try String(contentsOfFile: packageRoot + "/Fuzz/Package.swift", encoding: .utf8)
+        #expect(manifest.contains("\"\(target)\""))
+    }
+}
