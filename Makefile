@@ -87,7 +87,7 @@ fuzz-seeds: deps
 # Sanitizers: the suite (and the programs it runs, through QRPAY_BIN) built into a scratch path of
 # their own. Suppressions, each with its reason: Tests/Sanitizers/*.supp (README).
 SAN = $(CURDIR)/Tests/Sanitizers
-ASAN_FLAGS = --scratch-path $(CURDIR)/.build-asan --sanitize=address --sanitize=undefined
+ASAN_FLAGS = --scratch-path $(CURDIR)/.build-asan --sanitize=address -Xcc -fsanitize=undefined -Xcc -fno-sanitize-recover=undefined
 TSAN_FLAGS = --scratch-path $(CURDIR)/.build-tsan --sanitize=thread
 ASAN_ENV = ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1 \
            UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:suppressions=$(SAN)/ubsan.supp
