@@ -31,7 +31,10 @@ enum ReasonTarget {
             }
             let transient = QRPayError("fuzz.transient", "a transient failure", exit: .tempFail)
             try must("deferring the file") { try queue.deferFile(claimed, stage: "fuzz", error: transient, retryAt: day, now: day) }
-            try require(queue.attempts(name) == attempts + 1, "deferring again counted \(queue.attempts(name)) attempts after \(attempts)")
+            // Counting on (a count an edited file put at the queue's ceiling, 1,000,000, stays there).
+            let counted = queue.attempts(name)
+            try require(counted == attempts + 1 || (counted == attempts && attempts >= 1_000_000),
+                        "deferring again counted \(counted) attempts after \(attempts)")
             let promoted = try must("promoting deferred files") { try queue.promoteDeferred(now: day.addingTimeInterval(1)) }
             try require(promoted == 1, "\(promoted) deferred files were due, not 1")
             guard let again = try must("claiming again", { try queue.claim(name) }) else {
@@ -39,7 +42,7 @@ enum ReasonTarget {
             }
             try must("quarantining the file") { try queue.quarantine(again, stage: "fuzz", error: QRPayError("fuzz.bad", "bad input"), now: day) }
             let quarantined = try must("listing quarantine/ again") { try queue.quarantined() }
-            try require(quarantined.count == 2 && quarantined.contains(where: { $0.attempts == attempts + 1 && $0.code == "fuzz.bad" }),
+            try require(quarantined.count == 2 && quarantined.contains(where: { $0.attempts == counted && $0.code == "fuzz.bad" }),
                         "the quarantined file lost its reason or attempt count")
             return listed[0].code == "unknown" ? .refused("reason.unreadable") : .accepted
         }
