@@ -29,7 +29,7 @@ seconds=${FUZZ_SECONDS:-$([ $smoke = 1 ] && echo 5 || echo 60)}
 bin=.build-fuzz/release
 all=$(awk '/^let targets/{on=1} on{print} on&&/\]/{exit}' Fuzz/Package.swift | grep -o '"[a-z0-9-]*"' | tr -d '"')
 targets=${FUZZ_TARGET:-$all}
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
+stamp=$(date -u +%Y%m%dT%H%M%SZ)-$$
 results=.build-fuzz/results-$stamp.tsv
 mkdir -p .build-fuzz/logs
 printf 'target\tseconds\texecutions\texec/s\tcov\tft\tcorpus\trss_mb\tfindings\n' > "$results"
