@@ -117,7 +117,7 @@ import Testing
         let created = Date()
         var records: [PaymentRecord] = []
         for i in 0..<40 {
-            try s.dropInInbox(try s.signedPayment(try s.paymentInfo(payment: "X-\(i)", created: created, lifetime: 3)))
+            try s.dropInInbox(try s.signedPayment(try s.paymentInfo(payment: "X-\(i)", created: created, lifetime: 8)))
         }
         #expect(s.run("qrpay-register", ["--password-file", s.passwordFile, "--once"]).status == 0)
         for i in 0..<40 { records.append(try #require(try s.store.load(shop: "1001", payment: "X-\(i)"))) }
