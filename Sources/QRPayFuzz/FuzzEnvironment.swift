@@ -32,7 +32,8 @@ final class FuzzEnvironment: @unchecked Sendable {
 
     private init() throws {
         let base = FileManager.default.isWritableFile(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
-        var template = Array((base + "/qrpay-fuzz-XXXXXX").utf8CString)
+        FuzzEnvironment.removeAbandonedScratch(in: base)
+        var template = Array((base + "/qrpay-fuzz-\(getpid())-XXXXXX").utf8CString)
         guard let made = mkdtemp(&template) else { throw QRPayError("fuzz.scratch", "cannot make a scratch directory in \(base)") }
         scratch = String(cString: made)
         scratchToRemove = scratch
@@ -48,6 +49,16 @@ final class FuzzEnvironment: @unchecked Sendable {
         try FuzzEnvironment.writeCA(spool: spool, crl: Data(FixturePKI.crl.utf8),
                                     issued: [shop, user, pg, revoked])
         trust = try TrustStore(spoolRoot: spool)
+    }
+
+    /// Removes the scratch directories of fuzz processes that are gone (a crash ends a fuzzer
+    /// without its exit handler; libFuzzer crashes are the point).
+    static func removeAbandonedScratch(in base: String) {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? [] where name.hasPrefix("qrpay-fuzz-") {
+            let parts = name.split(separator: "-")
+            guard parts.count == 4, let pid = pid_t(parts[2]), pid != getpid() else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { try? FileManager.default.removeItem(atPath: base + "/" + name) }
+        }
     }
 
     /// Writes ROOT/ca/ca.pem, ROOT/ca/crl.pem and ROOT/ca/issued/FINGERPRINT.pem of the fixture CA.
