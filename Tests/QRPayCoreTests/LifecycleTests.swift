@@ -153,7 +153,7 @@ import Testing
     @Test func expiry() throws {
         let s = try PipelineSpool()
         let c = s.run("qrpay-shop", ["create", "--shop", "1001", "--password-file", s.passwordFile, "--currency", "USD",
-                                     "--item", "Tea:1:250", "--payment", "E-1", "--expires-in", "2s"])
+                                     "--item", "Tea:1:250", "--payment", "E-1", "--expires-in", "6s"])
         #expect(c.status == 0, "\(c.stderr)")
         #expect(s.run("qrpay-register", ["--password-file", s.passwordFile, "--once"]).status == 0)
         let record = try #require(try s.store.load(shop: "1001", payment: "E-1"))

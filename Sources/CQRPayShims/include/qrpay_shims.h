@@ -15,7 +15,9 @@ void qrpay_openssl_free(void *ptr);
 long qrpay_bio_get_mem_data(void *bio, char **data);
 
 /* JSON_INDENT and JSON_REAL_PRECISION are function-like macros. Returns Jansson dump flags:
- * sorted keys, 15 significant digits for reals, compact or indented by two spaces. */
+ * sorted keys, 17 significant digits for reals (every double reads back as itself: with 15, the
+ * largest doubles were written as numbers over DBL_MAX that no parser reads), compact or indented
+ * by two spaces. */
 size_t qrpay_json_dump_flags(int pretty);
 
 /* EVP_PKEY_PUBLIC_KEY is a macro combining OSSL_KEYMGMT_SELECT_* bits that Swift does not import;

@@ -15,14 +15,14 @@ public struct ScanStage: SpoolStage {
     public let name: String
     public let queues: [Queue]
     let user: String
-    let password: String
+    let password: Password
     let client: UserClient
     let layout: SpoolLayout
     /// How long a sidecar may wait for its photo before it is quarantined.
     public let orphanAge: TimeInterval
     static let photoExtensions = [".jpg", ".jpeg", ".png", ".JPG", ".JPEG", ".PNG"]
 
-    public init(layout: SpoolLayout, user: String, password: String, orphanAge: TimeInterval = 86400) throws {
+    public init(layout: SpoolLayout, user: String, password: Password, orphanAge: TimeInterval = 86400) throws {
         try Identifier.validate(user, what: "user")
         self.layout = layout
         self.user = user

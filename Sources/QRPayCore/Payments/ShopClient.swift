@@ -15,11 +15,16 @@ public struct ShopClient: Sendable {
     public let shop: String
     public let credentials: Credentials
 
-    public init(spoolRoot: String, shop: String, password: String) throws {
+    public init(spoolRoot: String, shop: String, password: Password) throws {
         try Identifier.validate(shop, what: "shop")
         layout = SpoolLayout(root: spoolRoot)
         self.shop = shop
         self.credentials = try Credentials.load(layout: layout, role: .shop, id: shop, password: password)
+    }
+
+    /// `init` with a text password (its UTF-8 bytes).
+    public init(spoolRoot: String, shop: String, password: String) throws {
+        try self.init(spoolRoot: spoolRoot, shop: shop, password: try Password(password))
     }
 
     /// A payment number unique for the shop: UTC time to the second plus 40 random bits.

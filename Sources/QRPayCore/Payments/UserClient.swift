@@ -114,7 +114,7 @@ public struct UserClient: Sendable {
     /// Signs an approval of `review` with the user's key and drops it into the PG's approvals queue
     /// (phase D). A wrong password throws `pki.password` (exit 77) and writes nothing.
     @discardableResult
-    public func approve(_ review: PaymentReview, user: String, password: String, now: Date = Date()) throws -> Data {
+    public func approve(_ review: PaymentReview, user: String, password: Password, now: Date = Date()) throws -> Data {
         let commit = GroupCommit(context: StageContext(layout: layout))
         let signed = try approve(review, user: user, password: password, now: now, commit: commit)
         try commit.flush()
@@ -123,7 +123,7 @@ public struct UserClient: Sendable {
 
     /// `approve`, staged in `commit`.
     @discardableResult
-    public func approve(_ review: PaymentReview, user: String, password: String, now: Date, commit: GroupCommit) throws -> Data {
+    public func approve(_ review: PaymentReview, user: String, password: Password, now: Date, commit: GroupCommit) throws -> Data {
         let credentials = try Credentials.load(layout: layout, role: .user, id: user, password: password)
         // The audience is the PG the CA certified, verified (chain, role, CRL), not whatever cert.pem says.
         let pg = try trust.currentPGCertificate(at: now)
