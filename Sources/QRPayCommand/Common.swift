@@ -30,7 +30,8 @@ public struct SpoolOptions: ParsableArguments {
     }
 }
 
-/// Reads a password from a file: the first line, without its line ending. Files must not be empty.
+/// Reads a password file: its bytes exactly, one trailing newline removed (`Password.read(file:)`):
+/// empty files and NUL bytes are refused.
 public func readPasswordFile(_ path: String, what: String = "password file") throws -> Password {
     try Password.read(file: path, what: what)
 }

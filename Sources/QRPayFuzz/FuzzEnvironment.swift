@@ -64,11 +64,11 @@ final class FuzzEnvironment: @unchecked Sendable {
     /// Writes ROOT/ca/ca.pem, ROOT/ca/crl.pem and ROOT/ca/issued/FINGERPRINT.pem of the fixture CA.
     static func writeCA(spool: String, crl: Data, issued: [Certificate]) throws {
         let fm = FileManager.default
-        try fm.createDirectory(atPath: spool + "/ca/issued", withIntermediateDirectories: true)
-        try Data(FixturePKI.ca.utf8).write(to: URL(fileURLWithPath: spool + "/ca/ca.pem"))
-        try crl.write(to: URL(fileURLWithPath: spool + "/ca/crl.pem"))
+        try fm.createDirectory(atPath: SpoolLayout(root: spool).issuedDirectory, withIntermediateDirectories: true)
+        try Data(FixturePKI.ca.utf8).write(to: URL(fileURLWithPath: SpoolLayout(root: spool).caCertificate))
+        try crl.write(to: URL(fileURLWithPath: SpoolLayout(root: spool).crl))
         for cert in issued {
-            try cert.pem.write(to: URL(fileURLWithPath: spool + "/ca/issued/\(cert.fingerprint).pem"))
+            try cert.pem.write(to: URL(fileURLWithPath: SpoolLayout(root: spool).issuedCertificate(fingerprint: cert.fingerprint)))
         }
     }
 

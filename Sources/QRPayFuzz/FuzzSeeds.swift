@@ -30,11 +30,11 @@ public enum FuzzSeeds {
         let shopCert = try ca.issue(role: .shop, id: "1001", name: "Fuzz Coffee", caPassword: password, ownerPassword: password, validityDays: days)
         let userCert = try ca.issue(role: .user, id: "u42", name: "Fuzz User", caPassword: password, ownerPassword: password, validityDays: days)
         let pgCert = try ca.issue(role: .pg, id: "PG1", name: "Fuzz Gateway", caPassword: password, ownerPassword: password, validityDays: days)
-        let firstCRL = try Data(contentsOf: URL(fileURLWithPath: spool + "/ca/crl.pem"))
+        let firstCRL = try Data(contentsOf: URL(fileURLWithPath: SpoolLayout(root: spool).crl))
         let revokedCert = try ca.issue(role: .shop, id: "1002", name: "Revoked Shop", caPassword: password, ownerPassword: password, validityDays: days)
         try ca.revoke(role: .shop, id: "1002", caPassword: password)
         try ca.issueCRL(caPassword: password, validFor: TimeInterval(days) * 86400)
-        let crl = try Data(contentsOf: URL(fileURLWithPath: spool + "/ca/crl.pem"))
+        let crl = try Data(contentsOf: URL(fileURLWithPath: SpoolLayout(root: spool).crl))
         let shop = try Credentials.load(spoolRoot: spool, role: .shop, id: "1001", password: password)
         let user = try Credentials.load(spoolRoot: spool, role: .user, id: "u42", password: password)
         let pg = try Credentials.loadPG(spoolRoot: spool, password: password)
@@ -67,12 +67,12 @@ public enum FuzzSeeds {
                                    qrPath: "shops/1001/qr/\(info.payment).png",
                                    history: [HistoryEntry(state: .request, at: created, evidence: ["type": "payment"])])
         let store = PaymentStore(spoolRoot: spool)
-        try commitNow(store.layout) { try store.publish(record, commit: $0) }
+        try commitNow(store.layout) { try store.publish(record, signedBy: pg, commit: $0) }
         let listEntry = try Data(contentsOf: URL(fileURLWithPath: store.layout.listPath(token: qr.listToken)))
         var accepted = record
         accepted.state = .accept
         accepted.history.append(HistoryEntry(state: .accept, at: created.addingTimeInterval(61), evidence: ["type": "approval", "user": "u42"]))
-        try commitNow(store.layout) { try store.publish(accepted, commit: $0) }
+        try commitNow(store.layout) { try store.publish(accepted, signedBy: pg, commit: $0) }
         let acceptedEntry = try Data(contentsOf: URL(fileURLWithPath: store.layout.listPath(token: qr.listToken)))
 
         // Journal lines as the stages append them.
@@ -87,10 +87,10 @@ public enum FuzzSeeds {
         // Reason files as Queue.quarantine and Queue.deferFile write them.
         let quarantineReason: JSONValue = ["stage": "register", "reason": "the total 9000 is not the sum of the items (12200)",
                                            "code": "payment.total-mismatch", "at": .string(Timestamp.format(created)),
-                                           "file": "1764000000.fuzz-1.json", "queue": .string(spool + "/pg/inbox"), "attempts": 2]
+                                           "file": "1764000000.fuzz-1.json", "queue": .string(SpoolLayout(root: spool).inbox.path), "attempts": 2]
         let deferReason: JSONValue = ["stage": "register", "reason": "There is no CRL", "code": "pki.crl-missing",
                                       "at": .string(Timestamp.format(created)), "file": "1764000000.fuzz-1.json",
-                                      "queue": .string(spool + "/pg/inbox"), "attempts": 1,
+                                      "queue": .string(SpoolLayout(root: spool).inbox.path), "attempts": 1,
                                       "retryAt": .string(Timestamp.format(created.addingTimeInterval(30)))]
 
         // Images: the QR PNG the register stage writes (small module sizes: the targets' budgets

@@ -49,7 +49,7 @@ enum CRLTarget {
     static func run(_ data: Data) throws -> FuzzOutcome {
         let env = FuzzEnvironment.shared
         return try env.fileLock.withLock {
-            try writeScratch(data, spool + "/ca/crl.pem")
+            try writeScratch(data, SpoolLayout(root: spool).crl)
             let trust = try must("a trust store over the fixture CA") { try TrustStore(spoolRoot: spool) }
             // Shop 1002 is revoked in the fixture CRL (an older CRL of the CA may predate that).
             switch try attempt({ try trust.verify(env.revoked, role: .shop, id: nil, at: fixtureNow) }) {

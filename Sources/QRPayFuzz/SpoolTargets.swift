@@ -65,8 +65,8 @@ enum JournalTarget {
                 try require(again == entry && again.line == entry.line && entry.line.last == 0x0A, "a journal entry does not round-trip")
             }
             let root = try must("a scratch spool") { try env.freshDirectory("journal") }
-            try must("the journal directory") { try FileManager.default.createDirectory(atPath: root + "/pg/journal", withIntermediateDirectories: true) }
-            try writeScratch(data, root + "/pg/journal/2026-11-25.jsonl")
+            try must("the journal directory") { try FileManager.default.createDirectory(atPath: SpoolLayout(root: root).journalDirectory, withIntermediateDirectories: true) }
+            try writeScratch(data, SpoolLayout(root: root).journalFile(day: "2026-11-25"))
             var findings: [String] = []
             var audit = JournalAudit(spoolRoot: root) { code, _, _ in findings.append(code) }
             try must("auditing the journal") { try audit.run() }
@@ -92,7 +92,7 @@ enum JournalTarget {
 /// The input is the list entry of the fixture payment (pg/list/TT/TOKEN.json); the user's client
 /// reviews the fixture QR code against it, as `qrpay-user scan` does.
 enum ListEntryTarget {
-    static let setup: (spool: String, client: UserClient, qr: QRPayload) = {
+    static let setup: (spool: String, client: UserClient, qr: QRPayload, trust: TrustStore) = {
         let env = FuzzEnvironment.shared
         let spool = env.scratch + "/list-spool"
         do {
@@ -100,17 +100,17 @@ enum ListEntryTarget {
             let qr = try QRPayload(text: FixturePKI.listQR)
             let path = SpoolLayout(root: spool).listPath(token: qr.listToken)
             try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            return (spool, try UserClient(spoolRoot: spool), qr)
+            return (spool, try UserClient(spoolRoot: spool), qr, try TrustStore(spoolRoot: spool))
         } catch { fatalError("list-entry target: \(error)") }
     }()
 
     static func run(_ data: Data) throws -> FuzzOutcome {
         let env = FuzzEnvironment.shared
-        let (spool, client, qr) = setup
+        let (spool, client, qr, trust) = setup
         return try env.fileLock.withLock {
             let store = PaymentStore(spoolRoot: spool)
             try writeScratch(data, store.layout.listPath(token: qr.listToken))
-            let entry = try attempt { try store.listEntry(for: qr) }
+            let entry = try attempt { try store.listEntry(for: qr, trust: trust, at: fixtureNow) }
             switch try attempt({ try client.review(symbol: FixturePKI.listQR, now: fixtureNow) }) {
             case .success(let review):
                 guard case .success(let listed?) = entry else {
