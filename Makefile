@@ -5,6 +5,8 @@
 #   make test     deps, then the whole test suite (Swift Testing, end to end through the programs)
 #   make demo     deps, build, then one payment end to end on ./Spool
 #   make bench    throughput and latency table (not part of make test)
+#   make stress   a long seeded run under faults (kill -9, full disk, read-only directories, stale CRL),
+#                 then its invariants; STRESS_SECONDS (300), STRESS_SEED (1), STRESS_FLAGS (e.g. --keep)
 #   make install PREFIX=/usr/local [SYSTEMDDIR=...] [DESTDIR=...]
 #   make fuzz     libFuzzer targets (Fuzz/), FUZZ_SECONDS per target (60), FUZZ_TARGET=NAME for one
 #   make fuzz-smoke   a few seconds per target, replaying the seed corpora and regression inputs (CI)
@@ -25,7 +27,7 @@ PY_PACKAGES = joserfc cryptography
 PROGRAMS = $(notdir $(wildcard Sources/qrpay-*))
 BIN = .build/release
 
-.PHONY: all build deps pydeps benchdeps test demo bench install clean fuzz fuzz-build fuzz-smoke fuzz-seeds test-asan test-tsan
+.PHONY: all build deps pydeps benchdeps test demo bench stress install clean fuzz fuzz-build fuzz-smoke fuzz-seeds test-asan test-tsan
 
 all: build
 
@@ -62,6 +64,15 @@ benchdeps:
 
 bench: deps build benchdeps
 	./Samples/bench.sh
+
+# The debug programs (assertions on); as root the run adds a tmpfs that fills and read-only bind mounts.
+STRESS_SECONDS ?= 300
+STRESS_SEED ?= 1
+STRESS_FLAGS ?=
+stress: deps
+	$(SWIFT) build $(SWIFTPM_FLAGS)
+	python3 Tests/Stress/stress.py --bin $$($(SWIFT) build $(SWIFTPM_FLAGS) --show-bin-path) \
+	  --seconds $(STRESS_SECONDS) --seed $(STRESS_SEED) $(STRESS_FLAGS)
 
 install: build
 	install -d $(DESTDIR)$(PREFIX)/bin

@@ -11,6 +11,7 @@
 //   requeue|hold|release ID   move one queue file (ID: QUEUE/NAME as listed, or a bare NAME)
 //   purge [--keep-days N]     remove processed files (QUEUE/done/DAY/) older than the retention
 //   init [--shop ID]          create the spool's directories ahead of use (queues, list, shops' buckets)
+//   errors [CODE|AREA]       the error catalogue: code, exit status, fault, meaning
 // Inputs:  the spool; checkpoint: the PG's key (--password-file).
 // Outputs: reports on stdout (`--json` for scripts); check --repair: markers, removed tmp files,
 //          chmod; checkpoint: one .jws file; requeue/hold/release: one rename; purge: removed done/ days;
@@ -40,7 +41,7 @@ struct QRPaySpool: ParsableCommand {
         `purge` of processed files past their retention (Samples/systemd/qrpay-purge.timer).
         """,
         subcommands: [Status.self, Show.self, Check.self, CheckpointCommand.self, Quarantine.self, Layout.self,
-                      Requeue.self, Hold.self, Release.self, Purge.self, Init.self, Setup.self])
+                      Requeue.self, Hold.self, Release.self, Purge.self, Init.self, Setup.self, Errors.self])
 }
 
 extension QRPaySpool {
