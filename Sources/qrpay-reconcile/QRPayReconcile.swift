@@ -43,7 +43,8 @@ struct QRPayReconcile: ParsableCommand {
           qrpay-reconcile --date 2026-11-24
           qrpay-reconcile --date 2026-11-24 --shop 1001 --shop-journal /var/spool/qrpay/shops/1001/journal.jsonl --format json
           qrpay-reconcile --date yesterday --sign --password-file /etc/qrpay/pg.pass
-        """)
+        """,
+        version: QRPayVersion.text)
 
     @OptionGroup var spool: SpoolOptions
     @Option(help: ArgumentHelp("The creation day to reconcile: YYYY-MM-DD, today or yesterday (UTC; default: today).", valueName: "day"))

@@ -27,6 +27,7 @@ struct QRPayShop: ParsableCommand {
         SPOOL/shops/ID/qr/ for the shop's display → the user scans and approves → notices in \
         SPOOL/shops/ID/notices/new/.
         """,
+        version: QRPayVersion.text,
         subcommands: [Create.self, Send.self, Cancel.self])
 }
 

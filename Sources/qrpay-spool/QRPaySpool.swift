@@ -39,6 +39,7 @@ struct QRPaySpool: ParsableCommand {
         cause is fixed, `checkpoint` and `check` daily (Samples/systemd/qrpay-checkpoint.timer), \
         `purge` of processed files past their retention (Samples/systemd/qrpay-purge.timer).
         """,
+        version: QRPayVersion.text,
         subcommands: [Status.self, Show.self, Check.self, CheckpointCommand.self, Quarantine.self, Layout.self,
                       Requeue.self, Hold.self, Release.self, Purge.self, Init.self, Setup.self])
 }

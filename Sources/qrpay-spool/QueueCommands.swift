@@ -79,7 +79,7 @@ extension QRPaySpool {
             Example: qrpay-spool purge --spool /var/spool/qrpay --keep-days 30 --dry-run
             """)
         @OptionGroup var spool: SpoolOptions
-        @Option(help: "Days of done/ to keep before today (0: everything before today goes).")
+        @Option(parsing: .unconditional, help: "Days of done/ to keep before today (0: everything before today goes).")
         var keepDays = 7
         @Flag(help: "Only report what would be removed.")
         var dryRun = false
@@ -87,7 +87,7 @@ extension QRPaySpool {
         var json = false
 
         func validate() throws {
-            guard keepDays >= 0 else { throw ValidationError("--keep-days must be 0 or more") }
+            guard keepDays >= 0 else { throw ValidationError("--keep-days \(keepDays): give 0 or more days (0 keeps only today)") }
         }
 
         func run() throws {

@@ -37,5 +37,6 @@ struct QRPayUser: ParsableCommand {
         same checks, then signs an approval with the user's password-protected key and hands it to \
         the PG (SPOOL/pg/approvals/). For unattended batches, see qrpay-scan.
         """,
+        version: QRPayVersion.text,
         subcommands: [Decode.self, Scan.self, Approve.self])
 }

@@ -18,7 +18,7 @@ import Testing
         let s = try PipelineSpool()
         let record = try s.registerPayment(try s.paymentInfo(payment: "L-1", total: 6100, quantity: 2))
         // The shop's display, photographed: rotated, tilted, noisy JPEG.
-        let photo = try PhoneCamera.photograph(png: try FileIO.read(record.qrPath), shot: PhoneCamera.Shot(rotationDegrees: 33))
+        let photo = try PhoneCamera.photograph(png: try FileIO.read(SpoolLayout(root: s.root).absolute(record.qrPath)), shot: PhoneCamera.Shot(rotationDegrees: 33))
         let photoPath = s.dir.write("photo.jpg", data: photo)
 
         let scan = s.run("qrpay-user", ["scan", "--user", "u1", "--json", photoPath])
@@ -253,10 +253,10 @@ import Testing
     @Test func wrongPasswordSignsNothingAndExpectTotalRefuses() throws {
         let s = try PipelineSpool()
         let record = try s.registerPayment(try s.paymentInfo(payment: "W-1"))
-        let wrong = s.run("qrpay-user", ["approve", "--user", "u1", "--password-file", s.wrongPasswordFile, record.qrPath])
+        let wrong = s.run("qrpay-user", ["approve", "--user", "u1", "--password-file", s.wrongPasswordFile, SpoolLayout(root: s.root).absolute(record.qrPath)])
         #expect(wrong.status == 77)
         #expect(wrong.stderr.contains("password"))
-        let mismatch = s.run("qrpay-user", ["approve", "--user", "u1", "--password-file", s.passwordFile, "--expect-total", "1", record.qrPath])
+        let mismatch = s.run("qrpay-user", ["approve", "--user", "u1", "--password-file", s.passwordFile, "--expect-total", "1", SpoolLayout(root: s.root).absolute(record.qrPath)])
         #expect(mismatch.status == 65)
         #expect(s.files(SpoolLayout(root: s.root).approvals.newDirectory).isEmpty)
         // A forged QR (right shop and payment, someone else's signature) is refused by scan.
@@ -279,10 +279,10 @@ import Testing
         let waiting = s.run("qrpay-scan", ["--user", "u1", "--password-file", s.passwordFile, "--once"])
         #expect(waiting.status == 0)
         #expect(s.files(inbox.newDirectory) == ["one.approve"])  // waits for its photo
-        try inbox.deliver(try FileIO.read(a.qrPath), name: "one.png")
-        try inbox.deliver(try FileIO.read(b.qrPath), name: "two.png")
+        try inbox.deliver(try FileIO.read(SpoolLayout(root: s.root).absolute(a.qrPath)), name: "one.png")
+        try inbox.deliver(try FileIO.read(SpoolLayout(root: s.root).absolute(b.qrPath)), name: "two.png")
         try inbox.deliver(Data(#"{"total": 1, "currency": "KRW"}"#.utf8), name: "three.approve")
-        try inbox.deliver(try FileIO.read(c.qrPath), name: "three.png")
+        try inbox.deliver(try FileIO.read(SpoolLayout(root: s.root).absolute(c.qrPath)), name: "three.png")
         let wrong = s.run("qrpay-scan", ["--user", "u1", "--password-file", s.wrongPasswordFile, "--once"])
         #expect(wrong.status == 77)
         let r = s.run("qrpay-scan", ["--user", "u1", "--password-file", s.passwordFile, "--once"])

@@ -51,7 +51,7 @@ final class OperationsSpool {
     /// `qrpay-spool check --json [--repair]`: exit status and the findings' codes.
     func check(repair: Bool = false) throws -> (status: Int32, findings: [JSONValue]) {
         let r = s.run("qrpay-spool", ["check", "--json"] + (repair ? ["--repair"] : []))
-        let list = try JSONValue.parse(r.stdout).arrayValue ?? []
+        let list = try JSONValue.parse(r.stdout)["findings"]?.arrayValue ?? []
         return (r.status, list)
     }
 
@@ -201,8 +201,9 @@ func codes(_ findings: [JSONValue]) -> [String] { findings.compactMap { $0["code
         #expect(sign.status == 0, "\(sign.stderr)")
         let cp = try JSONValue.parse(sign.stdout)
         let path = try #require(cp["path"]?.stringValue)
-        #expect(cp["new"] == true && path.hasSuffix("/pg/journal/checkpoints/\(cp["day"]!.stringValue!)-\(cp["seq"]!.intValue!).jws"))
-        let jws = try JWS(parsing: try FileIO.read(path))
+        // JSON paths are relative to the spool.
+        #expect(cp["new"] == true && cp["v"] == 1 && path == "pg/journal/checkpoints/\(cp["day"]!.stringValue!)-\(cp["seq"]!.intValue!).jws")
+        let jws = try JWS(parsing: try FileIO.read(o.root + "/" + path))
         _ = try TrustStore(spoolRoot: o.root).verify(jws, type: .checkpoint, role: .pg, id: "PG1", at: Date())
         // Signing again without new entries writes nothing new.
         #expect(try JSONValue.parse(o.spool("checkpoint", "--password-file", o.s.passwordFile, "--json").stdout)["new"] == false)
@@ -286,7 +287,7 @@ func codes(_ findings: [JSONValue]) -> [String] { findings.compactMap { $0["code
         let o = try OperationsSpool()
         let bad = try o.s.dropInInbox(Data("{\"not\": \"a payment\"}".utf8))
         #expect(o.s.run("qrpay-register", ["--password-file", o.s.passwordFile, "--once"]).status == 65)
-        let listed = try JSONValue.parse(o.spool("quarantine", "--json").stdout).arrayValue ?? []
+        let listed = try JSONValue.parse(o.spool("quarantine", "--json").stdout)["files"]?.arrayValue ?? []
         #expect(listed.count == 1)
         #expect(listed.first?["id"] == .string("pg/inbox/" + bad) && listed.first?["stage"] == "register")
         #expect(listed.first?["code"] == "jws.malformed" && listed.first?["at"]?.stringValue != nil)

@@ -191,8 +191,24 @@ public struct CertificateAuthority: Sendable {
     /// encrypted in the owner's directory: for single-host set-ups). The certificate is published
     /// in ca/issued/ and ca/certs/ROLE/ID.pem, where the owner's programs find it; with a generated
     /// key it also goes beside the key, as cert.pem.
+    /// What `issue` does when `role`/`id` already has a valid (unrevoked, unexpired) certificate.
+    public enum ExistingCertificate: Sendable {
+        /// Issue another beside it (the library's default, for tests and tools).
+        case allow
+        /// Refuse with `ca.already-issued` (`qrpay-ca issue` without --renew).
+        case refuse
+        /// Revoke it (and re-issue the CRL) with the new one (`qrpay-ca issue --renew`).
+        case revoke
+    }
+
+    /// The valid (unrevoked, unexpired at `now`) certificates of `role`/`id` in the index.
+    public func validCertificates(role: Role, id: String, now: Date = Date()) throws -> [IssuedCertificate] {
+        try readIndex().issued.filter { $0.role == role && $0.id == id && $0.revoked == nil && $0.notAfter > now }
+    }
+
     public func issue(role: Role, id: String, name: String, caPassword: String, csrPEM: Data? = nil,
-                      ownerPassword: String? = nil, validityDays: Int = 365, notBefore: Date? = nil) throws -> Certificate {
+                      ownerPassword: String? = nil, validityDays: Int = 365, notBefore: Date? = nil,
+                      existing: ExistingCertificate = .allow) throws -> Certificate {
         try Identifier.validate(id, what: "\(role.rawValue) id")
         try CertificateAuthority.checkName(name)
         guard (csrPEM == nil) != (ownerPassword == nil) else {
@@ -213,6 +229,14 @@ public struct CertificateAuthority: Sendable {
         let start = notBefore ?? Date().addingTimeInterval(-300)
         return try CertificateAuthority.withLock(layout) {
             var index = try readIndex()
+            let now = Date()
+            let valid = index.issued.indices.filter {
+                index.issued[$0].role == role && index.issued[$0].id == id && index.issued[$0].revoked == nil && index.issued[$0].notAfter > now
+            }
+            if !valid.isEmpty && existing == .refuse {
+                let c = index.issued[valid.last!]
+                throw QRPayError(.caAlreadyIssued, "\(role.rawValue) \(id) already has a valid certificate (serial \(c.serial), until \(Timestamp.format(c.notAfter))): give --renew to issue a new one and revoke it")
+            }
             let cert = try X509Builder.build(
                 subjectKey: subjectKey, issuer: certificate, issuerKey: caKey.key, name: name, role: role, id: id,
                 // A leaf never outlives the root that vouches for it.
@@ -230,6 +254,13 @@ public struct CertificateAuthority: Sendable {
             try Durable.write(cert.pem, to: layout.currentCertificate(role: role, id: id), mode: 0o644, ifExists: .replace)
             if generated != nil {
                 try Durable.write(cert.pem, to: layout.certificateFile(role: role, id: id), mode: 0o644, ifExists: .replace)
+            }
+            if existing == .revoke && !valid.isEmpty {
+                // The old certificate stops vouching now; what it signed before stays valid (revocation by date).
+                for i in valid { index.issued[i].revoked = now }
+                index.crlNumber += 1
+                try writeIndex(index)
+                try writeCRL(key: caKey, index: index, validFor: 7 * 86400)
             }
             return cert
         }

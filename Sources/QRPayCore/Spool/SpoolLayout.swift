@@ -201,6 +201,10 @@ public struct SpoolLayout: Sendable {
     public func dueDirectory(_ kind: DueKind) -> String { dueDirectory + "/" + kind.rawValue }
 
     public var reportsDirectory: String { root + "/reports" }
+    /// reports/NAME: a report written in the spool (reconcile's, the daily report's page).
+    public func reportPath(_ name: String) -> String { reportsDirectory + "/" + name }
+    /// pg/audit.log: one line per act on evidence an operator did by hand (`qrpay-spool delete`).
+    public var auditLog: String { pgDirectory + "/audit.log" }
     public var runDirectory: String { root + "/run" }
     /// run/STAGE.lock: a stage runner's flock, holding its pid.
     public func lockFile(stage: String) -> String { runDirectory + "/" + stage + ".lock" }
@@ -281,6 +285,24 @@ public struct SpoolLayout: Sendable {
     /// Users with a directory in the spool, sorted.
     public func users() throws -> [String] {
         try FileIO.listDirectory(usersDirectory).filter { !$0.hasPrefix(".") && Identifier.isValid($0) }.sorted()
+    }
+
+    /// A path as records and reason files keep it (relative to the root), made absolute again;
+    /// an absolute path (as older records and reason files have it) is returned as it is.
+    public func absolute(_ path: String) -> String {
+        if path.hasPrefix("/") || path.isEmpty { return path }
+        return (root == "/" ? "" : root) + "/" + path
+    }
+
+    /// The name of the spool queue at `path` (`pg/inbox`, `shops/1001/notices`), from its last path
+    /// components and the table; nil for a queue outside a spool (a shop's outbox).
+    public static func queueName(ofPath path: String) -> String? {
+        let parts = path.split(separator: "/").map(String.init)
+        for n in [3, 2] where parts.count >= n {
+            let tail = parts.suffix(n).joined(separator: "/")
+            if let found = entry(matching: tail), found.subdirectory == nil, found.entry.kind == .queue { return tail }
+        }
+        return nil
     }
 
     /// How a path is named in log lines and listings: relative to the root.
@@ -390,7 +412,9 @@ extension SpoolLayout {
         LayoutEntry("pg/journal/{day}.jsonl", .file, .pg, .pg, 0o640, writer: "PG stages", reader: "`qrpay-spool check`, auditors (hash-chained, append-only)"),
         LayoutEntry("pg/journal/checkpoints", .directory, .pg, .pg, 0o750, writer: "`qrpay-spool checkpoint`", reader: "`qrpay-spool check`"),
         LayoutEntry("pg/journal/checkpoints/{day}-{seq}.jws", .file, .pg, .pg, 0o640, writer: "`qrpay-spool checkpoint`", reader: "`qrpay-spool check`"),
-        LayoutEntry("reports", .directory, .pg, .pg, 0o750, writer: "`qrpay-reconcile`", reader: "operators, accounting"),
+        LayoutEntry("pg/audit.log", .file, .pg, .pg, 0o640, writer: "`qrpay-spool delete` (one line per file deleted)", reader: "operators, auditors"),
+        LayoutEntry("reports", .directory, .pg, .pg, 0o750, writer: "`qrpay-reconcile`, `qrpay-spool report`", reader: "operators, accounting"),
+        LayoutEntry("reports/{report}", .file, .pg, .pg, 0o640, writer: "`qrpay-reconcile` (`reconcile-DAY[-SHOP].csv|json[.jws]`), `qrpay-spool report` (`daily-DAY.html`)", reader: "operators, accounting"),
         LayoutEntry("run", .directory, .pg, .pg, 0o755, writer: "PG stage runners", reader: "operators"),
         LayoutEntry("run/{stage}.lock", .file, .pg, .pg, 0o640, writer: "stage runners (flock, holds the pid)", reader: "operators, `qrpay-spool check --repair`"),
 
