@@ -7,14 +7,20 @@
 //   check [--repair]     audit: records vs markers vs journal, checkpoints, stale tmp files, key
 //                        modes, world-writable directories; --repair fixes only what is safe
 //   checkpoint           the PG signs the journal's head (ROOT/pg/journal/checkpoints/DAY-SEQ.jws)
+//   list [QUEUE]         queue files (like mailq): state, size, age; deferred: reason, attempts, retry
+//   cat FILE|ID          any spool file decoded (like postcat); signed documents verified now
 //   quarantine           quarantined files of every queue with stage, code, reason, time
-//   requeue|hold|release ID   move one queue file (ID: QUEUE/NAME as listed, or a bare NAME)
+//   flush [QUEUE]        deferred files made due now (like postqueue -f)
+//   requeue|hold|release ID...|ALL   move queue files (ID: QUEUE/NAME as listed, or a bare NAME)
+//   delete ID...|ALL|--all-quarantined   remove quarantined or held files, logged in pg/audit.log
+//   report [--date DAY]  the daily report: per hour, payments, amounts, latencies, queues (--text, --html)
 //   purge [--keep-days N]     remove processed files (QUEUE/done/DAY/) older than the retention
 //   init [--shop ID]          create the spool's directories ahead of use (queues, list, shops' buckets)
 // Inputs:  the spool; checkpoint: the PG's key (--password-file).
 // Outputs: reports on stdout (`--json` for scripts); check --repair: markers, removed tmp files,
-//          chmod; checkpoint: one .jws file; requeue/hold/release: one rename; purge: removed done/ days;
-//          init: directories.
+//          chmod; checkpoint: one .jws file; requeue/hold/release/flush: renames; delete: removed files
+//          and a line each in pg/audit.log; purge: removed done/ days; init: directories; report
+//          --html: one HTML file. Progress on stderr only when stderr is a terminal.
 // Exit codes: 0 done; 1 check found something it did not repair, or show found a signature that
 //             does not verify; 64 usage; 65 bad data; 66 no such input (file, spool, payment); 70
 //             internal error; 73 cannot create; 74 I/O error; 75 try again later (a lock held, a
@@ -40,8 +46,8 @@ struct QRPaySpool: ParsableCommand {
         `purge` of processed files past their retention (Samples/systemd/qrpay-purge.timer).
         """,
         version: QRPayVersion.text,
-        subcommands: [Status.self, Show.self, Check.self, CheckpointCommand.self, Quarantine.self, Layout.self,
-                      Requeue.self, Hold.self, Release.self, Purge.self, Init.self, Setup.self])
+        subcommands: [Status.self, List.self, Show.self, Cat.self, Check.self, CheckpointCommand.self, Quarantine.self, Layout.self,
+                      Flush.self, Requeue.self, Hold.self, Release.self, Delete.self, Purge.self, Report.self, Init.self, Setup.self])
 }
 
 extension QRPaySpool {

@@ -335,19 +335,20 @@ func codes(_ findings: [JSONValue]) -> [String] { findings.compactMap { $0["code
         if format == "json" {
             let j = try JSONValue.parse(r.stdout)
             let s1 = j["shops"]?["1001"]
-            #expect(s1?["finish"]?["KRW"] == ["count": 1, "total": 9000])
-            #expect(s1?["request"]?["KRW"] == ["count": 1, "total": 9000])
-            #expect(s1?["accept"]?["USD"] == ["count": 1, "total": 1250])
-            #expect(s1?["cancel"]?["KRW"] == ["count": 1, "total": 4000])
-            #expect(j["shops"]?["2002"]?["request"]?["USD"] == ["count": 1, "total": 500])
-            #expect(j["states"]?["request"]?["USD"] == ["count": 1, "total": 500])
+            #expect(s1?["finish"]?["KRW"] == ["count": 1, "total": 9000, "exponent": 0, "decimal": "9000"])
+            #expect(s1?["request"]?["KRW"]?["total"] == 9000 && s1?["request"]?["KRW"]?["count"] == 1)
+            #expect(s1?["accept"]?["USD"] == ["count": 1, "total": 1250, "exponent": 2, "decimal": "12.50"])
+            #expect(s1?["cancel"]?["KRW"]?["total"] == 4000 && s1?["cancel"]?["KRW"]?["count"] == 1)
+            #expect(j["shops"]?["2002"]?["request"]?["USD"]?["decimal"] == "5.00" && j["shops"]?["2002"]?["request"]?["USD"]?["total"] == 500)
+            #expect(j["states"]?["request"]?["USD"]?["total"] == 500 && j["v"] == 1)
             #expect(j["markers"] == 5 && j["discrepancies"] == [])
         } else {
             let rows = Set(r.stdout.split(separator: "\n").map(String.init))
-            #expect(rows.isSuperset(of: ["section,shop,state,currency,count,total,payment,kind,message",
-                                         "total,1001,request,KRW,1,9000,,,", "total,1001,accept,USD,1,1250,,,",
-                                         "total,1001,finish,KRW,1,9000,,,", "total,1001,cancel,KRW,1,4000,,,",
-                                         "total,2002,request,USD,1,500,,,"]))
+            // Minor units, with the exponent and the decimal amount beside them.
+            #expect(rows.isSuperset(of: ["section,shop,state,currency,count,total,payment,kind,message,exponent,amount",
+                                         "total,1001,request,KRW,1,9000,,,,0,9000", "total,1001,accept,USD,1,1250,,,,2,12.50",
+                                         "total,1001,finish,KRW,1,9000,,,,0,9000", "total,1001,cancel,KRW,1,4000,,,,0,4000",
+                                         "total,2002,request,USD,1,500,,,,2,5.00"]), "\(rows)")
             #expect(rows.count == 6)
         }
         // One shop; another day.
@@ -355,7 +356,7 @@ func codes(_ findings: [JSONValue]) -> [String] { findings.compactMap { $0["code
         #expect(one["shops"]?.objectValue?.keys.sorted() == ["2002"] && one["markers"] == 1)
         #expect(FileIO.exists(o.root + "/reports/reconcile-\(o.day)-2002.json"))
         let before = try JSONValue.parse(o.s.run("qrpay-reconcile", ["--date", Timestamp.day(yesterday), "--format", "json"]).stdout)
-        #expect(before["shops"]?["1001"]?["request"]?["KRW"] == ["count": 1, "total": 200] && before["markers"] == 1)
+        #expect(before["shops"]?["1001"]?["request"]?["KRW"]?["total"] == 200 && before["markers"] == 1)
         #expect(o.s.run("qrpay-reconcile", ["--date", "2026-02-31"]).status == 64)
         #expect(o.s.run("qrpay-reconcile", ["--shop-journal", "/nonexistent"]).status == 64)
     }
