@@ -57,18 +57,22 @@ extension QRPaySpool {
             discussion: """
             The table is the one QR-Pay's programs use to create directories (and `setup` to apply owners \
             and modes). --markdown prints it as README.md and Sources/QRPayCore/Spool/LAYOUT.md carry it; \
-            --json for scripts: [{path, kind, owner, group, mode, writer, reader, subdirectories?}].
+            --json for scripts: {v, entries: [{path, kind, owner, group, mode, writer, reader, subdirectories?}]}; \
+            --man the qrpay-spool(5) page (`make install` installs it).
             """)
         @Flag(help: "Print the Markdown tables (as the README carries them).") var markdown = false
-        @Flag(help: "Print JSON.") var json = false
+        @Flag(help: "Print the qrpay-spool(5) manual page (man(7)): the layout and the file formats.") var man = false
+        @Flag(help: "Print JSON: {v, entries: [...]}.") var json = false
 
         func validate() throws {
-            if markdown && json { throw ValidationError("choose one of --markdown and --json") }
+            if [markdown, json, man].filter({ $0 }).count > 1 { throw ValidationError("choose one of --markdown, --man and --json") }
         }
 
         func run() throws {
-            if json {
-                printJSON(.array(SpoolLayout.table.map { e in
+            if man {
+                print(SpoolLayout.manPage(version: QRPayVersion.number), terminator: "")
+            } else if json {
+                printJSON(["v": 1, "entries": .array(SpoolLayout.table.map { e in
                     var o: [String: JSONValue] = [
                         "path": .string(e.pattern), "kind": .string(e.kind.rawValue), "owner": .string(e.owner.defaultName),
                         "group": .string(e.group.defaultName), "mode": .string(e.modeText),
@@ -81,7 +85,7 @@ extension QRPaySpool {
                         })
                     }
                     return .object(o)
-                }))
+                })])
             } else {
                 print(SpoolLayout.markdown())
             }
