@@ -132,6 +132,7 @@ extension QRPaySpool {
         func run() throws {
             var verified = true
             try runReportingErrors("qrpay-spool") {
+                try spool.requireSpool()
                 let store = PaymentStore(spoolRoot: spool.root)
                 guard let record = try store.load(shop: shop, payment: payment) else {
                     throw QRPayError(.paymentUnknown, "no payment \(payment) of shop \(shop) in \(spool.root)")

@@ -155,6 +155,7 @@ extension QRPaySpool {
 
         func run() throws {
             try runReportingErrors("qrpay-spool") {
+                try spool.requireSpool()
                 guard FileIO.isDirectory(SpoolLayout(root: spool.root).caDirectory) else {
                     throw QRPayError(.spoolNoCA, "\(spool.root) has no CA repository (ca/): run qrpay-ca init first")
                 }

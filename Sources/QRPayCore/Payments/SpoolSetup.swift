@@ -18,7 +18,7 @@ public struct SpoolSetupReport: Sendable {
     public var shops: [String] = []
 
     public var json: JSONValue {
-        ["created": .int(Int64(created)), "shops": .array(shops.map { .string($0) })]
+        ["v": 1, "created": .int(Int64(created)), "shops": .array(shops.map { .string($0) })]
     }
 
     public var text: String {

@@ -250,10 +250,6 @@ public enum FileIO {
         }
     }
 
-    /// fsyncs the directory `path` (its entries: what was linked, renamed or removed in it).
-    /// `fallback`: a descriptor of a file on the same file system, synced with syncfs(2) when the
-    /// directory cannot be opened (a writer that may link into a directory it may not read, such as
-    /// a shop dropping into the PG's inbox). Throws when neither works.
     /// Appends `data` to the file at `path` (created with `mode` if missing, never through a link)
     /// and fsyncs it (and its directory when the file is new): an append-only log line that
     /// survives a crash before the act it records (the audit log).
@@ -267,6 +263,10 @@ public enum FileIO {
         if created { try fsyncDirectory(parentDirectory(path)) }
     }
 
+    /// fsyncs the directory `path` (its entries: what was linked, renamed or removed in it).
+    /// `fallback`: a descriptor of a file on the same file system, synced with syncfs(2) when the
+    /// directory cannot be opened (a writer that may link into a directory it may not read, such as
+    /// a shop dropping into the PG's inbox). Throws when neither works.
     public static func fsyncDirectory(_ path: String, fallback: Int32 = -1) throws {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)
         guard fd >= 0 else {
