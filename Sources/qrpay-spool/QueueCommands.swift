@@ -146,7 +146,7 @@ extension QRPaySpool {
         @OptionGroup var spool: SpoolOptions
         @Option(name: .customLong("shop"), help: ArgumentHelp("Provision only this shop (repeatable; default: every shop the CA certified).", valueName: "id"))
         var shops: [String] = []
-        @Flag(help: "Print JSON: {created, shops}.")
+        @Flag(help: "Print JSON: {v, created, shops}.")
         var json = false
 
         func validate() throws {
@@ -159,7 +159,11 @@ extension QRPaySpool {
                 guard FileIO.isDirectory(SpoolLayout(root: spool.root).caDirectory) else {
                     throw QRPayError(.spoolNoCA, "\(spool.root) has no CA repository (ca/): run qrpay-ca init first")
                 }
-                let report = try SpoolSetup.run(spoolRoot: spool.root, shops: shops.isEmpty ? nil : shops)
+                let count = shops.isEmpty ? ((try? SpoolSetup.certifiedShops(layout: SpoolLayout(root: spool.root)).count) ?? 0) : shops.count
+                let progress = ProgressLine("qrpay-spool", "init", unit: "directories", total: SpoolSetup.directories(shops: count))
+                let report = try SpoolSetup.run(spoolRoot: spool.root, shops: shops.isEmpty ? nil : shops,
+                                                progress: progress.enabled ? { progress.update($0) } : nil)
+                progress.finish()
                 if json { printJSON(report.json) } else { print(report.text) }
             }
         }

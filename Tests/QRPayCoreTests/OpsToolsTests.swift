@@ -212,13 +212,17 @@ import Glibc
     @Test func progressOnlyOnATerminal() throws {
         let o = try OperationsSpool()
         // stderr is a pipe here: nothing but the summary.
-        for args in [["check"], ["report"], ["purge", "--dry-run"]] {
+        for args in [["check"], ["report"], ["purge", "--dry-run"], ["init"]] {
             let r = o.s.run("qrpay-spool", args)
             #expect(!r.stderr.contains("\r"), "\(args): \(r.stderr)")
         }
         // Forced as on a terminal: a line rewritten in place, cleared before the result.
         let forced = runProgram("qrpay-reconcile", [], env: ["QRPAY_SPOOL": o.root, "QRPAY_PROGRESS": "1"])
         #expect(forced.status == 0 && forced.stderr.contains("\r\u{1B}[K"), "\(forced.stderr)")
+        // init looks at some 4,000 list directories: its line counts them, of how many.
+        let initForced = runProgram("qrpay-spool", ["init"], env: ["QRPAY_SPOOL": o.root, "QRPAY_PROGRESS": "1"])
+        #expect(initForced.status == 0 && initForced.stderr.contains(" directories") && initForced.stderr.contains("\r\u{1B}[K"),
+                "\(initForced.stderr)")
     }
 
     // MARK: the daily report
