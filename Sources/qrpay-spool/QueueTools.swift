@@ -131,7 +131,7 @@ extension QRPaySpool {
             FILE is a path (absolute, or relative to the working directory or the spool), or a queue \
             file's ID (QUEUE/NAME or NAME, in any state). Recognized by content: a signed document (JWS: \
             header, payload pretty-printed, signer from its certificate, signature verified now for the \
-            kind its typ names: a payment by a shop, an approval by a user, a notice, receipt, checkpoint \
+            kind its typ names: a payment by a shop, an approval by a user, a notice, refusal, receipt, list entry, checkpoint \
             or report by the PG), a payment record (signatures re-verified, as `show`), a reason file \
             (with what its code means), a list entry, an image. Anything else: exit 65.
             --json: {v, path, bytes, kind: jws|record|reason|list-entry|image, ...}; a jws has typ, \

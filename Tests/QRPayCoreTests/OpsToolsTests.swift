@@ -177,6 +177,13 @@ import Glibc
         #expect(cat["path"] == .string("shops/1001/notices/new/" + waiting))
         let record = o.spool("cat", layout.relative(o.s.store.recordPath(shop: "1001", payment: "C")))
         #expect(record.status == 0 && record.stdout.contains("payment record") && record.stdout.contains("USD 12.50"), "\(record.stdout)")
+        // A list entry: signed by the PG, verified as one, with the payment it stands for.
+        let listDir = layout.listDirectory
+        let entry = try #require(FileManager.default.enumerator(atPath: listDir)?.compactMap { $0 as? String }
+            .first { !FileIO.isDirectory(listDir + "/" + $0) })
+        let shownEntry = o.spool("cat", layout.relative(listDir + "/" + entry))
+        #expect(shownEntry.status == 0 && shownEntry.stdout.contains("typ qrpay-list+jws") && shownEntry.stdout.contains("of a pg: ok")
+                && shownEntry.stdout.contains("payment   1001/"), "\(shownEntry.stdout)\(shownEntry.stderr)")
         // A signature that no longer verifies: exit 1, and why.
         guard case .object(var notice) = try JSONValue.parse(try FileIO.read(notices.newDirectory + "/" + waiting)) else { return }
         notice["signature"] = .string(Base64URL.encode(Data(repeating: 7, count: 64)))

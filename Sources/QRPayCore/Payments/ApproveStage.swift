@@ -20,6 +20,8 @@ public struct ApproveStage: SpoolStage {
     let store: PaymentStore
     let notifier: Notifier
     let pgID: String
+    /// How far an approval's own time may be from its arrival (a phone's clock, a slow network).
+    public static let allowedClockSkew: TimeInterval = 900
 
     public init(layout: SpoolLayout, pg: Credentials, tuning: StageTuning = StageTuning()) throws {
         trust = try TrustStore(spoolRoot: layout.root, remembersCRL: true)
@@ -39,6 +41,9 @@ public struct ApproveStage: SpoolStage {
         let jws = try JWS(parsing: data)
         let approval = try Approval(payload: jws.payload)
         _ = try trust.verify(jws, type: .approval, role: .user, id: approval.user, at: now)
+        guard abs(approval.at.timeIntervalSince(now)) <= ApproveStage.allowedClockSkew else {
+            throw QRPayError(.approvalTime, "the approval is dated \(Timestamp.format(approval.at)) but arrived at \(Timestamp.format(now)): more than \(Int(ApproveStage.allowedClockSkew / 60)) minutes apart")
+        }
         guard approval.audience == pgID else {
             throw QRPayError(.approvalAudience, "the approval is addressed to PG \(approval.audience), not to this PG (\(pgID))")
         }
@@ -86,7 +91,7 @@ public struct ApproveStage: SpoolStage {
     }
 
     func finishOutputs(_ record: PaymentRecord, user: String, commit: GroupCommit) throws {
-        try store.publish(record, commit: commit)
+        try store.publish(record, signedBy: notifier.pg, commit: commit)
         try notifier.notifyShop(record, commit: commit)
         try notifier.receipt(for: record, user: user, commit: commit)
     }

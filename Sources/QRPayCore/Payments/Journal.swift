@@ -27,6 +27,10 @@ public struct JournalEntry: Equatable, Sendable {
     public let prev: String
     public private(set) var hash: String
 
+    /// The largest sequence number an entry may carry: far beyond any journal, far enough below
+    /// Int64.max that the next numbers (appends, the audit's expected successor) never overflow.
+    public static let maxSeq: Int64 = 1 << 62
+
     var unsignedJSON: JSONValue {
         ["seq": .int(seq), "at": .string(Timestamp.format(at)), "shop": .string(shop), "payment": .string(payment),
          "from": from.map { .string($0.rawValue) } ?? .null, "to": .string(to.rawValue),
@@ -56,7 +60,7 @@ public struct JournalEntry: Equatable, Sendable {
             guard let s = PaymentState(rawValue: f) else { throw QRPayError(.journalMalformed, "journal entry has an unknown state") }
             from = s
         }
-        seq = try r.int("seq"); self.at = at; shop = try r.string("shop"); payment = try r.string("payment")
+        seq = try r.int("seq", in: 1...JournalEntry.maxSeq); self.at = at; shop = try r.string("shop"); payment = try r.string("payment")
         self.from = from; self.to = to; evidence = try r.string("evidence"); prev = try r.string("prev"); hash = try r.string("hash")
     }
 

@@ -38,10 +38,11 @@ public struct PaymentItem: Equatable, Sendable {
     }
 
     static func validateName(_ name: String) throws {
-        guard !name.isEmpty, name.count <= 120,
-              !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control || $0 == "\u{2028}" || $0 == "\u{2029}" })
-        else {
+        guard !name.isEmpty, name.count <= 120 else {
             throw QRPayError(.paymentItemName, "an item name must be 1-120 printable characters")
+        }
+        if let problem = HumanText.problem(name) {
+            throw QRPayError(.paymentItemName, "the item name \"\(HumanText.escaped(String(name.prefix(40))))\" holds \(problem); item names are shown to the payer as they are")
         }
     }
 

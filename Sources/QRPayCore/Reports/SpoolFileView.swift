@@ -1,13 +1,15 @@
 // `qrpay-spool cat FILE|ID`, like Postfix's postcat: any file of the spool decoded for a person
 // (or, with --json, for a script). Recognized by content, not by name:
 //
-//   jws         a signed document (payment, approval, cancel, notice, receipt, checkpoint, report):
+//   jws         a signed document (payment, approval, cancel, notice, refusal, receipt, list entry,
+//               checkpoint, report):
 //               the protected header, the payload pretty-printed, the signer from its certificate,
 //               and the signature verified now for the kind its `typ` names (chain, validity, role,
 //               CRL), so the verdict says "as a qrpay-payment+jws"
 //   record      a payment record (pg/payments/…): the record as `show` prints it, signatures re-verified
 //   reason      a quarantine or deferral reason file (NAME.reason.json)
-//   list-entry  a payment-information list entry (pg/list/…)
+//   list-entry  an unsigned payment-information list entry (pg/list/…, as written before the PG
+//               signed them; a signed one is a jws of typ qrpay-list+jws)
 //   image       a PNG or JPEG (a QR code, a photo): its size only
 //
 // Anything else is `spool.unknown-format` (exit 65).
@@ -20,7 +22,7 @@ public enum SpoolFileView {
         switch type {
         case .payment, .cancel: return .shop
         case .approval: return .user
-        case .notice, .receipt, .checkpoint, .report: return .pg
+        case .notice, .receipt, .checkpoint, .report, .list, .refusal: return .pg
         }
     }
 
@@ -100,21 +102,28 @@ public enum SpoolFileView {
             }
             return (.object(out), lines.joined(separator: "\n"))
         }
-        if o["shop"] != nil && o["payment"] != nil && o["state"] != nil && o["document"] != nil && o["updated"] != nil {
+        if let entry = listEntryLines(value) {
+            // An unsigned list entry (as the PG wrote them before it signed them): nothing to verify.
             out["kind"] = "list-entry"
             out["entry"] = value
-            lines.append("kind      payment-information list entry")
-            lines.append("payment   \(o["shop"]?.stringValue ?? "?")/\(o["payment"]?.stringValue ?? "?")")
-            lines.append("state     \(o["state"]?.stringValue ?? "?")")
-            lines.append("updated   \(o["updated"]?.stringValue ?? "?")")
-            if let document = o["document"], let jwsData = Optional(document.serialized()),
-               let parsed = try? JWS(parsing: jwsData), let info = try? PaymentInfo(payload: parsed.payload) {
-                lines.append("total     \(info.currency.format(info.total))")
-                lines.append("document  \(parsed.type) signed by \(parsed.fingerprint)")
-            }
+            lines.append("kind      payment-information list entry (unsigned)")
+            lines += entry
             return (.object(out), lines.joined(separator: "\n"))
         }
         throw QRPayError(.spoolUnknownFormat, "\(shownPath) is JSON but none of the spool's file formats (signed document, record, reason file, list entry)")
+    }
+
+    /// What a list entry's payload says (the payment, its state, the shop's document's total), or nil
+    /// when `o` is not one: `{shop, payment, state, document, updated}`.
+    static func listEntryLines(_ o: JSONValue) -> [String]? {
+        guard let shop = o["shop"]?.stringValue, let payment = o["payment"]?.stringValue, let state = o["state"]?.stringValue,
+              let document = o["document"], o["updated"] != nil else { return nil }
+        var lines = ["payment   \(shop)/\(payment)", "state     \(state)", "updated   \(o["updated"]?.stringValue ?? "?")"]
+        if let parsed = try? JWS(parsing: document.serialized()), let info = try? PaymentInfo(payload: parsed.payload) {
+            lines.append("total     \(info.currency.format(info.total))")
+            lines.append("document  \(parsed.type) signed by \(parsed.fingerprint)")
+        }
+        return lines
     }
 
     static func jws(_ data: Data, layout: SpoolLayout, now: Date, out: inout [String: JSONValue], lines: inout [String]) throws -> (json: JSONValue, text: String) {
@@ -160,6 +169,8 @@ public enum SpoolFileView {
         out["verification"] = .object(verdict)
         if let info = try? PaymentInfo(payload: jws.payload) {
             lines.append("total     \(info.currency.format(info.total))")
+        } else if let entry = listEntryLines(payload) {
+            lines += entry
         } else if let currency = payload["currency"]?.stringValue.flatMap({ try? Currency($0) }), let total = payload["total"]?.intValue {
             lines.append("total     \(currency.format(total))")
         }
