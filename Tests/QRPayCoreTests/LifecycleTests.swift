@@ -252,6 +252,11 @@ import Testing
         } else {
             #expect(q.map(\.code) == [expected], "\(q.map(\.reason))")
             #expect((q.first?.reason.count ?? 0) > 10)
+            if bad == .amountMismatch {
+                // Amounts read one way everywhere: never bare minor units in a refusal.
+                let total = record.info.currency.format(record.info.total), less = record.info.currency.format(record.info.total - 1)
+                #expect(q.first?.reason == "the approval is for \(less) but the payment is \(total)", "\(q.first?.reason ?? "")")
+            }
         }
         #expect(try s.store.load(shop: "1001", payment: "A-1") == before)
         #expect(try s.journalEntries().count == journal)
