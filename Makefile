@@ -5,6 +5,8 @@
 #   make test     deps, then the whole test suite (Swift Testing, end to end through the programs)
 #   make demo     deps, build, then one payment end to end on ./Spool
 #   make bench    throughput and latency table (not part of make test)
+#   make stress   a long seeded run under faults (kill -9, full disk, read-only directories, stale CRL),
+#                 then its invariants; STRESS_SECONDS (300), STRESS_SEED (1), STRESS_FLAGS (e.g. --keep)
 #   make install PREFIX=/usr/local [SYSTEMDDIR=...] [DESTDIR=...]
 #                 programs, man pages (qrpay-*(1) of every program and subcommand, qrpay-spool(5)),
 #                 bash, zsh and fish completions, the systemd units and the crontab sample
@@ -40,7 +42,7 @@ DOCS ?= .build/docs
 GENERATE_MANUAL ?=
 UNITS = $(notdir $(wildcard Samples/systemd/*))
 
-.PHONY: all build deps testdeps pydeps benchdeps test demo bench install install-files uninstall docs clean fuzz fuzz-build fuzz-smoke fuzz-seeds test-asan test-tsan
+.PHONY: all build deps testdeps pydeps benchdeps test demo bench stress install install-files uninstall docs clean fuzz fuzz-build fuzz-smoke fuzz-seeds test-asan test-tsan
 
 all: build
 
@@ -82,6 +84,15 @@ benchdeps:
 
 bench: deps build benchdeps
 	./Samples/bench.sh
+
+# The debug programs (assertions on); as root the run adds a tmpfs that fills and read-only bind mounts.
+STRESS_SECONDS ?= 300
+STRESS_SEED ?= 1
+STRESS_FLAGS ?=
+stress: deps
+	$(SWIFT) build $(SWIFTPM_FLAGS)
+	python3 Tests/Stress/stress.py --bin $$($(SWIFT) build $(SWIFTPM_FLAGS) --show-bin-path) \
+	  --seconds $(STRESS_SECONDS) --seed $(STRESS_SEED) $(STRESS_FLAGS)
 
 # Man pages from the ArgumentParser definitions (swift-argument-parser's generate-manual, the tool
 # behind `swift package generate-manual`, run on the built programs), qrpay-spool(5) from the layout

@@ -22,7 +22,7 @@ public enum ProgramCatalogue {
         "qrpay-approve": ([], stageStatuses),
         "qrpay-settle": ([], stageStatuses),
         "qrpay-scan": (["json", "approval", "list", "scan", "qr", "payment", "jws", "image"], stageStatuses),
-        "qrpay-user": (["json", "jws", "payment", "approval", "list", "qr", "image", "scan", "notice"],
+        "qrpay-user": (["json", "jws", "payment", "approval", "list", "qr", "image", "scan", "notice", "user"],
                        [.failure: "some image held no QR code (decode), or the user declined (approve)"]),
         "qrpay-spool": (["json", "jws", "payment", "record", "list", "journal", "checkpoint", "verify", "setup"],
                         [.failure: "check found something it did not repair, or show found a signature that does not verify"]),
