@@ -293,6 +293,8 @@ class Stress:
     def teardown(self):
         for w in self.watchers.values():
             w.kill()
+        if self.args.keep and self.spool and self.root and os.path.isdir(self.spool):
+            subprocess.run(["cp", "-a", self.spool, os.path.join(self.work, "Spool")])
         for d in reversed(self.mounted):
             subprocess.run(["umount", "-l", d])
         self.mounted.clear()

@@ -22,6 +22,13 @@ public struct ApproveStage: SpoolStage {
     let pgID: String
     /// How far an approval's own time may be from its arrival (a phone's clock, a slow network).
     public static let allowedClockSkew: TimeInterval = 900
+    /// How long an approval or cancel of a payment not (yet) registered waits for it while the
+    /// inbox still holds documents.
+    public static let unknownPaymentGrace: TimeInterval = 86400
+
+    static func paymentMayStillArrive(layout: SpoolLayout, arrival: Date) -> Bool {
+        Date().timeIntervalSince(arrival) < unknownPaymentGrace && layout.inbox.holdsWork()
+    }
 
     public init(layout: SpoolLayout, pg: Credentials, tuning: StageTuning = StageTuning()) throws {
         trust = try TrustStore(spoolRoot: layout.root, remembersCRL: true)
@@ -48,6 +55,11 @@ public struct ApproveStage: SpoolStage {
             throw QRPayError(.approvalAudience, "the approval is addressed to PG \(approval.audience), not to this PG (\(pgID))")
         }
         guard let record = try store.load(shop: approval.shop, payment: approval.payment, commit: commit) else {
+            // Queues do not keep order between them: the payment may wait in the inbox (deferred
+            // by a fault of this system) while its approval is here. Wait for it, a day at most.
+            if ApproveStage.paymentMayStillArrive(layout: store.layout, arrival: file.arrival) {
+                throw QRPayError(.approvalPaymentPending, "payment \(approval.shop)/\(approval.payment) is not registered yet and the PG's inbox still holds documents: the approval waits for it")
+            }
             throw QRPayError(.approvalUnknownPayment, "payment \(approval.shop)/\(approval.payment) is not registered")
         }
         let approvalHash = jws.documentHash

@@ -7,9 +7,11 @@
 // `prev` of the very first entry is 43 "A"s. An edited, removed or reordered line breaks the chain.
 //
 // Appends from several stages (register, approve, settle run as separate programs) are serialized by
-// flock(2) on ROOT/pg/journal/.lock. An entry is fsync'd before the record it describes changes; a
-// crash in between leaves an entry whose transition a rerun of the stage repeats, so `check` treats
-// an identical consecutive repeat as a benign retry.
+// flock(2) on ROOT/pg/journal/.lock. An entry is fsync'd before the record it describes changes,
+// announced by an intent file (pg/journal/intents/) that goes once the records are in place: a
+// rerun after a crash (or a commit that failed after the journal) finds the intent and journals
+// nothing twice. Only a power loss may lose an intent (it is not fsync'd); `check` treats the
+// identical consecutive repeat such a rerun may leave as a benign retry.
 
 import Foundation
 #if canImport(Glibc)
@@ -110,7 +112,20 @@ public final class Journal: Sendable {
     /// Appends entries for `transitions` in one locked, fsync'd write.
     @discardableResult
     public func append(_ transitions: [TransitionRequest]) throws -> [JournalEntry] {
-        guard !transitions.isEmpty else { return [] }
+        let (entries, intent) = try append(transitions, announcing: true)
+        if let intent { finished(intent: intent) }
+        return entries
+    }
+
+    /// Appends entries for `transitions`, announced first by an intent file (pg/journal/intents/)
+    /// that the caller removes with `finished(intent:)` once the records they describe are in place.
+    /// A transition that an earlier append announced and whose intent is still there (that append's
+    /// process was killed, or its commit failed after the journal) is journaled only if the journal
+    /// does not hold it already: a rerun journals nothing twice. The intent is written without an
+    /// fsync: `kill -9` cannot lose it; after a power loss a rerun may repeat an entry, which
+    /// `qrpay-spool check` recognizes as a benign identical repeat.
+    public func append(_ transitions: [TransitionRequest], announcing: Bool) throws -> (entries: [JournalEntry], intent: String?) {
+        guard !transitions.isEmpty else { return ([], nil) }
         try layout.makeDirectories(directory)
         let lockFD = open(layout.journalLock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o640)
         guard lockFD >= 0 else { throw QRPayError.io("open the journal lock", path: layout.journalLock, errno: errno) }
@@ -119,6 +134,12 @@ public final class Journal: Sendable {
             if errno != EINTR { throw QRPayError.io("lock the journal", path: layout.journalLock, errno: errno) }
         }
         defer { flock(lockFD, LOCK_UN) }
+        let pending = pendingIntents()
+        let transitions = transitions.filter { t in
+            !(pending.contains(IntentKey(t)) && contains(shop: t.shop, payment: t.payment, to: t.to, evidence: t.evidence))
+        }
+        var intent: String?
+        if announcing && !transitions.isEmpty { intent = try announce(transitions) }
         let head = try lastEntry()
         var seq = head?.seq ?? 0
         var prev = head?.hash ?? Journal.genesis
@@ -146,7 +167,66 @@ public final class Journal: Sendable {
             guard fsync(fd) == 0 else { throw QRPayError.io("fsync the journal", path: file, errno: errno) }
             if created { try FileIO.fsyncDirectory(directory) }
         }
-        return entries
+        return (entries, intent)
+    }
+
+    struct IntentKey: Hashable {
+        let shop: String, payment: String, to: String, evidence: String
+        init(_ t: TransitionRequest) { shop = t.shop; payment = t.payment; to = t.to.rawValue; evidence = t.evidence }
+        init(shop: String, payment: String, to: String, evidence: String) {
+            self.shop = shop; self.payment = payment; self.to = to; self.evidence = evidence
+        }
+    }
+
+    /// How long an intent is kept at most: `contains` looks two days back.
+    static let intentLifetime: TimeInterval = 2 * 86400
+
+    /// The transitions of intents still there (usually none: the directory is empty). Intents
+    /// older than their lifetime are removed.
+    func pendingIntents() -> Set<IntentKey> {
+        let dir = layout.journalIntentsDirectory
+        guard let names = try? FileIO.listDirectory(dir), !names.isEmpty else { return [] }
+        var keys = Set<IntentKey>()
+        for name in names where name.hasSuffix(".json") && !name.hasPrefix(".") {
+            let path = dir + "/" + name
+            guard let data = try? FileIO.read(path, maxBytes: 16 << 20),
+                  let value = try? JSONValue.parse(data, options: .init(maxBytes: 16 << 20), what: "journal intent") else { continue }
+            if let at = value["at"]?.stringValue.flatMap(Timestamp.parse), Date().timeIntervalSince(at) > Journal.intentLifetime {
+                unlink(path)
+                continue
+            }
+            for t in value["transitions"]?.arrayValue ?? [] {
+                guard let shop = t["shop"]?.stringValue, let payment = t["payment"]?.stringValue,
+                      let to = t["to"]?.stringValue, let evidence = t["evidence"]?.stringValue else { continue }
+                keys.insert(IntentKey(shop: shop, payment: payment, to: to, evidence: evidence))
+            }
+        }
+        return keys
+    }
+
+    func announce(_ transitions: [TransitionRequest]) throws -> String {
+        let path = layout.journalIntent(name: FileIO.uniqueName())
+        let value: JSONValue = ["v": 1, "at": .string(Timestamp.format(Date())), "transitions": .array(transitions.map {
+            ["shop": .string($0.shop), "payment": .string($0.payment), "to": .string($0.to.rawValue), "evidence": .string($0.evidence)]
+        })]
+        func write() throws {
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o640)
+            guard fd >= 0 else { throw QRPayError.io("create the journal intent", path: path, errno: errno) }
+            defer { close(fd) }
+            try FileIO.writeAll(fd: fd, value.serialized(), path: path)
+        }
+        do {
+            try write()
+        } catch let error as QRPayError where error.code == "io.not-found" {
+            try layout.makeDirectories(layout.journalIntentsDirectory)
+            try write()
+        }
+        return path
+    }
+
+    /// The records an intent announced are in place: the intent goes.
+    public func finished(intent: String) {
+        unlink(intent)
     }
 
     /// Whether the journal's last `days` files hold a transition of (shop, payment) to `to` with this

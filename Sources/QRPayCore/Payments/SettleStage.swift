@@ -65,6 +65,9 @@ public struct SettleStage: SpoolStage {
             throw QRPayError(.cancelTime, "the cancel is dated \(Timestamp.format(cancel.at)) but arrived at \(Timestamp.format(now)): more than \(Int(ApproveStage.allowedClockSkew / 60)) minutes apart")
         }
         guard let record = try store.load(shop: cancel.shop, payment: cancel.payment, commit: commit) else {
+            if ApproveStage.paymentMayStillArrive(layout: store.layout, arrival: file.arrival) {
+                throw QRPayError(.cancelPaymentPending, "payment \(cancel.shop)/\(cancel.payment) is not registered yet and the PG's inbox still holds documents: the cancel waits for it")
+            }
             throw QRPayError(.cancelUnknownPayment, "payment \(cancel.shop)/\(cancel.payment) is not registered")
         }
         let hash = jws.documentHash

@@ -16,10 +16,11 @@
 // A flush: (1) the temporaries' data is made durable: one syncfs(2) of their file system for a
 // batch of more than `syncfsThreshold` files, else fsync of each; (2) staged journal transitions are
 // appended (one locked, fsync'd append per journal: the entry is durable before the record it
-// describes changes); (3) names: links and renames into place in staging order, then staged
+// describes changes; an intent file in pg/journal/intents/ announces them until step 5, so a rerun
+// after a crash or a failed commit journals nothing twice); (3) names: links and renames into place in staging order, then staged
 // removals; (4) the directory entries are made durable: one more syncfs, or an fsync per directory
 // (through syncfs of a written file's descriptor where the writer may not open the directory, as
-// a shop may not read the PG's inbox).
+// a shop may not read the PG's inbox); (5) the intents go.
 //
 // Keys: `claim(key:)` reserves a name (a payment record's path) in the stage run's context until the
 // commit is flushed or discarded, so two concurrent batches never change one payment; the loser
@@ -337,7 +338,10 @@ public final class GroupCommit {
             if let i = journals.firstIndex(where: { $0.0 === t.journal }) { journals[i].1.append(t.request) }
             else { journals.append((t.journal, [t.request])) }
         }
-        for (journal, requests) in journals { try journal.append(requests) }
+        var intents: [(Journal, String)] = []
+        for (journal, requests) in journals {
+            if let intent = try journal.append(requests, announcing: true).intent { intents.append((journal, intent)) }
+        }
         // 3. Names (the `last` ones after the others), then removals.
         var directories: [String] = []
         var seen = Set<String>()
@@ -385,6 +389,8 @@ public final class GroupCommit {
         } else {
             try FileIO.syncDirectories(directories, fallback: syncDescriptors.first ?? -1)
         }
+        // 5. Every record the journal announced is in place.
+        for (journal, intent) in intents { journal.finished(intent: intent) }
     }
 
     /// Names an anonymous file at its target: one linkat. A target that exists is replaced (linked

@@ -69,6 +69,21 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
 
     // MARK: Reading
 
+    /// Whether any file waits in new/, cur/ or deferred/ (one readdir each, stopping at the first
+    /// name): "might a document still be on its way through this queue?"
+    public func holdsWork() -> Bool {
+        for dir in [newDirectory, curDirectory, deferredDirectory] {
+            guard let d = opendir(dir) else { continue }
+            defer { closedir(d) }
+            while let e = readdir(d) {
+                let name = withUnsafePointer(to: e.pointee.d_name) { String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self)) }
+                if name.hasPrefix(".") || name.hasSuffix(".reason.json") { continue }
+                return true
+            }
+        }
+        return false
+    }
+
     /// Names waiting in new/, oldest first (by modification time, then name). Dotfiles and foreign
     /// names (see `SpoolName`) are skipped; non-regular entries are listed (the runner quarantines
     /// them). When `promotingDeferred`, deferred files whose retry time has come are first moved

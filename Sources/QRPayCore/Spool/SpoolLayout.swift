@@ -179,6 +179,10 @@ public struct SpoolLayout: Sendable {
     public var journalLock: String { journalDirectory + "/.lock" }
     public func journalFile(day: String) -> String { journalDirectory + "/" + day + ".jsonl" }
     public var checkpointsDirectory: String { journalDirectory + "/checkpoints" }
+    /// Intents: the transitions of a journal append whose records are not yet all in place (a
+    /// crash or a failed commit leaves one; the rerun then journals nothing twice).
+    public var journalIntentsDirectory: String { journalDirectory + "/intents" }
+    public func journalIntent(name: String) -> String { journalIntentsDirectory + "/" + name + ".json" }
     public var dueDirectory: String { pgDirectory + "/due" }
     /// The newest CRL the PG has seen (number, thisUpdate): an older one is a rollback.
     public var crlState: String { pgDirectory + "/crl-state.json" }
@@ -418,6 +422,8 @@ extension SpoolLayout {
         LayoutEntry("pg/list/{tt}/{token}.json", .file, .pg, .pg, 0o644, writer: "PG stages", reader: "`qrpay-user`, `qrpay-scan` (TOKEN: base64url SHA-256 of the signature)"),
         LayoutEntry("pg/journal", .directory, .pg, .pg, 0o750, writer: "PG stages (flock on `.lock`)", reader: "`qrpay-spool check`, auditors"),
         LayoutEntry("pg/journal/{day}.jsonl", .file, .pg, .pg, 0o640, writer: "PG stages", reader: "`qrpay-spool check`, auditors (hash-chained, append-only)"),
+        LayoutEntry("pg/journal/intents", .directory, .pg, .pg, 0o750, writer: "PG stages (a journal append until its records are in place)", reader: "PG stages"),
+        LayoutEntry("pg/journal/intents/{name}.json", .file, .pg, .pg, 0o640, writer: "PG stages", reader: "PG stages (a rerun after a crash or a failed commit)"),
         LayoutEntry("pg/journal/checkpoints", .directory, .pg, .pg, 0o750, writer: "`qrpay-spool checkpoint`", reader: "`qrpay-spool check`"),
         LayoutEntry("pg/journal/checkpoints/{day}-{seq}.jws", .file, .pg, .pg, 0o640, writer: "`qrpay-spool checkpoint`", reader: "`qrpay-spool check`"),
         LayoutEntry("pg/audit.log", .file, .pg, .pg, 0o640, writer: "`qrpay-spool delete` (one line per file deleted)", reader: "operators, auditors"),

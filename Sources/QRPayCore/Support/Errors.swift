@@ -244,6 +244,7 @@ extension ErrorCode {
     public static let approvalTime = ErrorCode("approval.time", .dataError, .input, "the approval's time is malformed")
     public static let approvalAudience = ErrorCode("approval.audience", .dataError, .input, "the approval is addressed to another PG")
     public static let approvalUnknownPayment = ErrorCode("approval.unknown-payment", .dataError, .input, "the approved payment is not registered")
+    public static let approvalPaymentPending = ErrorCode("approval.payment-pending", .tempFail, .system, "the payment is not registered yet while the PG's inbox still holds documents: retried")
     public static let approvalReplay = ErrorCode("approval.replay", .dataError, .input, "the payment was already approved or moved on (one approval per payment)")
     public static let approvalExpired = ErrorCode("approval.expired", .dataError, .input, "the approved payment has expired")
     public static let approvalTotalMismatch = ErrorCode("approval.total-mismatch", .dataError, .input, "the approval's total or currency differ from the payment's")
@@ -257,6 +258,7 @@ extension ErrorCode {
     public static let cancelReason = ErrorCode("cancel.reason", .dataError, .input, "the cancel's reason is too long or holds control characters")
     public static let cancelTime = ErrorCode("cancel.time", .dataError, .input, "the cancel's time is malformed")
     public static let cancelUnknownPayment = ErrorCode("cancel.unknown-payment", .dataError, .input, "the cancelled payment is not registered")
+    public static let cancelPaymentPending = ErrorCode("cancel.payment-pending", .tempFail, .system, "the payment is not registered yet while the PG's inbox still holds documents: retried")
     public static let cancelNotOpen = ErrorCode("cancel.not-open", .dataError, .input, "the payment is already cancelled or expired")
     public static let cancelFinished = ErrorCode("cancel.finished", .dataError, .input, "the payment is finished; it can no longer be cancelled")
     public static let cancelTooLate = ErrorCode("cancel.too-late", .dataError, .input, "the hold of the accepted payment had ended when the cancel arrived")
@@ -332,7 +334,7 @@ extension ErrorCode {
         paymentQuantity, paymentTotalMismatch, paymentTime, paymentExpiry, paymentShop, paymentFuture,
         paymentExpired, paymentReplay, paymentState, paymentUnknown, paymentNotListed, paymentNotOpen,
         approvalVersion, approvalAmount, approvalDocument, approvalTime, approvalAudience, approvalUnknownPayment,
-        approvalReplay, approvalExpired, approvalTotalMismatch, approvalDocumentMismatch, approvalIntent, approvalAmbiguous, approvalRepeated, approvalOwnCertificate, userDeclined,
+        approvalReplay, approvalExpired, approvalTotalMismatch, approvalDocumentMismatch, approvalIntent, approvalAmbiguous, approvalRepeated, approvalOwnCertificate, userDeclined, approvalPaymentPending, cancelPaymentPending,
         cancelVersion, cancelReason, cancelTime, cancelUnknownPayment, cancelNotOpen, cancelFinished, cancelTooLate,
         noticeParty, shopPaymentUsed, shopUnknownPayment, shopNoQR, noticeState, noticeTime,
         recordMalformed, recordSignature, recordMismatch, listMalformed, listUnsigned, listMismatch, journalMalformed,
