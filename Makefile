@@ -8,6 +8,10 @@
 #   make stress   a long seeded run under faults (kill -9, full disk, read-only directories, stale CRL),
 #                 then its invariants; STRESS_SECONDS (300), STRESS_SEED (1), STRESS_FLAGS (e.g. --keep)
 #   make install PREFIX=/usr/local [SYSTEMDDIR=...] [DESTDIR=...]
+#                 programs, man pages (qrpay-*(1) of every program and subcommand, qrpay-spool(5)),
+#                 bash, zsh and fish completions, the systemd units and the crontab sample
+#   make uninstall PREFIX=... [DESTDIR=...]   removes what install put there
+#   make docs     man pages and completions into .build/docs (from the built programs: BIN=...)
 #   make fuzz     libFuzzer targets (Fuzz/), FUZZ_SECONDS per target (60), FUZZ_TARGET=NAME for one
 #   make fuzz-smoke   a few seconds per target, replaying the seed corpora and regression inputs (CI)
 #   make fuzz-seeds   regenerate the fuzz fixture PKI and seed corpora
@@ -19,15 +23,26 @@ PREFIX ?= /usr/local
 SYSTEMDDIR ?= $(PREFIX)/lib/systemd/system
 # Where the samples (crontab, unit sources) go.
 SAMPLEDIR ?= $(PREFIX)/share/qrpay
+MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 SWIFT ?= swift
 SWIFTPM_FLAGS =
 APT_PACKAGES = libssl-dev libqrencode-dev libzbar-dev libzxing-dev libpng-dev libjpeg62-turbo-dev libjansson-dev \
                pkg-config openssl zbar-tools python3-pip
+# Only the tests need these: headless Chromium renders the daily report's HTML page.
+TEST_APT_PACKAGES = chromium
 PY_PACKAGES = joserfc cryptography
 PROGRAMS = $(notdir $(wildcard Sources/qrpay-*))
-BIN = .build/release
+# The programs install and docs take (the test of `make install` passes the debug build's).
+BIN ?= .build/release
+DOCS ?= .build/docs
+# swift-argument-parser's generate-manual (built on demand; the tests pass the one `make test` built).
+GENERATE_MANUAL ?=
+UNITS = $(notdir $(wildcard Samples/systemd/*))
 
-.PHONY: all build deps pydeps benchdeps test demo bench stress install clean fuzz fuzz-build fuzz-smoke fuzz-seeds test-asan test-tsan
+.PHONY: all build deps testdeps pydeps benchdeps test demo bench stress install install-files uninstall docs clean fuzz fuzz-build fuzz-smoke fuzz-seeds test-asan test-tsan
 
 all: build
 
@@ -41,6 +56,9 @@ deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
 
+testdeps:
+	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(TEST_APT_PACKAGES)"
+
 pydeps:
 	@python3 -c 'import joserfc, cryptography' 2>/dev/null || \
 	  python3 -m pip install -q $(PY_PACKAGES) || python3 -m pip install -q --break-system-packages $(PY_PACKAGES)
@@ -49,8 +67,10 @@ build: deps
 	$(SWIFT) build $(SWIFTPM_FLAGS) -c release
 
 # Tests run the debug programs that `swift build --build-tests` makes (QRPAY_BIN tells them where).
-test: deps pydeps
+# generate-manual is built too: a test installs the man pages into a temporary DESTDIR.
+test: deps testdeps pydeps
 	$(SWIFT) build $(SWIFTPM_FLAGS) --build-tests
+	$(SWIFT) build $(SWIFTPM_FLAGS) --product generate-manual
 	QRPAY_BIN=$$($(SWIFT) build $(SWIFTPM_FLAGS) --show-bin-path) $(SWIFT) test $(SWIFTPM_FLAGS) --skip-build
 
 demo: deps build
@@ -74,14 +94,53 @@ stress: deps
 	python3 Tests/Stress/stress.py --bin $$($(SWIFT) build $(SWIFTPM_FLAGS) --show-bin-path) \
 	  --seconds $(STRESS_SECONDS) --seed $(STRESS_SEED) $(STRESS_FLAGS)
 
+# Man pages from the ArgumentParser definitions (swift-argument-parser's generate-manual, the tool
+# behind `swift package generate-manual`, run on the built programs), qrpay-spool(5) from the layout
+# table, completions from --generate-completion-script.
+docs:
+	@set -e; gen="$(GENERATE_MANUAL)"; \
+	if [ -z "$$gen" ]; then $(SWIFT) build $(SWIFTPM_FLAGS) --product generate-manual >/dev/null; \
+	  gen="$$($(SWIFT) build $(SWIFTPM_FLAGS) --show-bin-path)/generate-manual"; fi; \
+	rm -rf $(DOCS); mkdir -p $(DOCS)/man1 $(DOCS)/man5 $(DOCS)/bash $(DOCS)/zsh $(DOCS)/fish; \
+	for p in $(PROGRAMS); do \
+	  "$$gen" $(BIN)/$$p --multi-page --section 1 --output-directory $(DOCS)/man1; \
+	  $(BIN)/$$p --generate-completion-script bash > $(DOCS)/bash/$$p; \
+	  $(BIN)/$$p --generate-completion-script zsh > $(DOCS)/zsh/_$$p; \
+	  $(BIN)/$$p --generate-completion-script fish > $(DOCS)/fish/$$p.fish; \
+	done; \
+	rm -f $(DOCS)/man1/*.help.1; \
+	$(BIN)/qrpay-spool layout --man > $(DOCS)/man5/qrpay-spool.5; \
+	echo "docs: $$(ls $(DOCS)/man1 | wc -l) man pages in $(DOCS)/man1, qrpay-spool(5), completions for bash, zsh and fish"
+
 install: build
+	@$(MAKE) --no-print-directory install-files
+
+# What install copies, from BIN (no build: the install test uses the debug programs).
+install-files: docs
 	install -d $(DESTDIR)$(PREFIX)/bin
 	for p in $(PROGRAMS); do install -m 0755 $(BIN)/$$p $(DESTDIR)$(PREFIX)/bin/$$p; done
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
+	install -m 0644 $(DOCS)/man1/*.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 $(DOCS)/man5/qrpay-spool.5 $(DESTDIR)$(MANDIR)/man5/
+	install -d $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
+	install -m 0644 $(DOCS)/bash/* $(DESTDIR)$(BASHCOMPDIR)/
+	install -m 0644 $(DOCS)/zsh/* $(DESTDIR)$(ZSHCOMPDIR)/
+	install -m 0644 $(DOCS)/fish/* $(DESTDIR)$(FISHCOMPDIR)/
 	install -d $(DESTDIR)$(SYSTEMDDIR) $(DESTDIR)$(SAMPLEDIR)
 	for u in Samples/systemd/*; do \
 	  sed 's|/usr/local/bin/|$(PREFIX)/bin/|g' $$u > $(DESTDIR)$(SYSTEMDDIR)/$$(basename $$u) && chmod 0644 $(DESTDIR)$(SYSTEMDDIR)/$$(basename $$u); \
 	done
 	sed 's|/usr/local/bin|$(PREFIX)/bin|g' Samples/crontab > $(DESTDIR)$(SAMPLEDIR)/crontab && chmod 0644 $(DESTDIR)$(SAMPLEDIR)/crontab
+
+uninstall:
+	for p in $(PROGRAMS); do \
+	  rm -f $(DESTDIR)$(PREFIX)/bin/$$p $(DESTDIR)$(MANDIR)/man1/$$p.1 $(DESTDIR)$(MANDIR)/man1/$$p.*.1 \
+	        $(DESTDIR)$(BASHCOMPDIR)/$$p $(DESTDIR)$(ZSHCOMPDIR)/_$$p $(DESTDIR)$(FISHCOMPDIR)/$$p.fish; \
+	done
+	rm -f $(DESTDIR)$(MANDIR)/man5/qrpay-spool.5
+	for u in $(UNITS); do rm -f $(DESTDIR)$(SYSTEMDDIR)/$$u; done
+	rm -f $(DESTDIR)$(SAMPLEDIR)/crontab
+	-rmdir $(DESTDIR)$(SAMPLEDIR) 2>/dev/null
 
 # Fuzzing: Fuzz/ is a package of its own (the main build never needs the fuzzer runtime); its
 # executables are built with libFuzzer and AddressSanitizer into .build-fuzz. See README.

@@ -38,9 +38,12 @@ var targets: [Target] = [
         name: "QRPayCore",
         dependencies: ["COpenSSL", "CQRencode", "CZbar", "CPNG", "CJPEG", "CJansson", "CQRPayShims", "CQRPayZXing"],
         exclude: ["Spool/LAYOUT.md"]),
+    // The git commit the programs are built from, for --version (nil without git).
+    .plugin(name: "GitCommit", capability: .buildTool(), path: "Plugins/GitCommit"),
     .target(
         name: "QRPayCommand",
-        dependencies: ["QRPayCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        dependencies: ["QRPayCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+        plugins: ["GitCommit"]),
     // Fuzz targets' one-input functions: Fuzz/ (its own package) runs them under libFuzzer, and
     // QRPayFuzzTests replays the committed corpora and regression inputs through them.
     .target(name: "QRPayFuzz", dependencies: ["QRPayCore"]),

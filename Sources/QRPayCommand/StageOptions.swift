@@ -20,7 +20,7 @@ public struct StageModeOptions: ParsableArguments {
     @Flag(exclusivity: .exclusive, help: nil)
     public var mode: StageMode
 
-    @Option(name: .customLong("rescan-every"), help: ArgumentHelp(
+    @Option(name: .customLong("rescan-every"), parsing: .unconditional, help: ArgumentHelp(
         "With --watch, rescan this often even without a wake-up (e.g. 30s, 5m); deferred files are retried then.", valueName: "duration"))
     public var rescanEvery: String = "30s"
 

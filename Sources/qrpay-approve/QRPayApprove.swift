@@ -31,7 +31,8 @@ struct QRPayApprove: ParsableCommand {
         match the registered payment exactly (total, currency, hash of the shop's signed document) \
         while it is `request` and unexpired. Refused approvals are quarantined with their reason.
         Example: qrpay-approve --spool /var/spool/qrpay --password-file /etc/qrpay/pg.pass --watch
-        """)
+        """,
+        version: QRPayVersion.text)
 
     @OptionGroup var spool: SpoolOptions
     @Option(help: ArgumentHelp("File holding the password of the PG's private key.", valueName: "file"))

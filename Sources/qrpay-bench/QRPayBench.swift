@@ -54,5 +54,6 @@ struct QRPayBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "qrpay-bench",
         abstract: "Benchmarks and phone-like test photos for QR-Pay.",
+        version: QRPayVersion.text,
         subcommands: [Photo.self, DecodeBench.self, Fixtures.self, Encode.self, PipelineBench.self])
 }

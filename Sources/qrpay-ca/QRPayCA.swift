@@ -3,7 +3,7 @@
 // SYNOPSIS
 //   qrpay-ca init   [--spool DIR] --name NAME --password-file F [--days N]
 //   qrpay-ca issue  [--spool DIR] --role shop|user|pg --id ID --name NAME --ca-password-file CF
-//                   (--password-file F | --csr FILE) [--days N]
+//                   (--password-file F | --csr FILE) [--days N] [--renew]
 //   qrpay-ca revoke [--spool DIR] --role R --id ID --ca-password-file CF
 //   qrpay-ca crl    [--spool DIR] --ca-password-file CF [--valid-for 7d]
 //   qrpay-ca list   [--spool DIR] [--json]
@@ -21,7 +21,7 @@
 //   DIR/ca/ca.pem, DIR/ca/private/ca-key.pem, DIR/ca/crl.pem, DIR/ca/issued/, DIR/ca/certs/,
 //   DIR/ca/index.json; owners' credentials in DIR/shops/ID/, DIR/users/ID/, DIR/pg/ (key.pem,
 //   encrypted, mode 0600 in a 0700 directory, and cert.pem). A summary line on stdout; `list` prints
-//   a table, or with --json an array of {role,id,name,serial,fingerprint,notBefore,notAfter,revoked}.
+//   a table, or with --json {v, certificates: [{role,id,name,serial,fingerprint,notBefore,notAfter,revoked}]}.
 //   Diagnostics go to stderr as "qrpay-ca: error: ...".
 //
 // Exit codes: 0 done; 64 usage; 65 bad data; 66 no such input (file, spool, payment); 70 internal
@@ -51,6 +51,7 @@ struct QRPayCA: ParsableCommand {
             Exit status: 0 ok, 64 usage, 65 bad data, 66 no input, 73 cannot create, 74 I/O error, \
             77 wrong password, 78 configuration.
             """,
+        version: QRPayVersion.text,
         subcommands: [Init.self, Request.self, Issue.self, Revoke.self, CRL.self, List.self])
 }
 
@@ -101,6 +102,11 @@ extension QRPayCA {
                 the CA generates a P-256 key and stores it encrypted with that password in the owner's directory \
                 (DIR/shops/ID/, DIR/users/ID/ or DIR/pg/), where the owner's program finds it. The certificate \
                 goes to DIR/ca/ and, as cert.pem, to the owner's directory.
+
+                An id that already has a valid (unrevoked, unexpired) certificate is refused (exit 73): \
+                give --renew to issue the new one and revoke the old one (the CRL is re-issued; what the \
+                old certificate signed before stays valid).
+                Example: qrpay-ca issue --role shop --id 1001 --name "Coffee House" --ca-password-file ca.pass --csr request.csr --renew
                 """)
 
         @OptionGroup var spool: SpoolOptions
@@ -114,6 +120,8 @@ extension QRPayCA {
         @Option(help: ArgumentHelp("Certify the key of this PEM certificate request instead.", valueName: "file"))
         var csr: String?
         @Option(help: "Validity in days.") var days: Int = 365
+        @Flag(help: "Replace a valid certificate of this role and id: issue the new one and revoke the old one.")
+        var renew = false
 
         func validate() throws {
             guard (passwordFile == nil) != (csr == nil) else {
@@ -127,21 +135,32 @@ extension QRPayCA {
         func run() throws {
             let role = try checkRoleAndId(role: role, id: id)
             try runReportingErrors(program) {
+                try spool.requireSpool()
                 let caPassword = try readPasswordFile(caPasswordFile, what: "CA password file")
                 let ca = try CertificateAuthority(spoolRoot: spool.root)
+                let existing: CertificateAuthority.ExistingCertificate = renew ? .revoke : .refuse
+                let replaced = renew ? try ca.validCertificates(role: role, id: id) : []
+                if !renew, let old = try ca.validCertificates(role: role, id: id).last {
+                    // Before the key is unlocked or a new key made: nothing is written.
+                    throw QRPayError(.caAlreadyIssued, "\(role.rawValue) \(id) already has a valid certificate (serial \(old.serial), until \(Timestamp.format(old.notAfter))): give --renew to issue a new one and revoke it")
+                }
                 let cert: Certificate
                 if let csr {
                     cert = try usingPassword(from: "--ca-password-file", file: caPasswordFile) {
                         try ca.issue(role: role, id: id, name: name, caPassword: caPassword,
-                                     csrPEM: try FileIO.read(csr, maxBytes: 64 * 1024), validityDays: days)
+                                     csrPEM: try FileIO.read(csr, maxBytes: 64 * 1024), validityDays: days, existing: existing)
                     }
                 } else {
                     let password = try readPasswordFile(passwordFile!)
                     cert = try usingPassword(from: "--ca-password-file", file: caPasswordFile) {
-                        try ca.issue(role: role, id: id, name: name, caPassword: caPassword, ownerPassword: password, validityDays: days)
+                        try ca.issue(role: role, id: id, name: name, caPassword: caPassword, ownerPassword: password, validityDays: days,
+                                     existing: existing)
                     }
                 }
                 print("issued \(role.rawValue) \(id) serial \(cert.serialHex) fingerprint \(cert.fingerprint) until \(Timestamp.format(cert.notAfter))")
+                for old in replaced {
+                    print("revoked \(role.rawValue) \(id) serial \(old.serial) (renewed); CRL re-issued")
+                }
             }
         }
     }
@@ -193,6 +212,7 @@ extension QRPayCA {
         func run() throws {
             let role = try checkRoleAndId(role: role, id: id)
             try runReportingErrors(program) {
+                try spool.requireSpool()
                 let caPassword = try readPasswordFile(caPasswordFile, what: "CA password file")
                 try usingPassword(from: "--ca-password-file", file: caPasswordFile) {
                     try CertificateAuthority(spoolRoot: spool.root).revoke(role: role, id: id, caPassword: caPassword)
@@ -210,17 +230,18 @@ extension QRPayCA {
         @OptionGroup var spool: SpoolOptions
         @Option(help: ArgumentHelp("File whose first line is the CA key's password.", valueName: "file"))
         var caPasswordFile: String
-        @Option(help: ArgumentHelp("How long the CRL is valid: 90s, 15m, 2h, 7d.", valueName: "duration"))
+        @Option(parsing: .unconditional, help: ArgumentHelp("How long the CRL is valid: 90s, 15m, 2h, 7d.", valueName: "duration"))
         var validFor: String = "7d"
 
         func validate() throws {
             let seconds: TimeInterval
-            do { seconds = try Duration.parse(validFor) } catch let error as QRPayError { throw ValidationError(error.message) }
+            seconds = try parseDuration(validFor, option: "--valid-for")
             guard seconds > 0 else { throw ValidationError("--valid-for must be positive") }
         }
 
         func run() throws {
             try runReportingErrors(program) {
+                try spool.requireSpool()
                 let caPassword = try readPasswordFile(caPasswordFile, what: "CA password file")
                 let seconds = try Duration.parse(validFor)
                 try usingPassword(from: "--ca-password-file", file: caPasswordFile) {
@@ -239,9 +260,10 @@ extension QRPayCA {
 
         func run() throws {
             try runReportingErrors(program) {
+                try spool.requireSpool()
                 let issued = try CertificateAuthority(spoolRoot: spool.root).list()
                 if json {
-                    printJSON(.array(issued.map(\.json)))
+                    printJSON(["v": 1, "certificates": .array(issued.map(\.json))])
                     return
                 }
                 print(["ROLE", "ID", "SERIAL", "NOT AFTER", "REVOKED", "NAME"].joined(separator: "\t"))

@@ -9,7 +9,8 @@
 // Inputs:  ROOT/pg/states/*/DAY/; optionally a shop journal; with --sign the PG's key.
 // Outputs: the report on stdout and, written atomically, ROOT/reports/reconcile-DAY[-SHOP].csv|json
 //          (or --out DIR); with --sign a PG-signed NAME.jws (`qrpay-report+jws`) beside it, over
-//          the report's SHA-256. Progress on stderr only when stderr is a terminal.
+//          the report's SHA-256. Progress on stderr only when stderr is a terminal. A --shop the spool
+//          does not know (no certificate, directory or payments) is an error (66), never "0 payments".
 // Exit codes: 0 done; 1 discrepancies were found; 64 usage; 65 bad data; 66 no such input (file,
 //             spool, payment); 70 internal error; 73 cannot create; 74 I/O error; 75 try again
 //             later (a lock held, a full disk, a missing or stale CRL); 77 permission denied or
@@ -43,15 +44,18 @@ struct QRPayReconcile: ParsableCommand {
           qrpay-reconcile --date 2026-11-24
           qrpay-reconcile --date 2026-11-24 --shop 1001 --shop-journal /var/spool/qrpay/shops/1001/journal.jsonl --format json
           qrpay-reconcile --date yesterday --sign --password-file /etc/qrpay/pg.pass
-        """)
+        """,
+        version: QRPayVersion.text)
 
     @OptionGroup var spool: SpoolOptions
     @Option(help: ArgumentHelp("The creation day to reconcile: YYYY-MM-DD, today or yesterday (UTC; default: today).", valueName: "day"))
     var date: String?
     @Option(help: ArgumentHelp("Only this shop.", valueName: "id"))
     var shop: String?
-    @Option(help: ArgumentHelp("Report format: csv or json.", valueName: "format"))
-    var format: String = "csv"
+    @Option(help: ArgumentHelp("Report format: csv or json (csv: total in minor units, with exponent and amount, a decimal string, beside it).", valueName: "format"))
+    var format: String?
+    @Flag(help: "The same as --format json: {v, day, shop, generated, markers, shops: {SHOP: {STATE: {CUR: {count, total, exponent, decimal}}}}, states, discrepancies}.")
+    var json = false
     @Option(help: ArgumentHelp("The shop's own journal (journal.jsonl by qrpay-shop) to compare with; needs --shop.", valueName: "file"))
     var shopJournal: String?
     @Flag(help: "Also write a PG-signed NAME.jws beside the report (needs --password-file).")
@@ -63,7 +67,8 @@ struct QRPayReconcile: ParsableCommand {
 
     func validate() throws {
         if let date, Reconcile.day(date) == nil { throw ValidationError("--date \(date) is not a day: use YYYY-MM-DD, today or yesterday") }
-        guard Reconcile.Format(rawValue: format) != nil else { throw ValidationError("--format is csv or json") }
+        if let format, Reconcile.Format(rawValue: format) == nil { throw ValidationError("--format is csv or json") }
+        if json && format == "csv" { throw ValidationError("--json and --format csv disagree: give one of them") }
         if let shop, !Identifier.isValid(shop) { throw ValidationError("--shop: ids use 1-64 of A-Z a-z 0-9 . _ -") }
         if shopJournal != nil && shop == nil { throw ValidationError("--shop-journal needs --shop: a shop's journal holds only its own payments") }
         if sign != (passwordFile != nil) { throw ValidationError("--sign and --password-file go together") }
@@ -73,16 +78,24 @@ struct QRPayReconcile: ParsableCommand {
         var discrepancies = 0
         try runReportingErrors("qrpay-reconcile") {
             let root = spool.root
-            let pg = try passwordFile.map { try Credentials.loadPG(spoolRoot: root, password: try readPasswordFile($0)) }
-            let day = Reconcile.day(date ?? "today")!
-            let tty = isatty(STDERR_FILENO) == 1
+            try spool.requireSpool()
+            let pg = try passwordFile.map { file in
+                try usingPassword(from: "--password-file", file: file) {
+                    try Credentials.loadPG(spoolRoot: root, password: try readPasswordFile(file, what: "the PG's password file (--password-file)"))
+                }
+            }
+            let now = try TimeSource.fromEnvironment().now()
+            let day = Reconcile.day(date ?? "today", now: now)!
+            let progress = ProgressLine("qrpay-reconcile", day, unit: "payments")
+            var seen: [PaymentState: Int64] = [:]
             let report = try Reconcile.run(
-                spoolRoot: root, day: day, shop: shop, shopJournal: shopJournal,
-                progress: tty ? { state, n in
-                    FileHandle.standardError.write(Data("\rqrpay-reconcile: \(day) \(state.rawValue): \(n) payments\u{1B}[K".utf8))
+                spoolRoot: root, day: day, shop: shop, shopJournal: shopJournal, now: now,
+                progress: progress.enabled ? { state, n in
+                    seen[state] = n
+                    progress.update(Int(seen.values.reduce(0, +)))
                 } : nil)
-            if tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-            let fmt = Reconcile.Format(rawValue: format)!
+            progress.finish()
+            let fmt: Reconcile.Format = json ? .json : Reconcile.Format(rawValue: format ?? "csv")!
             let written = try Reconcile.write(report, format: fmt, directory: out ?? SpoolLayout(root: root).reportsDirectory, pg: pg)
             FileHandle.standardOutput.write(Reconcile.bytes(report, format: fmt))
             Diagnostics.info("qrpay-reconcile", "\(day): \(report.markers) payments, \(report.discrepancies.count) discrepancies; wrote \(written.report)"

@@ -33,7 +33,8 @@ struct QRPayRegister: ParsableCommand {
 
         Run it from cron or a systemd oneshot with --once, or as a service with --watch.
         Example: qrpay-register --spool /var/spool/qrpay --password-file /etc/qrpay/pg.pass --once
-        """)
+        """,
+        version: QRPayVersion.text)
 
     @OptionGroup var spool: SpoolOptions
     @Option(help: ArgumentHelp("File holding the password of the PG's private key.", valueName: "file"))

@@ -29,7 +29,8 @@ struct QRPayScan: ParsableCommand {
         To pay, drop shot1.approve beside it first: {"total": 12200, "currency": "KRW"}. The approval \
         is signed only when the photo shows a genuine, open payment of exactly that amount.
         Example: qrpay-scan --spool ~/qrpay --user u42 --password-file ~/.qrpay.pass --once
-        """)
+        """,
+        version: QRPayVersion.text)
 
     @OptionGroup var spool: SpoolOptions
     @Option(help: ArgumentHelp("The user's id, as certified by the CA.", valueName: "id"))

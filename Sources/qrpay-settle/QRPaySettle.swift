@@ -31,12 +31,13 @@ struct QRPaySettle: ParsableCommand {
         (`finish`). Run it from a systemd timer or cron with --once (every minute is typical), or as \
         a service with --watch.
         Example: qrpay-settle --spool /var/spool/qrpay --password-file /etc/qrpay/pg.pass --hold 10m --once
-        """)
+        """,
+        version: QRPayVersion.text)
 
     @OptionGroup var spool: SpoolOptions
     @Option(help: ArgumentHelp("File holding the password of the PG's private key.", valueName: "file"))
     var passwordFile: String
-    @Option(help: ArgumentHelp("How long after acceptance a shop may still cancel (0 allowed), e.g. 10m.", valueName: "duration"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("How long after acceptance a shop may still cancel (0 allowed), e.g. 10m.", valueName: "duration"))
     var hold: String = "10m"
     @OptionGroup var mode: StageModeOptions
 

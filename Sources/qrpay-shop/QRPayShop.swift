@@ -34,6 +34,7 @@ struct QRPayShop: ParsableCommand {
         SPOOL/shops/ID/qr/ for the shop's display (`qrpay-shop qr`) → the user scans and approves → \
         PG-signed notices in SPOOL/shops/ID/notices/, read with `qrpay-shop notices`.
         """,
+        version: QRPayVersion.text,
         subcommands: [Create.self, Send.self, Cancel.self, Notices.self, QR.self, Status.self])
 }
 
@@ -115,6 +116,11 @@ extension QRPayShop {
 
         func run() throws {
             try runReportingErrors("qrpay-shop") {
+                try spool.requireSpool()
+                // A typo in --outbox must never read as "carried 0 documents".
+                guard FileIO.isDirectory(Queue(path: outbox).newDirectory) else {
+                    throw QRPayError(.spoolNoOutbox, "there is no outbox queue at \(outbox) (--outbox): no \(Queue(path: outbox).newDirectory)/; give the directory `qrpay-shop create --outbox` wrote into")
+                }
                 let n = try ShopClient.carryOver(outbox: outbox, spoolRoot: spool.root)
                 Diagnostics.info("qrpay-shop", "carried \(n) document(s) over to the PG")
             }

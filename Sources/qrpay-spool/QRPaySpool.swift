@@ -7,15 +7,21 @@
 //   check [--repair]     audit: records vs markers vs journal, checkpoints, stale tmp files, key
 //                        modes, world-writable directories; --repair fixes only what is safe
 //   checkpoint           the PG signs the journal's head (ROOT/pg/journal/checkpoints/DAY-SEQ.jws)
+//   list [QUEUE]         queue files (like mailq): state, size, age; deferred: reason, attempts, retry
+//   cat FILE|ID          any spool file decoded (like postcat); signed documents verified now
 //   quarantine           quarantined files of every queue with stage, code, reason, time
-//   requeue|hold|release ID   move one queue file (ID: QUEUE/NAME as listed, or a bare NAME)
+//   flush [QUEUE]        deferred files made due now (like postqueue -f)
+//   requeue|hold|release ID...|ALL   move queue files (ID: QUEUE/NAME as listed, or a bare NAME)
+//   delete ID...|ALL|--all-quarantined   remove quarantined or held files, logged in pg/audit.log
+//   report [--date DAY]  the daily report: per hour, payments, amounts, latencies, queues (--text, --html)
 //   purge [--keep-days N]     remove processed files (QUEUE/done/DAY/) older than the retention
 //   init [--shop ID]          create the spool's directories ahead of use (queues, list, shops' buckets)
 //   errors [CODE|AREA]       the error catalogue: code, exit status, fault, meaning
 // Inputs:  the spool; checkpoint: the PG's key (--password-file).
 // Outputs: reports on stdout (`--json` for scripts); check --repair: markers, removed tmp files,
-//          chmod; checkpoint: one .jws file; requeue/hold/release: one rename; purge: removed done/ days;
-//          init: directories.
+//          chmod; checkpoint: one .jws file; requeue/hold/release/flush: renames; delete: removed files
+//          and a line each in pg/audit.log; purge: removed done/ days; init: directories; report
+//          --html: one HTML file. Progress on stderr only when stderr is a terminal.
 // Exit codes: 0 done; 1 check found something it did not repair, or show found a signature that
 //             does not verify; 64 usage; 65 bad data; 66 no such input (file, spool, payment); 70
 //             internal error; 73 cannot create; 74 I/O error; 75 try again later (a lock held, a
@@ -40,8 +46,10 @@ struct QRPaySpool: ParsableCommand {
         cause is fixed, `checkpoint` and `check` daily (Samples/systemd/qrpay-checkpoint.timer), \
         `purge` of processed files past their retention (Samples/systemd/qrpay-purge.timer).
         """,
-        subcommands: [Status.self, Show.self, Check.self, CheckpointCommand.self, Quarantine.self, Layout.self,
-                      Requeue.self, Hold.self, Release.self, Purge.self, Init.self, Setup.self, Errors.self])
+        version: QRPayVersion.text,
+        subcommands: [Status.self, List.self, Show.self, Cat.self, Check.self, CheckpointCommand.self, Quarantine.self, Layout.self,
+                      Flush.self, Requeue.self, Hold.self, Release.self, Delete.self, Purge.self, Report.self, Init.self, Setup.self,
+                      Errors.self])
 }
 
 extension QRPaySpool {
@@ -51,18 +59,22 @@ extension QRPaySpool {
             discussion: """
             The table is the one QR-Pay's programs use to create directories (and `setup` to apply owners \
             and modes). --markdown prints it as README.md and Sources/QRPayCore/Spool/LAYOUT.md carry it; \
-            --json for scripts: [{path, kind, owner, group, mode, writer, reader, subdirectories?}].
+            --json for scripts: {v, entries: [{path, kind, owner, group, mode, writer, reader, subdirectories?}]}; \
+            --man the qrpay-spool(5) page (`make install` installs it).
             """)
         @Flag(help: "Print the Markdown tables (as the README carries them).") var markdown = false
-        @Flag(help: "Print JSON.") var json = false
+        @Flag(help: "Print the qrpay-spool(5) manual page (man(7)): the layout and the file formats.") var man = false
+        @Flag(help: "Print JSON: {v, entries: [...]}.") var json = false
 
         func validate() throws {
-            if markdown && json { throw ValidationError("choose one of --markdown and --json") }
+            if [markdown, json, man].filter({ $0 }).count > 1 { throw ValidationError("choose one of --markdown, --man and --json") }
         }
 
         func run() throws {
-            if json {
-                printJSON(.array(SpoolLayout.table.map { e in
+            if man {
+                print(SpoolLayout.manPage(version: QRPayVersion.number), terminator: "")
+            } else if json {
+                printJSON(["v": 1, "entries": .array(SpoolLayout.table.map { e in
                     var o: [String: JSONValue] = [
                         "path": .string(e.pattern), "kind": .string(e.kind.rawValue), "owner": .string(e.owner.defaultName),
                         "group": .string(e.group.defaultName), "mode": .string(e.modeText),
@@ -75,7 +87,7 @@ extension QRPaySpool {
                         })
                     }
                     return .object(o)
-                }))
+                })])
             } else {
                 print(SpoolLayout.markdown())
             }
@@ -122,6 +134,7 @@ extension QRPaySpool {
         func run() throws {
             var verified = true
             try runReportingErrors("qrpay-spool") {
+                try spool.requireSpool()
                 let store = PaymentStore(spoolRoot: spool.root)
                 guard let record = try store.load(shop: shop, payment: payment) else {
                     throw QRPayError(.paymentUnknown, "no payment \(payment) of shop \(shop) in \(spool.root)")

@@ -6,18 +6,45 @@ import Foundation
 import QRPayCommand
 import QRPayCore
 
-/// The ID argument shared by requeue, hold and release.
+/// The IDs shared by requeue, hold, release and delete: several, or ALL (like postsuper).
 struct QueueFileID: ParsableArguments {
     @Argument(help: ArgumentHelp(
-        "QUEUE/NAME as `qrpay-spool quarantine` or `status` shows it (e.g. pg/inbox/1795000000.000000001.42.ab.json), or a bare NAME looked up in every queue.",
+        "QUEUE/NAME as `qrpay-spool list` shows it (e.g. pg/inbox/1795000000.000000001.42.ab.json), a bare NAME looked up in every queue, or ALL: every file the command can take (of --queue only, when given).",
         valueName: "id"))
-    var id: String
+    var ids: [String] = []
+    @Option(help: ArgumentHelp("With ALL: only this queue (e.g. pg/inbox).", valueName: "queue"))
+    var queue: String?
+
+    func validate() throws {
+        guard !ids.isEmpty else { throw ValidationError("give at least one ID (QUEUE/NAME or NAME), or ALL") }
+        if ids.contains("ALL") && ids.count > 1 { throw ValidationError("ALL stands alone: give either ALL or IDs") }
+        if queue != nil && ids != ["ALL"] { throw ValidationError("--queue goes with ALL (name single files as QUEUE/NAME)") }
+    }
 }
 
-func runQueueAction(_ action: QueueOps.Action, _ spool: SpoolOptions, _ id: String) throws {
+/// Performs `action` on every ID (or ALL of them): one line per file on stdout; a file that fails
+/// is reported on stderr and the others are still done; the exit status is the first failure's.
+func runQueueAction(_ action: QueueOps.Action, _ spool: SpoolOptions, _ file: QueueFileID) throws {
+    var failure: SysExit?
     try runReportingErrors("qrpay-spool") {
-        print(try QueueOps.perform(action, id: id, spoolRoot: spool.root))
+        try spool.requireSpool()
+        let ids = file.ids == ["ALL"] ? try QueueTools.all(action, spoolRoot: spool.root, queue: file.queue) : file.ids
+        if file.ids == ["ALL"] && ids.isEmpty {
+            Diagnostics.info("qrpay-spool", "\(action.rawValue): no file to \(action.rawValue) (in \(action.sources.map { $0.rawValue + "/" }.joined(separator: " or ")))")
+        }
+        var done = 0
+        for id in ids {
+            do {
+                print(try QueueOps.perform(action, id: id, spoolRoot: spool.root))
+                done += 1
+            } catch let e as QRPayError {
+                Diagnostics.error("qrpay-spool", "\(id): \(e.message)")
+                if failure == nil { failure = e.exit }
+            }
+        }
+        if ids.count > 1 { Diagnostics.info("qrpay-spool", "\(action.rawValue): \(done) of \(ids.count) file(s)") }
     }
+    if let failure { throw ExitCode(failure.rawValue) }
 }
 
 extension QRPaySpool {
@@ -29,40 +56,40 @@ extension QRPaySpool {
             (for example issue a fresh CRL), then `qrpay-spool requeue QUEUE/NAME` sends it through its stage again.
             """)
         @OptionGroup var spool: SpoolOptions
-        @Flag(help: "Print a JSON list: [{id, queue, name, stage, code, reason, at, attempts?}].")
+        @Flag(help: "Print JSON: {v, files: [{id, queue, name, stage, code, reason, at, attempts?}]}.")
         var json = false
 
         func run() throws {
             try runReportingErrors("qrpay-spool") {
                 try spool.requireSpool()
                 let files = try QueueOps.quarantined(spoolRoot: spool.root)
-                if json { printJSON(.array(files.map(\.json))) } else { print(QueueOps.text(files)) }
+                if json { printJSON(["v": 1, "files": .array(files.map(\.json))]) } else { print(QueueOps.text(files)) }
             }
         }
     }
 
     struct Requeue: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Send a quarantined file through its stage again (QUEUE/quarantine/NAME → QUEUE/new/).")
+            abstract: "Send quarantined files through their stage again (QUEUE/quarantine/NAME → QUEUE/new/); several IDs or ALL.")
         @OptionGroup var spool: SpoolOptions
         @OptionGroup var file: QueueFileID
-        func run() throws { try runQueueAction(.requeue, spool, file.id) }
+        func run() throws { try runQueueAction(.requeue, spool, file) }
     }
 
     struct Hold: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Park a waiting or deferred file (→ QUEUE/hold/); its stage leaves it alone until `release`.")
+            abstract: "Park waiting or deferred files (→ QUEUE/hold/); their stage leaves them alone until `release`. Several IDs or ALL.")
         @OptionGroup var spool: SpoolOptions
         @OptionGroup var file: QueueFileID
-        func run() throws { try runQueueAction(.hold, spool, file.id) }
+        func run() throws { try runQueueAction(.hold, spool, file) }
     }
 
     struct Release: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Resume a held file (QUEUE/hold/NAME → QUEUE/new/).")
+            abstract: "Resume held files (QUEUE/hold/NAME → QUEUE/new/); several IDs or ALL.")
         @OptionGroup var spool: SpoolOptions
         @OptionGroup var file: QueueFileID
-        func run() throws { try runQueueAction(.release, spool, file.id) }
+        func run() throws { try runQueueAction(.release, spool, file) }
     }
 }
 
@@ -79,7 +106,7 @@ extension QRPaySpool {
             Example: qrpay-spool purge --spool /var/spool/qrpay --keep-days 30 --dry-run
             """)
         @OptionGroup var spool: SpoolOptions
-        @Option(help: "Days of done/ to keep before today (0: everything before today goes).")
+        @Option(parsing: .unconditional, help: "Days of done/ to keep before today (0: everything before today goes).")
         var keepDays = 7
         @Flag(help: "Only report what would be removed.")
         var dryRun = false
@@ -87,15 +114,17 @@ extension QRPaySpool {
         var json = false
 
         func validate() throws {
-            guard keepDays >= 0 else { throw ValidationError("--keep-days must be 0 or more") }
+            guard keepDays >= 0 else { throw ValidationError("--keep-days \(keepDays): give 0 or more days (0 keeps only today)") }
         }
 
         func run() throws {
             try runReportingErrors("qrpay-spool") {
                 try spool.requireSpool()
+                let progress = ProgressLine("qrpay-spool", "purge", unit: "files")
                 let report = try SpoolPurge.run(spoolRoot: spool.root, keepDays: keepDays, dryRun: dryRun) { count in
-                    Diagnostics.info("qrpay-spool", "purge: \(count) files so far")
+                    progress.update(count)
                 }
+                progress.finish()
                 if json { printJSON(report.json) } else { print(report.text) }
                 for name in report.skipped { Diagnostics.info("qrpay-spool", "purge: " + SpoolLayout.skippedNote(name)) }
             }
@@ -117,7 +146,7 @@ extension QRPaySpool {
         @OptionGroup var spool: SpoolOptions
         @Option(name: .customLong("shop"), help: ArgumentHelp("Provision only this shop (repeatable; default: every shop the CA certified).", valueName: "id"))
         var shops: [String] = []
-        @Flag(help: "Print JSON: {created, shops}.")
+        @Flag(help: "Print JSON: {v, created, shops}.")
         var json = false
 
         func validate() throws {
@@ -126,10 +155,15 @@ extension QRPaySpool {
 
         func run() throws {
             try runReportingErrors("qrpay-spool") {
+                try spool.requireSpool()
                 guard FileIO.isDirectory(SpoolLayout(root: spool.root).caDirectory) else {
                     throw QRPayError(.spoolNoCA, "\(spool.root) has no CA repository (ca/): run qrpay-ca init first")
                 }
-                let report = try SpoolSetup.run(spoolRoot: spool.root, shops: shops.isEmpty ? nil : shops)
+                let count = shops.isEmpty ? ((try? SpoolSetup.certifiedShops(layout: SpoolLayout(root: spool.root)).count) ?? 0) : shops.count
+                let progress = ProgressLine("qrpay-spool", "init", unit: "directories", total: SpoolSetup.directories(shops: count))
+                let report = try SpoolSetup.run(spoolRoot: spool.root, shops: shops.isEmpty ? nil : shops,
+                                                progress: progress.enabled ? { progress.update($0) } : nil)
+                progress.finish()
                 if json { printJSON(report.json) } else { print(report.text) }
             }
         }

@@ -41,5 +41,6 @@ struct QRPayUser: ParsableCommand {
         --expect-total matched); `receipts` reads what the PG then tells the user. For unattended \
         batches, see qrpay-scan.
         """,
+        version: QRPayVersion.text,
         subcommands: [Decode.self, Scan.self, Approve.self, Receipts.self])
 }

@@ -83,7 +83,8 @@ import Testing
         // list --json
         r = s.ca(["list", "--json"])
         #expect(r.status == 0, "\(r.stderr)")
-        let listed = try JSONValue.parse(r.stdout).arrayValue ?? []
+        #expect(try JSONValue.parse(r.stdout)["v"] == 1)
+        let listed = try JSONValue.parse(r.stdout)["certificates"]?.arrayValue ?? []
         #expect(listed.count == 3)
         let alice = listed.first { $0["id"] == "alice" }
         #expect(alice?["role"] == "user" && alice?["name"] == "Alice" && alice?["revoked"]?.stringValue != nil)
@@ -151,8 +152,12 @@ import Testing
 
     @Test func usageErrorsAndRefusals() throws {
         let s = Setup()
-        // No CA yet: configuration error.
+        // No spool at all (a typo in --spool): no input, naming the option, never suggesting a CA.
         var r = s.ca(["issue", "--role", "shop", "--id", "1", "--name", "X", "--ca-password-file", s.caPass, "--password-file", s.ownerPass])
+        #expect(r.status == 66 && r.stderr.contains("--spool") && !r.stderr.contains("qrpay-ca init"), "\(r.stderr)")
+        // A spool without a CA yet: configuration error.
+        try FileIO.makePath(s.spool, mode: 0o755)
+        r = s.ca(["issue", "--role", "shop", "--id", "1", "--name", "X", "--ca-password-file", s.caPass, "--password-file", s.ownerPass])
         #expect(r.status == 78, "\(r.stderr)")
         r = s.ca(["list"])
         #expect(r.status == 78, "\(r.stderr)")
@@ -174,6 +179,21 @@ import Testing
         #expect(r.status == 66, "\(r.stderr)")
         r = s.ca(["revoke", "--role", "shop", "--id", "never", "--ca-password-file", s.caPass])
         #expect(r.status == 66, "\(r.stderr)")
+        // An id that has a valid certificate: refused (nothing written, the owner's key kept) unless
+        // --renew, which issues the new one and revokes the old one, saying so.
+        let issue2 = ["issue", "--role", "shop", "--id", "2", "--name", "X", "--ca-password-file", s.caPass, "--password-file", s.ownerPass]
+        r = s.ca(issue2)
+        #expect(r.status == 0, "\(r.stderr)")
+        let key = try FileIO.read(s.spool + "/shops/2/key.pem")
+        r = s.ca(issue2)
+        #expect(r.status == 73 && r.stderr.contains("already has a valid certificate") && r.stderr.contains("--renew"), "\(r.stderr)")
+        #expect(try FileIO.read(s.spool + "/shops/2/key.pem") == key)
+        #expect(try CertificateAuthority(spoolRoot: s.spool).list().filter { $0.id == "2" }.count == 1)
+        r = s.ca(issue2 + ["--renew"])
+        #expect(r.status == 0 && r.stdout.contains("revoked shop 2 serial") && r.stdout.contains("CRL re-issued"), "\(r.stdout)")
+        let twos = try CertificateAuthority(spoolRoot: s.spool).list().filter { $0.id == "2" }
+        #expect(twos.count == 2 && twos[0].revoked != nil && twos[1].revoked == nil)
+        #expect(try TrustStore(spoolRoot: s.spool).revocation(of: try Certificate(pem: try FileIO.read(s.spool + "/ca/issued/\(twos[0].fingerprint).pem"))) != nil)
         // Help explains the program's place in the pipeline.
         r = runProgram("qrpay-ca", ["--help"])
         #expect(r.status == 0 && r.stdout.contains("pipeline") && r.stdout.contains("issue"))

@@ -18,8 +18,8 @@ import Testing
     func approvalsWaiting(_ s: PipelineSpool) -> [String] { s.files(SpoolLayout(root: s.root).approvals.newDirectory) }
 
     /// The QR PNG of a registered payment decoded back to its text.
-    func qrText(_ record: PaymentRecord) throws -> String {
-        try #require(try QRImageDecoder().decode(file: record.qrPath).symbols.first)
+    func qrText(_ s: PipelineSpool, _ record: PaymentRecord) throws -> String {
+        try #require(try QRImageDecoder().decode(file: s.qrFile(record)).symbols.first)
     }
 
     // MARK: the shop
@@ -142,7 +142,7 @@ import Testing
     func terminalQRReadsBack(invert: Bool) throws {
         let s = try PipelineSpool()
         let record = try s.registerPayment(try s.paymentInfo(payment: "T-1"))
-        let expected = try qrText(record)
+        let expected = try qrText(s, record)
         let r = s.run("qrpay-shop", ["qr", "--shop", "1001", "--terminal", "T-1"] + (invert ? ["--invert"] : []))
         #expect(r.status == 0, "\(r.stderr)")
         // A character cell is two modules high: the upper and the lower half. The foreground (the
@@ -169,8 +169,8 @@ import Testing
         // --png copies the PNG the PG made; without either, a pipe gets the path.
         let copy = s.dir.path + "/counter.png"
         #expect(s.run("qrpay-shop", ["qr", "--shop", "1001", "--png", copy, "T-1"]).status == 0)
-        #expect(try FileIO.read(copy) == FileIO.read(record.qrPath))
-        #expect(s.run("qrpay-shop", ["qr", "--shop", "1001", "T-1"]).stdout == record.qrPath + "\n")
+        #expect(try FileIO.read(copy) == FileIO.read(s.qrFile(record)))
+        #expect(s.run("qrpay-shop", ["qr", "--shop", "1001", "T-1"]).stdout == s.qrFile(record) + "\n")
         #expect(s.run("qrpay-shop", ["qr", "--shop", "1001", "T-2"]).status == 66)
     }
 
@@ -210,7 +210,7 @@ import Testing
         let s = try PipelineSpool()
         let mine = try s.registerPayment(try s.paymentInfo(payment: "D-1"))
         let theirs = try s.registerPayment(try s.paymentInfo(shop: "2002", payment: "D-9"))
-        let codes = try [mine, theirs].map { try PNGReader.gray(try FileIO.read($0.qrPath), maxPixels: 1 << 24) }
+        let codes = try [mine, theirs].map { try PNGReader.gray(try FileIO.read(s.qrFile($0)), maxPixels: 1 << 24) }
         var canvas = GrayImage(width: codes[0].width + codes[1].width + 60, height: max(codes[0].height, codes[1].height) + 40)
         var x0 = 20
         for code in codes {
@@ -248,11 +248,11 @@ import Testing
         let otherBill = try s.registerPayment(try s.paymentInfo(payment: "S-2"))
         let otherShop = try s.registerPayment(try s.paymentInfo(shop: "2002", payment: "S-1"))
         let base = ["approve", "--user", "u1", "--password-file", s.passwordFile, "--expect-total", "9000"]
-        let shop = s.run("qrpay-user", base + ["--expect-shop", "1001", otherShop.qrPath])
+        let shop = s.run("qrpay-user", base + ["--expect-shop", "1001", s.qrFile(otherShop)])
         #expect(shop.status == 65 && shop.stderr.contains("the shop is 2002"), "\(shop.stderr)")
-        let bill = s.run("qrpay-user", base + ["--expect-shop", "1001", "--expect-payment", "S-1", otherBill.qrPath])
+        let bill = s.run("qrpay-user", base + ["--expect-shop", "1001", "--expect-payment", "S-1", s.qrFile(otherBill)])
         #expect(bill.status == 65 && bill.stderr.contains("S-2"), "\(bill.stderr)")
-        let currency = s.run("qrpay-user", base + ["--expect-shop", "1001", "--expect-currency", "USD", otherBill.qrPath])
+        let currency = s.run("qrpay-user", base + ["--expect-shop", "1001", "--expect-currency", "USD", s.qrFile(otherBill)])
         #expect(currency.status == 65 && currency.stderr.contains("USD"), "\(currency.stderr)")
         #expect(approvalsWaiting(s).isEmpty)
     }
@@ -261,15 +261,15 @@ import Testing
     @Test func forgedListEntryIsRefused() throws {
         let s = try PipelineSpool()
         let record = try s.registerPayment(try s.paymentInfo(payment: "F-1"))
-        let qr = try QRPayload(text: try qrText(record))
+        let qr = try QRPayload(text: try qrText(s, record))
         let path = SpoolLayout(root: s.root).listPath(token: qr.listToken)
         let entry = try JWS(parsing: try FileIO.read(path))
         #expect(entry.type == DocumentType.list.rawValue)
         try JWS.sign(payload: entry.payload, type: .list, credentials: try #require(s.shops["1001"])).write(to: URL(fileURLWithPath: path))
-        let scan = s.run("qrpay-user", ["scan", "--user", "u1", record.qrPath])
+        let scan = s.run("qrpay-user", ["scan", "--user", "u1", s.qrFile(record)])
         #expect(scan.status == 65 && scan.stderr.contains("list"), "\(scan.stderr)")
         let approve = s.run("qrpay-user", ["approve", "--user", "u1", "--password-file", s.passwordFile, "--expect-shop", "1001",
-                                           "--expect-total", "9000", record.qrPath])
+                                           "--expect-total", "9000", s.qrFile(record)])
         #expect(approve.status == 65)
         #expect(approvalsWaiting(s).isEmpty)
     }
@@ -279,7 +279,7 @@ import Testing
     @Test func revokedUserAndSecondApprovalAreRefusedLocally() throws {
         let s = try PipelineSpool()
         let record = try s.registerPayment(try s.paymentInfo(payment: "V-1"))
-        let args = ["approve", "--user", "u1", "--password-file", s.passwordFile, "--expect-shop", "1001", "--expect-total", "9000", record.qrPath]
+        let args = ["approve", "--user", "u1", "--password-file", s.passwordFile, "--expect-shop", "1001", "--expect-total", "9000", s.qrFile(record)]
         #expect(s.run("qrpay-user", args).status == 0)
         let second = s.run("qrpay-user", args)
         #expect(second.status == 65 && second.stderr.contains("already approved"), "\(second.stderr)")
@@ -287,7 +287,7 @@ import Testing
         let other = try s.registerPayment(try s.paymentInfo(payment: "V-2"))
         try s.pki.ca.revoke(role: .user, id: "u1", caPassword: s.pki.caPassword)
         let revoked = s.run("qrpay-user", ["approve", "--user", "u1", "--password-file", s.passwordFile, "--expect-shop", "1001",
-                                           "--expect-total", "9000", other.qrPath])
+                                           "--expect-total", "9000", s.qrFile(other)])
         #expect(revoked.status == 77 && revoked.stderr.contains("revoked"), "\(revoked.stderr)")
         #expect(approvalsWaiting(s).count == 1)
     }
@@ -324,7 +324,7 @@ import Testing
         #expect(issue.status == 0, "\(issue.stderr)")
         let record = try s.registerPayment(try s.paymentInfo(payment: "P-1"))
         func approve(_ file: String) -> Run {
-            s.run("qrpay-user", ["approve", "--user", "u7", "--password-file", file, "--expect-shop", "1001", "--expect-total", "9000", record.qrPath])
+            s.run("qrpay-user", ["approve", "--user", "u7", "--password-file", file, "--expect-shop", "1001", "--expect-total", "9000", s.qrFile(record)])
         }
         #expect(approve(nul).status == 65)
         #expect(approve(utf8).status == 77)
@@ -334,7 +334,7 @@ import Testing
         #expect(approvalsWaiting(s).count == 1)
         // --password-stdin reads the same bytes.
         let other = try s.registerPayment(try s.paymentInfo(payment: "P-2"))
-        let stdin = runProgram("qrpay-user", ["approve", "--user", "u7", "--password-stdin", "--expect-shop", "1001", "--expect-total", "9000", other.qrPath],
+        let stdin = runProgram("qrpay-user", ["approve", "--user", "u7", "--password-stdin", "--expect-shop", "1001", "--expect-total", "9000", s.qrFile(other)],
                                stdin: Data([0x63, 0x61, 0x66, 0xE9]), env: s.env)
         #expect(stdin.status == 0, "\(stdin.stderr)")
     }

@@ -18,7 +18,7 @@ import Testing
         let s = try PipelineSpool()
         let record = try s.registerPayment(try s.paymentInfo(payment: "L-1", total: 6100, quantity: 2))
         // The shop's display, photographed: rotated, tilted, noisy JPEG.
-        let photo = try PhoneCamera.photograph(png: try FileIO.read(record.qrPath), shot: PhoneCamera.Shot(rotationDegrees: 33))
+        let photo = try PhoneCamera.photograph(png: try FileIO.read(SpoolLayout(root: s.root).absolute(record.qrPath)), shot: PhoneCamera.Shot(rotationDegrees: 33))
         let photoPath = s.dir.write("photo.jpg", data: photo)
 
         let scan = s.run("qrpay-user", ["scan", "--user", "u1", "--json", photoPath])
@@ -252,6 +252,11 @@ import Testing
         } else {
             #expect(q.map(\.code) == [expected], "\(q.map(\.reason))")
             #expect((q.first?.reason.count ?? 0) > 10)
+            if bad == .amountMismatch {
+                // Amounts read one way everywhere: never bare minor units in a refusal.
+                let total = record.info.currency.format(record.info.total), less = record.info.currency.format(record.info.total - 1)
+                #expect(q.first?.reason == "the approval is for \(less) but the payment is \(total)", "\(q.first?.reason ?? "")")
+            }
         }
         #expect(try s.store.load(shop: "1001", payment: "A-1") == before)
         #expect(try s.journalEntries().count == journal)
@@ -261,13 +266,13 @@ import Testing
     @Test func wrongPasswordSignsNothingAndExpectTotalRefuses() throws {
         let s = try PipelineSpool()
         let record = try s.registerPayment(try s.paymentInfo(payment: "W-1"))
-        let wrong = s.run("qrpay-user", ["approve", "--user", "u1", "--password-file", s.wrongPasswordFile, "--expect-shop", "1001", "--expect-total", "9000", record.qrPath])
+        let wrong = s.run("qrpay-user", ["approve", "--user", "u1", "--password-file", s.wrongPasswordFile, "--expect-shop", "1001", "--expect-total", "9000", SpoolLayout(root: s.root).absolute(record.qrPath)])
         #expect(wrong.status == 77)
         #expect(wrong.stderr.contains("password"))
-        let mismatch = s.run("qrpay-user", ["approve", "--user", "u1", "--password-file", s.passwordFile, "--expect-shop", "1001", "--expect-total", "1", record.qrPath])
+        let mismatch = s.run("qrpay-user", ["approve", "--user", "u1", "--password-file", s.passwordFile, "--expect-shop", "1001", "--expect-total", "1", SpoolLayout(root: s.root).absolute(record.qrPath)])
         #expect(mismatch.status == 65 && mismatch.stderr.contains("the total is KRW 9,000 (9000), not 1"), "\(mismatch.stderr)")
         // Without a terminal, the user's intent must be stated: no --expect-shop/--expect-total is a usage error.
-        let unbound = s.run("qrpay-user", ["approve", "--user", "u1", "--password-file", s.passwordFile, record.qrPath])
+        let unbound = s.run("qrpay-user", ["approve", "--user", "u1", "--password-file", s.passwordFile, SpoolLayout(root: s.root).absolute(record.qrPath)])
         #expect(unbound.status == 64 && unbound.stderr.contains("--expect-shop"), "\(unbound.stderr)")
         #expect(s.files(SpoolLayout(root: s.root).approvals.newDirectory).isEmpty)
         // A forged QR (right shop and payment, someone else's signature) is refused by scan.
@@ -290,10 +295,10 @@ import Testing
         let waiting = s.run("qrpay-scan", ["--user", "u1", "--password-file", s.passwordFile, "--once"])
         #expect(waiting.status == 0)
         #expect(s.files(inbox.newDirectory) == ["one.approve"])  // waits for its photo
-        try inbox.deliver(try FileIO.read(a.qrPath), name: "one.png")
-        try inbox.deliver(try FileIO.read(b.qrPath), name: "two.png")
+        try inbox.deliver(try FileIO.read(SpoolLayout(root: s.root).absolute(a.qrPath)), name: "one.png")
+        try inbox.deliver(try FileIO.read(SpoolLayout(root: s.root).absolute(b.qrPath)), name: "two.png")
         try inbox.deliver(Data(#"{"shop": "1001", "total": 1, "currency": "KRW"}"#.utf8), name: "three.approve")
-        try inbox.deliver(try FileIO.read(c.qrPath), name: "three.png")
+        try inbox.deliver(try FileIO.read(SpoolLayout(root: s.root).absolute(c.qrPath)), name: "three.png")
         let wrong = s.run("qrpay-scan", ["--user", "u1", "--password-file", s.wrongPasswordFile, "--once"])
         #expect(wrong.status == 77)
         let r = s.run("qrpay-scan", ["--user", "u1", "--password-file", s.passwordFile, "--once"])

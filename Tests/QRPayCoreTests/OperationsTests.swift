@@ -51,7 +51,7 @@ final class OperationsSpool {
     /// `qrpay-spool check --json [--repair]`: exit status and the findings' codes.
     func check(repair: Bool = false) throws -> (status: Int32, findings: [JSONValue]) {
         let r = s.run("qrpay-spool", ["check", "--json"] + (repair ? ["--repair"] : []))
-        let list = try JSONValue.parse(r.stdout).arrayValue ?? []
+        let list = try JSONValue.parse(r.stdout)["findings"]?.arrayValue ?? []
         return (r.status, list)
     }
 
@@ -201,8 +201,9 @@ func codes(_ findings: [JSONValue]) -> [String] { findings.compactMap { $0["code
         #expect(sign.status == 0, "\(sign.stderr)")
         let cp = try JSONValue.parse(sign.stdout)
         let path = try #require(cp["path"]?.stringValue)
-        #expect(cp["new"] == true && path.hasSuffix("/pg/journal/checkpoints/\(cp["day"]!.stringValue!)-\(cp["seq"]!.intValue!).jws"))
-        let jws = try JWS(parsing: try FileIO.read(path))
+        // JSON paths are relative to the spool.
+        #expect(cp["new"] == true && cp["v"] == 1 && path == "pg/journal/checkpoints/\(cp["day"]!.stringValue!)-\(cp["seq"]!.intValue!).jws")
+        let jws = try JWS(parsing: try FileIO.read(o.root + "/" + path))
         _ = try TrustStore(spoolRoot: o.root).verify(jws, type: .checkpoint, role: .pg, id: "PG1", at: Date())
         // Signing again without new entries writes nothing new.
         #expect(try JSONValue.parse(o.spool("checkpoint", "--password-file", o.s.passwordFile, "--json").stdout)["new"] == false)
@@ -286,7 +287,7 @@ func codes(_ findings: [JSONValue]) -> [String] { findings.compactMap { $0["code
         let o = try OperationsSpool()
         let bad = try o.s.dropInInbox(Data("{\"not\": \"a payment\"}".utf8))
         #expect(o.s.run("qrpay-register", ["--password-file", o.s.passwordFile, "--once"]).status == 65)
-        let listed = try JSONValue.parse(o.spool("quarantine", "--json").stdout).arrayValue ?? []
+        let listed = try JSONValue.parse(o.spool("quarantine", "--json").stdout)["files"]?.arrayValue ?? []
         #expect(listed.count == 1)
         #expect(listed.first?["id"] == .string("pg/inbox/" + bad) && listed.first?["stage"] == "register")
         #expect(listed.first?["code"] == "jws.malformed" && listed.first?["at"]?.stringValue != nil)
@@ -334,19 +335,20 @@ func codes(_ findings: [JSONValue]) -> [String] { findings.compactMap { $0["code
         if format == "json" {
             let j = try JSONValue.parse(r.stdout)
             let s1 = j["shops"]?["1001"]
-            #expect(s1?["finish"]?["KRW"] == ["count": 1, "total": 9000])
-            #expect(s1?["request"]?["KRW"] == ["count": 1, "total": 9000])
-            #expect(s1?["accept"]?["USD"] == ["count": 1, "total": 1250])
-            #expect(s1?["cancel"]?["KRW"] == ["count": 1, "total": 4000])
-            #expect(j["shops"]?["2002"]?["request"]?["USD"] == ["count": 1, "total": 500])
-            #expect(j["states"]?["request"]?["USD"] == ["count": 1, "total": 500])
+            #expect(s1?["finish"]?["KRW"] == ["count": 1, "total": 9000, "exponent": 0, "decimal": "9000"])
+            #expect(s1?["request"]?["KRW"]?["total"] == 9000 && s1?["request"]?["KRW"]?["count"] == 1)
+            #expect(s1?["accept"]?["USD"] == ["count": 1, "total": 1250, "exponent": 2, "decimal": "12.50"])
+            #expect(s1?["cancel"]?["KRW"]?["total"] == 4000 && s1?["cancel"]?["KRW"]?["count"] == 1)
+            #expect(j["shops"]?["2002"]?["request"]?["USD"]?["decimal"] == "5.00" && j["shops"]?["2002"]?["request"]?["USD"]?["total"] == 500)
+            #expect(j["states"]?["request"]?["USD"]?["total"] == 500 && j["v"] == 1)
             #expect(j["markers"] == 5 && j["discrepancies"] == [])
         } else {
             let rows = Set(r.stdout.split(separator: "\n").map(String.init))
-            #expect(rows.isSuperset(of: ["section,shop,state,currency,count,total,payment,kind,message",
-                                         "total,1001,request,KRW,1,9000,,,", "total,1001,accept,USD,1,1250,,,",
-                                         "total,1001,finish,KRW,1,9000,,,", "total,1001,cancel,KRW,1,4000,,,",
-                                         "total,2002,request,USD,1,500,,,"]))
+            // Minor units, with the exponent and the decimal amount beside them.
+            #expect(rows.isSuperset(of: ["section,shop,state,currency,count,total,payment,kind,message,exponent,amount",
+                                         "total,1001,request,KRW,1,9000,,,,0,9000", "total,1001,accept,USD,1,1250,,,,2,12.50",
+                                         "total,1001,finish,KRW,1,9000,,,,0,9000", "total,1001,cancel,KRW,1,4000,,,,0,4000",
+                                         "total,2002,request,USD,1,500,,,,2,5.00"]), "\(rows)")
             #expect(rows.count == 6)
         }
         // One shop; another day.
@@ -354,7 +356,7 @@ func codes(_ findings: [JSONValue]) -> [String] { findings.compactMap { $0["code
         #expect(one["shops"]?.objectValue?.keys.sorted() == ["2002"] && one["markers"] == 1)
         #expect(FileIO.exists(o.root + "/reports/reconcile-\(o.day)-2002.json"))
         let before = try JSONValue.parse(o.s.run("qrpay-reconcile", ["--date", Timestamp.day(yesterday), "--format", "json"]).stdout)
-        #expect(before["shops"]?["1001"]?["request"]?["KRW"] == ["count": 1, "total": 200] && before["markers"] == 1)
+        #expect(before["shops"]?["1001"]?["request"]?["KRW"]?["total"] == 200 && before["markers"] == 1)
         #expect(o.s.run("qrpay-reconcile", ["--date", "2026-02-31"]).status == 64)
         #expect(o.s.run("qrpay-reconcile", ["--shop-journal", "/nonexistent"]).status == 64)
     }

@@ -58,6 +58,10 @@ import Testing
         let tampered = text.replacingOccurrences(of: original, with: replacement)
         let error = #expect(throws: QRPayError.self) { try PaymentInfo(payload: Data(tampered.utf8)) }
         #expect(error?.code.rawValue == code)
+        if code == "payment.total-mismatch" {
+            // Amounts in a refusal read as everywhere else (issue 14): never bare minor units.
+            #expect(error?.message == "the total KRW 9,001 is not the sum of the items (KRW 9,000)", "\(error?.message ?? "")")
+        }
     }
 
     @Test func qrPayloadIsCompactAndStrict() throws {

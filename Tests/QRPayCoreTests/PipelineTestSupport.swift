@@ -143,3 +143,8 @@ final class PipelineSpool: @unchecked Sendable {
         try store.payments(in: state).map { "\($0.shop)/\($0.payment)" }.sorted()
     }
 }
+
+extension PipelineSpool {
+    /// A record's QR PNG as a path to open: records keep it relative to the spool.
+    func qrFile(_ record: PaymentRecord) -> String { SpoolLayout(root: root).absolute(record.qrPath) }
+}

@@ -25,7 +25,7 @@ import Testing
         #expect(try s.markers(.request) == ["1001/\(payment)"])
 
         // The QR PNG holds only shop, payment and the shop's signature.
-        let decoded = try QRImageDecoder().decode(file: record.qrPath)
+        let decoded = try QRImageDecoder().decode(file: SpoolLayout(root: s.root).absolute(record.qrPath))
         let qr = try QRPayload(text: try #require(decoded.symbols.first))
         #expect(qr.shop == "1001" && qr.payment == payment)
         #expect(Base64URL.encode(qr.signature) == record.signature)
@@ -57,7 +57,7 @@ import Testing
         #expect(shown["items"]?.arrayValue?.count == 2)
         #expect(shown["history"]?.arrayValue?.first?["state"] == "request")
         #expect(shown["history"]?.arrayValue?.first?["at"]?.stringValue != nil)
-        #expect(shown["qr"]?.stringValue == record.qrPath)
+        #expect(shown["qr"]?.stringValue == record.qrPath && record.qrPath == "shops/1001/qr/\(payment).png")  // relative to the spool
         let status = try JSONValue.parse(s.run("qrpay-spool", ["status", "--json"]).stdout)
         #expect(status["payments"]?["request"] == 1 && status["payments"]?["finish"] == 0)
         #expect(status["payments"]?["expire"] == 0 && status["payments"]?["cancel"] == 0 && status["payments"]?["accept"] == 0)

@@ -65,6 +65,11 @@ import Testing
         #expect(try Duration.parse("0") == 0)
         #expect(throws: QRPayError.self) { try Duration.parse("-5m") }
         #expect(throws: QRPayError.self) { try Duration.parse("5 m") }
+        // A unit is required (is 5 seconds or minutes?), and the error says how.
+        #expect(throws: QRPayError.self) { try Duration.parse("5") }
+        do { _ = try Duration.parse("5"); Issue.record("5 without a unit parsed") } catch let e as QRPayError {
+            #expect(e.code == .usage && e.message.contains("90s, 15m, 2h"), "\(e.message)")
+        }
     }
 
     @Test func durableWriteNeverReplaces() throws {

@@ -187,6 +187,21 @@ public struct CertificateAuthority: Sendable {
         self.certificate = certificate
     }
 
+    /// What `issue` does when `role`/`id` already has a valid (unrevoked, unexpired) certificate.
+    public enum ExistingCertificate: Sendable {
+        /// Issue another beside it (the library's default, for tests and tools).
+        case allow
+        /// Refuse with `ca.already-issued` (`qrpay-ca issue` without --renew).
+        case refuse
+        /// Revoke it (and re-issue the CRL) with the new one (`qrpay-ca issue --renew`).
+        case revoke
+    }
+
+    /// The valid (unrevoked, unexpired at `now`) certificates of `role`/`id` in the index.
+    public func validCertificates(role: Role, id: String, now: Date = Date()) throws -> [IssuedCertificate] {
+        try readIndex().issued.filter { $0.role == role && $0.id == id && $0.revoked == nil && $0.notAfter > now }
+    }
+
     /// Issues a certificate for `role`/`id`. Exactly one of `csrPEM` (the owner keeps its key, made
     /// with `qrpay-ca request`) and `ownerPassword` (the CA generates the key and stores it
     /// encrypted in the owner's directory: for single-host set-ups). The certificate is published
@@ -194,7 +209,7 @@ public struct CertificateAuthority: Sendable {
     /// key it also goes beside the key, as cert.pem.
     public func issue(role: Role, id: String, name: String, caPassword: Password, csrPEM: Data? = nil,
                       ownerPassword: Password? = nil, validityDays: Int = 365, notBefore: Date? = nil,
-                      keyProtection: KeyProtection = .standard) throws -> Certificate {
+                      keyProtection: KeyProtection = .standard, existing: ExistingCertificate = .allow) throws -> Certificate {
         try Identifier.validate(id, what: "\(role.rawValue) id")
         try CertificateAuthority.checkName(name)
         guard (csrPEM == nil) != (ownerPassword == nil) else {
@@ -215,6 +230,14 @@ public struct CertificateAuthority: Sendable {
         let start = notBefore ?? Date().addingTimeInterval(-300)
         return try CertificateAuthority.withLock(layout) {
             var index = try readIndex()
+            let now = Date()
+            let valid = index.issued.indices.filter {
+                index.issued[$0].role == role && index.issued[$0].id == id && index.issued[$0].revoked == nil && index.issued[$0].notAfter > now
+            }
+            if !valid.isEmpty && existing == .refuse {
+                let c = index.issued[valid.last!]
+                throw QRPayError(.caAlreadyIssued, "\(role.rawValue) \(id) already has a valid certificate (serial \(c.serial), until \(Timestamp.format(c.notAfter))): give --renew to issue a new one and revoke it")
+            }
             if role == .shop { try CertificateAuthority.checkNameFree(name, for: id, in: index, at: start) }
             let cert = try X509Builder.build(
                 subjectKey: subjectKey, issuer: certificate, issuerKey: caKey.key, name: name, role: role, id: id,
@@ -233,6 +256,13 @@ public struct CertificateAuthority: Sendable {
             try Durable.write(cert.pem, to: layout.currentCertificate(role: role, id: id), mode: 0o644, ifExists: .replace)
             if generated != nil {
                 try Durable.write(cert.pem, to: layout.certificateFile(role: role, id: id), mode: 0o644, ifExists: .replace)
+            }
+            if existing == .revoke && !valid.isEmpty {
+                // The old certificate stops vouching now; what it signed before stays valid (revocation by date).
+                for i in valid { index.issued[i].revoked = now }
+                index.crlNumber += 1
+                try writeIndex(index)
+                try writeCRL(key: caKey, index: index, validFor: 7 * 86400)
             }
             return cert
         }

@@ -168,6 +168,13 @@ public final class TrustStore: Sendable {
         }
     }
 
+    /// The current CRL's number, thisUpdate and nextUpdate (`pki.crl-missing`/`-invalid` when it cannot
+    /// be used; a stale CRL is returned as it is: the caller judges its nextUpdate).
+    public func crlTimes() throws -> (number: Int64, thisUpdate: Date, nextUpdate: Date) {
+        let state = try currentCRL()
+        return (state.number, state.thisUpdate, state.nextUpdate)
+    }
+
     /// When `certificate` was revoked, by the current CRL; nil when it is not.
     public func revocation(of certificate: Certificate) throws -> Date? {
         try currentCRL().revoked[certificate.serialHex]

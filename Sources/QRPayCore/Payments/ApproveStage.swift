@@ -80,7 +80,7 @@ public struct ApproveStage: SpoolStage {
             throw QRPayError(.approvalExpired, "payment \(approval.shop)/\(approval.payment) expired at \(Timestamp.format(record.info.expires))")
         }
         guard approval.currency == record.info.currency.code, approval.total == record.info.total else {
-            throw QRPayError(.approvalTotalMismatch, "the approval is for \(approval.currency) \(approval.total) but the payment is \(record.info.currency.code) \(record.info.total)")
+            throw QRPayError(.approvalTotalMismatch, "the approval is for \(Currency.format(code: approval.currency, minor: approval.total)) but the payment is \(record.info.currency.format(record.info.total))")
         }
         guard approval.document == record.documentHash else {
             throw QRPayError(.approvalDocumentMismatch, "the approval was made for another version of the shop's payment document")

@@ -56,5 +56,35 @@ public struct Currency: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
+extension Currency {
+    /// `1234` USD → `12.34`, `12000` KRW → `12000`: the amount as a plain decimal string (no grouping,
+    /// no currency), for CSV and JSON readers that must not misread minor units.
+    public func decimal(_ minor: Int64) -> String {
+        let negative = minor < 0
+        let magnitude = minor.magnitude
+        var divisor: UInt64 = 1
+        for _ in 0..<exponent { divisor *= 10 }
+        var text = (negative ? "-" : "") + String(magnitude / divisor)
+        if exponent > 0 {
+            let f = String(magnitude % divisor)
+            text += "." + String(repeating: "0", count: exponent - f.count) + f
+        }
+        return text
+    }
+
+    /// `USD 12.34` for a known code, else `XYZ 1234 (minor units)`: how every report shows an amount.
+    public static func format(code: String, minor: Int64) -> String {
+        (try? Currency(code)).map { $0.format(minor) } ?? "\(code) \(minor) (minor units)"
+    }
+
+    /// `{"currency", "minor", "exponent", "decimal"}`: one amount in JSON, minor units beside the
+    /// exponent and the decimal string (exponent and decimal null for an unknown code).
+    public static func amountJSON(code: String, minor: Int64) -> JSONValue {
+        let c = try? Currency(code)
+        return ["currency": .string(code), "minor": .int(minor),
+                "exponent": c.map { .int(Int64($0.exponent)) } ?? .null, "decimal": c.map { .string($0.decimal(minor)) } ?? .null]
+    }
+}
+
 /// The largest total QR-Pay accepts, in minor units (10^15: far above any real payment, far below overflow).
 public let maximumAmount: Int64 = 1_000_000_000_000_000

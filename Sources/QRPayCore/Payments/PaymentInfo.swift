@@ -149,7 +149,7 @@ public struct PaymentInfo: Equatable, Sendable {
         try self.init(shop: shop, payment: payment, currency: currency, items: items,
                       created: try time("created"), expires: try time("expires"))
         guard claimedTotal == total else {
-            throw QRPayError(.paymentTotalMismatch, "the total \(claimedTotal) is not the sum of the items (\(total))")
+            throw QRPayError(.paymentTotalMismatch, "the total \(currency.format(claimedTotal)) is not the sum of the items (\(currency.format(total)))")
         }
     }
 }

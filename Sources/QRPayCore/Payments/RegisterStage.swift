@@ -81,7 +81,7 @@ public struct RegisterStage: SpoolStage {
             signature: Base64URL.encode(jws.signature),
             signer: ["fingerprint": .string(signer.fingerprint), "serial": .string(signer.serialHex),
                      "name": .string(signer.displayName), "notAfter": .string(Timestamp.format(signer.notAfter))],
-            qrPath: qrPath,
+            qrPath: layout.relative(qrPath),
             history: [HistoryEntry(state: .request, at: commit.context.now(),
                                    evidence: ["type": "payment", "documentHash": .string(jws.documentHash),
                                               "verifiedAt": .string(Timestamp.format(now))])])
@@ -100,7 +100,7 @@ public struct RegisterStage: SpoolStage {
     }
 
     func completeOutputs(_ record: PaymentRecord, commit: GroupCommit) throws {
-        if !FileIO.exists(record.qrPath), let sig = Base64URL.decode(record.signature) {
+        if !FileIO.exists(layout.absolute(record.qrPath)), let sig = Base64URL.decode(record.signature) {
             _ = try writeQR(try QRPayload(shop: record.info.shop, payment: record.info.payment, signature: sig), commit: commit)
         }
         try store.reindex(record, commit: commit)

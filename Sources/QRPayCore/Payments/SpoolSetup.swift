@@ -18,7 +18,7 @@ public struct SpoolSetupReport: Sendable {
     public var shops: [String] = []
 
     public var json: JSONValue {
-        ["created": .int(Int64(created)), "shops": .array(shops.map { .string($0) })]
+        ["v": 1, "created": .int(Int64(created)), "shops": .array(shops.map { .string($0) })]
     }
 
     public var text: String {
@@ -42,11 +42,23 @@ public enum SpoolSetup {
             .filter(Identifier.isValid).sorted()
     }
 
+    /// About how many directories `run` looks at for `shops` shops (the list's and each shop's
+    /// buckets dominate): the total of init's progress line.
+    public static func directories(shops: Int) -> Int { listPrefixes.count + 12 + shops * (bucketNames.count + 2) }
+
     /// Creates what is missing, with the layout's modes; `shops` nil: every certified shop.
-    public static func run(spoolRoot root: String, shops: [String]? = nil) throws -> SpoolSetupReport {
+    /// `progress` is told how many directories were looked at so far (of about `directories(shops:)`).
+    public static func run(spoolRoot root: String, shops: [String]? = nil,
+                           progress: ((Int) -> Void)? = nil) throws -> SpoolSetupReport {
         let layout = SpoolLayout(root: root)
         var report = SpoolSetupReport()
-        func make(_ path: String) throws { report.created += try layout.makeDirectories(path) }
+        let shopList = try shops ?? certifiedShops(layout: layout)
+        var looked = 0
+        func make(_ path: String) throws {
+            report.created += try layout.makeDirectories(path)
+            looked += 1
+            if let progress, looked % 256 == 0 { progress(looked) }
+        }
         for queue in [layout.inbox, layout.approvals, layout.cancels] { report.created += try layout.makeQueue(queue) }
         try make(layout.paymentsDirectory)
         for state in PaymentState.allCases { try make(layout.stateDirectory(state)) }
@@ -57,7 +69,7 @@ public enum SpoolSetup {
         try make(layout.runDirectory)
         try make(layout.shopsDirectory)
         try make(layout.usersDirectory)
-        for shop in try shops ?? certifiedShops(layout: layout) {
+        for shop in shopList {
             try Identifier.validate(shop, what: "shop")
             let buckets = layout.recordDirectory(shop: shop)
             try make(buckets)

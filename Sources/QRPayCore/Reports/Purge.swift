@@ -32,7 +32,7 @@ public struct PurgeReport: Sendable {
 
     public var json: JSONValue {
         [
-            "cutoff": .string(cutoff), "dryRun": .bool(dryRun), "files": .int(Int64(files)),
+            "v": 1, "cutoff": .string(cutoff), "dryRun": .bool(dryRun), "files": .int(Int64(files)),
             "days": .int(Int64(removed.count)), "keptDays": .int(Int64(kept)),
             "removed": .array(removed.map { ["queue": .string($0.queue), "day": .string($0.day), "files": .int(Int64($0.files))] }),
         ]

@@ -8,6 +8,9 @@
 //   release ID   QUEUE/hold/NAME → QUEUE/new/NAME
 
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 public struct QuarantinedFile: Sendable {
     public let queue: String
@@ -28,14 +31,15 @@ public struct QuarantinedFile: Sendable {
 
 public enum QueueOps {
     public enum Action: String, Sendable {
-        case requeue, hold, release
+        case requeue, hold, release, delete
 
         /// Where the file must be for the action.
-        var sources: [QueueState] {
+        public var sources: [QueueState] {
             switch self {
             case .requeue: return [.quarantine]
             case .hold: return [.new, .deferred]
             case .release: return [.hold]
+            case .delete: return [.quarantine, .hold]
             }
         }
     }
@@ -76,6 +80,10 @@ public enum QueueOps {
         switch found.count {
         case 1: return (found[0].0, found[0].1, name)
         case 0:
+            if action == .delete, let elsewhere = candidates.first(where: { _, q in
+                [QueueState.new, .cur, .deferred].contains { FileIO.lstatKind(q.path + "/" + $0.rawValue + "/" + name) != nil } }) {
+                throw QRPayError(.spoolNotDeletable, "\(elsewhere.0)/\(name) is waiting, claimed or deferred: only quarantined or held files may be deleted (hold it first)")
+            }
             let where_ = action.sources.map(\.rawValue).joined(separator: " or ")
             throw QRPayError(.spoolNoSuchFile, "no file \(name) in \(where_)/ of \(parts.isEmpty ? "any queue" : wanted)")
         default:
@@ -96,6 +104,8 @@ public enum QueueOps {
         case .release:
             try queue.release(name)
             return "\(queueName)/\(name): released into \(queueName)/new/"
+        case .delete:
+            return try QueueTools.delete(id, spoolRoot: spoolRoot, now: Date(), operator: "uid \(geteuid())")
         }
     }
 }

@@ -37,6 +37,13 @@ public struct Tally: Equatable, Sendable {
     }
 
     var json: JSONValue { ["count": .int(count), "total": .int(total)] }
+
+    /// With the currency's exponent and the total as a decimal string beside the minor units.
+    func json(currency: String) -> JSONValue {
+        let c = try? Currency(currency)
+        return ["count": .int(count), "total": .int(total), "exponent": c.map { .int(Int64($0.exponent)) } ?? .null,
+                "decimal": c.map { .string($0.decimal(total)) } ?? .null]
+    }
 }
 
 public struct Discrepancy: Equatable, Sendable {
@@ -57,11 +64,13 @@ public struct Discrepancy: Equatable, Sendable {
         var pg: JSONValue = .null
         if let pgState {
             pg = ["state": .string(pgState.rawValue), "currency": pgCurrency.map { .string($0) } ?? .null,
-                  "total": pgTotal.map { .int($0) } ?? .null]
+                  "total": pgTotal.map { .int($0) } ?? .null,
+                  "decimal": pgCurrency.flatMap { c in pgTotal.flatMap { t in (try? Currency(c)).map { .string($0.decimal(t)) } } } ?? .null]
         }
         var shopSide: JSONValue = .null
         if let shopCurrency {
             shopSide = ["currency": .string(shopCurrency), "total": shopTotal.map { .int($0) } ?? .null,
+                        "decimal": shopTotal.flatMap { t in (try? Currency(shopCurrency)).map { .string($0.decimal(t)) } } ?? .null,
                         "cancelled": .bool(shopCancelled ?? false)]
         }
         return ["kind": .string(kind), "shop": .string(shop), "payment": .string(payment), "pg": pg,
@@ -85,7 +94,7 @@ public struct ReconcileReport: Sendable {
         for (shop, states) in shops {
             var s: [String: JSONValue] = [:]
             for (state, currencies) in states {
-                s[state.rawValue] = .object(currencies.mapValues(\.json))
+                s[state.rawValue] = .object(Dictionary(uniqueKeysWithValues: currencies.map { ($0.key, $0.value.json(currency: $0.key)) }))
                 for (cur, t) in currencies {
                     var o = overall[state, default: [:]][cur, default: Tally()]
                     o.count += t.count; o.total = o.total &+ t.total
@@ -95,7 +104,9 @@ public struct ReconcileReport: Sendable {
             shopsJSON[shop] = .object(s)
         }
         var states: [String: JSONValue] = [:]
-        for state in PaymentState.allCases { states[state.rawValue] = .object((overall[state] ?? [:]).mapValues(\.json)) }
+        for state in PaymentState.allCases {
+            states[state.rawValue] = .object(Dictionary(uniqueKeysWithValues: (overall[state] ?? [:]).map { ($0.key, $0.value.json(currency: $0.key)) }))
+        }
         return ["v": 1, "day": .string(day), "shop": shop.map { .string($0) } ?? .null,
                 "generated": .string(Timestamp.format(generated)), "shopJournal": shopJournal.map { .string($0) } ?? .null,
                 "markers": .int(markers), "shops": .object(shopsJSON), "states": .object(states),
@@ -103,18 +114,24 @@ public struct ReconcileReport: Sendable {
     }
 
     /// One header, then a `total` row per shop, state and currency and a `discrepancy` row each.
+    /// `total` is in minor units; `exponent` and `amount` (a decimal string) beside it say what it means.
     public var csv: String {
-        var lines = ["section,shop,state,currency,count,total,payment,kind,message"]
+        func exponent(_ cur: String) -> String { (try? Currency(cur)).map { String($0.exponent) } ?? "" }
+        func amount(_ cur: String, _ minor: Int64?) -> String { minor.flatMap { m in (try? Currency(cur)).map { $0.decimal(m) } } ?? "" }
+        var lines = ["section,shop,state,currency,count,total,payment,kind,message,exponent,amount"]
         for shop in shops.keys.sorted() {
             for state in PaymentState.allCases {
                 for (cur, t) in (shops[shop]?[state] ?? [:]).sorted(by: { $0.key < $1.key }) {
-                    lines.append(["total", shop, state.rawValue, cur, String(t.count), String(t.total), "", "", ""].map(csvField).joined(separator: ","))
+                    lines.append(["total", shop, state.rawValue, cur, String(t.count), String(t.total), "", "", "",
+                                  exponent(cur), amount(cur, t.total)].map(csvField).joined(separator: ","))
                 }
             }
         }
         for d in discrepancies {
-            lines.append(["discrepancy", d.shop, d.pgState?.rawValue ?? "", d.pgCurrency ?? d.shopCurrency ?? "", "",
-                          (d.pgTotal ?? d.shopTotal).map(String.init) ?? "", d.payment, d.kind, d.message].map(csvField).joined(separator: ","))
+            let cur = d.pgCurrency ?? d.shopCurrency ?? ""
+            lines.append(["discrepancy", d.shop, d.pgState?.rawValue ?? "", cur, "",
+                          (d.pgTotal ?? d.shopTotal).map(String.init) ?? "", d.payment, d.kind, d.message,
+                          exponent(cur), amount(cur, d.pgTotal ?? d.shopTotal)].map(csvField).joined(separator: ","))
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -187,8 +204,14 @@ public enum Reconcile {
                            progress: ((PaymentState, Int64) -> Void)? = nil) throws -> ReconcileReport {
         guard isDay(day) else { throw QRPayError.usage("\"\(day)\" is not a day: use YYYY-MM-DD") }
         if let shop { try Identifier.validate(shop, what: "shop") }
-        guard FileIO.isDirectory(SpoolLayout(root: spoolRoot).pgDirectory) else {
-            throw QRPayError(.spoolMissing, "there is no PG spool at \(spoolRoot) (no pg/ directory)")
+        let layout = SpoolLayout(root: spoolRoot)
+        guard FileIO.isDirectory(layout.pgDirectory) else {
+            throw QRPayError(.spoolMissing, "there is no PG spool at \(spoolRoot) (no pg/ directory): give the spool with --spool DIR or set $QRPAY_SPOOL")
+        }
+        if let shop, !FileIO.exists(layout.currentCertificate(role: .shop, id: shop)), !FileIO.isDirectory(layout.shopDirectory(shop)),
+           !FileIO.isDirectory(layout.recordDirectory(shop: shop)) {
+            // A typo in --shop must never read as "0 payments, 0 discrepancies".
+            throw QRPayError(.reconcileUnknownShop, "the spool knows no shop \(shop) (no certificate in \(layout.relative(layout.certificatesDirectory(role: .shop))), no shops/\(shop)/, no payments)")
         }
         var report = ReconcileReport(day: day, shop: shop, generated: now, shopJournal: shopJournal)
         var expected: [String: ShopSide]? = nil
@@ -242,7 +265,7 @@ public enum Reconcile {
         side.seenState = m.state
         expected[m.payment] = side
         if side.currency != m.currency || side.total != m.total {
-            add("amount-mismatch", side, "the shop's journal says \(side.currency) \(side.total), the PG \(m.currency) \(m.total)")
+            add("amount-mismatch", side, "the shop's journal says \(Currency.format(code: side.currency, minor: side.total)), the PG \(Currency.format(code: m.currency, minor: m.total))")
         }
         switch (side.cancelled, m.state) {
         case (true, .accept), (true, .finish):

@@ -22,6 +22,16 @@
 //   owner.key              a key owned by another user than its directory
 //   mode.world-writable    a world-writable directory in the spool                (repairable: o-w)
 //   journal.*, checkpoint.* see JournalAudit.swift
+//   crl.expired            the CRL's nextUpdate has passed: every stage defers everything
+//   cert.expired           a certificate (the CA's, the PG's, a shop's or user's in ca/certs/) has expired
+//   queue.foreign          a foreign name waiting in a queue's new/ (no stage will take it)
+//   queue.deferred         a file deferred for longer than --max-deferred (default 1h): a fault that lasts
+//   queue.old              a file waiting or claimed in a PG queue (pg/inbox, pg/approvals, pg/cancels)
+//                          for longer than --max-age (default 1h): is the stage running?
+//
+// Warnings (reported, never the exit status: a warning says "act soon", a finding "something is wrong"):
+//   crl.expiring           the CRL's nextUpdate comes within --crl-warn (default 24h): run `qrpay-ca crl`
+//   cert.expiring          a certificate expires within --cert-warn (default 7d): renew it
 //
 // `--repair` fixes only what is safe: markers are made to agree with records (PaymentStore.reindex,
 // or an orphan marker removed), stale temporary files removed, keys chmod 0600, o-w taken from
@@ -35,6 +45,15 @@ import Foundation
 import Glibc
 #endif
 
+/// How long before an expiry `check` warns, and how old queue files may grow before they are findings.
+public struct CheckThresholds: Sendable, Equatable {
+    public var certificateWarning: TimeInterval = 7 * 86400
+    public var crlWarning: TimeInterval = 86400
+    public var maxDeferred: TimeInterval = 3600
+    public var maxAge: TimeInterval = 3600
+    public init() {}
+}
+
 public struct CheckFinding: Equatable, Sendable {
     public let code: String
     /// Relative to the spool root.
@@ -42,20 +61,26 @@ public struct CheckFinding: Equatable, Sendable {
     public let message: String
     public let repairable: Bool
     public var repaired = false
+    /// A warning (something expires soon) is reported but never makes the exit status 1.
+    public var warning = false
 
     public var json: JSONValue {
         ["code": .string(code), "path": .string(path), "message": .string(message),
-         "repairable": .bool(repairable), "repaired": .bool(repaired)]
+         "repairable": .bool(repairable), "repaired": .bool(repaired),
+         "severity": .string(warning ? "warning" : "finding")]
     }
 
-    /// `CODE path: message` (with ` (repaired)` when --repair fixed it).
-    public var line: String { "\(code) \(path): \(message)" + (repaired ? " (repaired)" : "") }
+    /// `CODE path: message` (with ` (repaired)` when --repair fixed it); a warning starts with `warning: `.
+    public var line: String { (warning ? "warning: " : "") + "\(code) \(path): \(message)" + (repaired ? " (repaired)" : "") }
 }
 
 public final class SpoolCheck {
     public let root: String
     public let repair: Bool
     public let now: Date
+    public let thresholds: CheckThresholds
+    /// Called with how many records and markers were read so far (a progress line on a terminal).
+    var progress: ((Int) -> Void)?
     public static let staleTemporary: TimeInterval = 36 * 3600
     /// While stages run, what changed more recently than this is not judged.
     static let inFlight: TimeInterval = 60
@@ -71,18 +96,20 @@ public final class SpoolCheck {
     /// Payments the journal knows that have no record.
     var journalOnly: Set<String> = []
 
-    init(root: String, repair: Bool, now: Date) {
-        self.root = root; self.repair = repair; self.now = now
+    init(root: String, repair: Bool, now: Date, thresholds: CheckThresholds) {
+        self.root = root; self.repair = repair; self.now = now; self.thresholds = thresholds
         layout = SpoolLayout(root: root)
         store = PaymentStore(layout: layout)
     }
 
     /// Runs every check (and the safe repairs when `repair`).
-    public static func run(spoolRoot: String, repair: Bool = false, now: Date = Date()) throws -> SpoolCheck {
+    public static func run(spoolRoot: String, repair: Bool = false, now: Date = Date(), thresholds: CheckThresholds = CheckThresholds(),
+                           progress: ((Int) -> Void)? = nil) throws -> SpoolCheck {
         guard FileIO.isDirectory(spoolRoot) else {
             throw QRPayError(.spoolMissing, "there is no spool at \(spoolRoot)")
         }
-        let check = SpoolCheck(root: spoolRoot, repair: repair, now: now)
+        let check = SpoolCheck(root: spoolRoot, repair: repair, now: now, thresholds: thresholds)
+        check.progress = progress
         let locks = StageLocks(spoolRoot: spoolRoot)
         if !locks.allHeld {
             if repair {
@@ -98,6 +125,7 @@ public final class SpoolCheck {
             check.counted["journalEntries"] = audit.entries
             check.counted["checkpoints"] = audit.checkpoints
             var journalStates = audit.finalStates
+            check.checkExpiries()
             try check.checkRecords(&journalStates)
             check.journalOnly = Set(journalStates.keys)
             for (key, final) in journalStates.sorted(by: { $0.key < $1.key }) where !check.isRecent(final.at) {
@@ -107,6 +135,7 @@ public final class SpoolCheck {
             }
             try check.checkMarkers()
             try check.checkTemporaryFiles()
+            try check.checkQueues()
             try check.checkModes()
         }
         return check
@@ -171,6 +200,7 @@ public final class SpoolCheck {
     func checkRecord(_ path: String, shop: String, bucket: String, name: String, _ journalStates: inout [String: JournalFinal]) {
         let rel = path.relative(to: root)
         counted["records", default: 0] += 1
+        if let progress, counted["records"]! % 1000 == 0 { progress(counted["records"]!) }
         let record: PaymentRecord
         do {
             record = try PaymentRecord(data: try FileIO.read(path, maxBytes: 4 << 20))
@@ -367,6 +397,111 @@ public final class SpoolCheck {
         }
     }
 
+    // MARK: expiries: the CRL and every certificate
+
+    func warn(_ code: String, _ path: String, _ message: String) {
+        var finding = CheckFinding(code: code, path: path, message: message, repairable: false)
+        finding.warning = true
+        findings.append(finding)
+    }
+
+    static func span(_ t: TimeInterval) -> String {
+        let s = abs(t)
+        if s >= 2 * 86400 { return "\(Int(s / 86400)) days" }
+        if s >= 2 * 3600 { return "\(Int(s / 3600)) hours" }
+        return "\(Int(s / 60)) minutes"
+    }
+
+    /// The CRL's nextUpdate and every certificate's notAfter (the CA's, the PG's, each shop's and
+    /// user's current one in ca/certs/): passed is a finding, within the window a warning.
+    func checkExpiries() {
+        guard let trust else { return }  // no CA: reported by what needs it
+        do {
+            let crl = try trust.crlTimes()
+            let left = crl.nextUpdate.timeIntervalSince(now)
+            if left < 0 {
+                crlReported = true
+                add("crl.expired", layout.relative(layout.crl), "the CRL's nextUpdate \(Timestamp.format(crl.nextUpdate)) passed \(SpoolCheck.span(left)) ago: every stage defers until `qrpay-ca crl` issues a fresh one")
+            } else if left < thresholds.crlWarning {
+                warn("crl.expiring", layout.relative(layout.crl), "the CRL's nextUpdate \(Timestamp.format(crl.nextUpdate)) comes in \(SpoolCheck.span(left)): run `qrpay-ca crl` before it, or every stage stops")
+            }
+        } catch let e as QRPayError {
+            crlReported = true
+            add("crl.unusable", layout.relative(layout.crl), e.message)
+        } catch {}
+        var certificates: [(path: String, what: String, cert: Certificate)] = [(layout.caCertificate, "the CA", trust.root)]
+        for role in Role.allCases {
+            let dir = layout.certificatesDirectory(role: role)
+            for name in ((try? FileIO.listDirectory(dir)) ?? []).sorted() where name.hasSuffix(".pem") && !name.hasPrefix(".") {
+                guard let data = try? FileIO.read(dir + "/" + name, maxBytes: 64 * 1024), let cert = try? Certificate(pem: data) else { continue }
+                let id = String(name.dropLast(4))
+                certificates.append((dir + "/" + name, role == .pg ? "the PG (\(id))" : "\(role.rawValue) \(id)", cert))
+            }
+        }
+        for (path, what, cert) in certificates {
+            if cert !== trust.root, let revoked = try? trust.revocation(of: cert), revoked <= now { continue }  // revoked: expiry is moot
+            let left = cert.notAfter.timeIntervalSince(now)
+            if left < 0 {
+                add("cert.expired", layout.relative(path), "the certificate of \(what) expired at \(Timestamp.format(cert.notAfter)), \(SpoolCheck.span(left)) ago: \(what == "the CA" ? "make a new CA" : "issue a new one (qrpay-ca issue --renew)")")
+            } else if left < thresholds.certificateWarning {
+                warn("cert.expiring", layout.relative(path), "the certificate of \(what) expires at \(Timestamp.format(cert.notAfter)), in \(SpoolCheck.span(left)): renew it (qrpay-ca issue --renew)")
+            }
+        }
+    }
+
+    // MARK: queues: foreign names, long deferrals, old files
+
+    func checkQueues() throws {
+        let pgQueues = Set([layout.inbox.path, layout.approvals.path, layout.cancels.path])
+        for named in try layout.allQueues() {
+            let queue = named.queue
+            if SpoolLayout.mayRead(queue.newDirectory) {
+                for name in (try? queue.foreignNames()) ?? [] where !name.hasPrefix(".") {
+                    add("queue.foreign", layout.relative(queue.newDirectory) + "/" + SpoolCheck.shown(name),
+                        "a name no stage takes (names are [A-Za-z0-9][A-Za-z0-9._:,=+-]{0,200}): the next run of its stage moves it into quarantine/; write files in tmp/ and rename them in")
+                }
+            }
+            if SpoolLayout.mayRead(queue.deferredDirectory) {
+                for name in (try? queue.deferred()) ?? [] {
+                    let record = queue.deferredRecord(name)
+                    var since = record?["arrived"]?.stringValue.flatMap(Timestamp.parse)
+                    if since == nil, let (_, st) = FileIO.lstatKind(queue.deferredDirectory + "/" + name) { since = Queue.changeTime(st) }
+                    guard let since, now.timeIntervalSince(since) > thresholds.maxDeferred else { continue }
+                    let attempts = record?["attempts"]?.intValue ?? 0
+                    let reason = record?["reason"]?.stringValue ?? "no reason file"
+                    add("queue.deferred", layout.relative(queue.deferredDirectory) + "/" + name,
+                        "deferred for \(SpoolCheck.span(now.timeIntervalSince(since))) (\(attempts) attempts): \(reason)")
+                }
+            }
+            // Notices and receipts wait for their party (an offline shop), photos for their user: only
+            // the PG's own input queues must drain.
+            guard pgQueues.contains(queue.path) else { continue }
+            for (dir, what) in [(queue.newDirectory, "waiting"), (queue.curDirectory, "claimed")] where SpoolLayout.mayRead(dir) {
+                for name in ((try? FileIO.listDirectory(dir)) ?? []).sorted() where SpoolName.isValid(name) {
+                    guard let (_, st) = FileIO.lstatKind(dir + "/" + name) else { continue }
+                    let age = now.timeIntervalSince(Queue.changeTime(st))
+                    if age > thresholds.maxAge {
+                        add("queue.old", layout.relative(dir) + "/" + name,
+                            "\(what) for \(SpoolCheck.span(age)): is qrpay-\(SpoolCheck.stage(of: named.name)) running (systemd timer, cron)?")
+                    }
+                }
+            }
+        }
+    }
+
+    static func stage(of queue: String) -> String {
+        switch queue {
+        case "pg/inbox": return "register"
+        case "pg/approvals": return "approve"
+        default: return "settle"
+        }
+    }
+
+    /// A foreign name as printable ASCII (escapes for the rest).
+    static func shown(_ name: String) -> String {
+        String(name.unicodeScalars.prefix(80).map { $0.isASCII && $0.value > 0x20 && $0.value < 0x7F ? String($0) : "\\u{\(String($0.value, radix: 16))}" }.joined())
+    }
+
     // MARK: queues' tmp/
 
     func checkTemporaryFiles() throws {
@@ -442,18 +577,26 @@ public final class SpoolCheck {
 
     // MARK: output
 
-    public var json: JSONValue { .array(findings.map(\.json)) }
+    /// `{v, findings: [...], counted, remaining, warnings}` (findings holds the warnings too, by severity).
+    public var json: JSONValue {
+        ["v": 1, "findings": .array(findings.map(\.json)), "remaining": .int(Int64(remaining)), "warnings": .int(Int64(warnings)),
+         "counted": .object(counted.mapValues { .int(Int64($0)) }), "stagesRunning": .bool(lenient)]
+    }
 
     public var text: String { findings.map(\.line).joined(separator: "\n") }
 
     /// Findings that are still there (not repaired).
-    public var remaining: Int { findings.filter { !$0.repaired }.count }
+    public var remaining: Int { findings.filter { !$0.repaired && !$0.warning }.count }
+
+    /// Warnings (things that expire soon): reported, not counted in the exit status.
+    public var warnings: Int { findings.filter(\.warning).count }
 
     public var summary: String {
         let c = counted
         let repaired = findings.count - remaining
         return "checked \(c["records"] ?? 0) records, \(c["markers"] ?? 0) markers, \(c["journalEntries"] ?? 0) journal entries, "
-            + "\(c["checkpoints"] ?? 0) checkpoints: \(findings.count) findings" + (repair ? ", \(repaired) repaired" : "")
+            + "\(c["checkpoints"] ?? 0) checkpoints: \(findings.count - warnings) findings" + (repair ? ", \(repaired) repaired" : "")
+            + (warnings > 0 ? ", \(warnings) warning\(warnings == 1 ? "" : "s")" : "")
             + (lenient ? " (stages were running: what changed in the last minute was not judged)" : "")
     }
 }

@@ -85,8 +85,12 @@ public struct SpoolStatus: Sendable {
             paymentCounts[state.rawValue] = .int(Int64(payments[state] ?? 0))
             sumJSON[state.rawValue] = .object((sums[state] ?? [:]).mapValues { .int($0) })
         }
-        return ["queues": .object(queueCounts), "queueDetails": .object(details),
-                "payments": .object(paymentCounts), "sums": .object(sumJSON),
+        var amounts: [String: JSONValue] = [:]
+        for state in PaymentState.allCases {
+            amounts[state.rawValue] = .array((sums[state] ?? [:]).sorted { $0.key < $1.key }.map { Currency.amountJSON(code: $0.key, minor: $0.value) })
+        }
+        return ["v": 1, "queues": .object(queueCounts), "queueDetails": .object(details),
+                "payments": .object(paymentCounts), "sums": .object(sumJSON), "amounts": .object(amounts),
                 "deferred": .int(Int64(queues.reduce(0) { $0 + $1.deferred })),
                 "quarantined": .int(Int64(queues.reduce(0) { $0 + $1.quarantined }))]
     }
@@ -103,7 +107,7 @@ public struct SpoolStatus: Sendable {
         lines.append("STATE       COUNT  SUMS")
         for state in PaymentState.allCases {
             let sums = (sums[state] ?? [:]).sorted { $0.key < $1.key }.map { cur, total in
-                (try? Currency(cur).format(total)) ?? "\(cur) \(total)"
+                Currency.format(code: cur, minor: total)
             }.joined(separator: ", ")
             lines.append("\(state.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(String(payments[state] ?? 0).leftPad(8))  \(sums)")
         }

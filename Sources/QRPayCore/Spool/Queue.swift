@@ -27,6 +27,10 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { path }
 
+    /// How reason files name the queue: relative to the spool (`pg/inbox`), or the directory's own
+    /// name for a queue outside a spool (a shop's outbox). Never an absolute path.
+    public var reasonName: String { SpoolLayout.queueName(ofPath: path) ?? String(path.split(separator: "/").last ?? "") }
+
     public var tmpDirectory: String { path + "/tmp" }
     public var newDirectory: String { path + "/new" }
     public var curDirectory: String { path + "/cur" }
@@ -261,7 +265,7 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
     public func quarantine(_ file: ClaimedFile, stage: String, error: QRPayError, now: Date = Date()) throws -> String {
         var record: [String: JSONValue] = [
             "stage": .string(stage), "reason": .string(error.message), "code": .string(error.code.rawValue),
-            "at": .string(Timestamp.format(now)), "file": .string(file.name), "queue": .string(path),
+            "at": .string(Timestamp.format(now)), "file": .string(file.name), "queue": .string(reasonName),
         ]
         if let attempts = recordedAttempts(file.name) { record["attempts"] = .int(attempts) }
         let target = try park(file, in: quarantineDirectory, verb: "quarantine", reason: .object(record))
@@ -278,7 +282,7 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
         let arrived = min(file.arrival, earlier?["arrived"]?.stringValue.flatMap(Timestamp.parse) ?? file.arrival)
         let record: JSONValue = [
             "stage": .string(stage), "reason": .string(error.message), "code": .string(error.code.rawValue),
-            "at": .string(Timestamp.format(now)), "file": .string(file.name), "queue": .string(path),
+            "at": .string(Timestamp.format(now)), "file": .string(file.name), "queue": .string(reasonName),
             "attempts": .int(attempts), "retryAt": .string(Timestamp.format(retryAt)),
             // When the file first arrived (the PG's clock): a retry is judged as of then.
             "arrived": .string(Timestamp.format(arrived)),
@@ -376,7 +380,7 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
         let record: JSONValue = [
             "stage": .string(stage), "code": .string(ErrorCode.spoolBadName.rawValue),
             "reason": .string("\"\(shown)\" is not a queue file name ([A-Za-z0-9][A-Za-z0-9._:,=+-]{0,200}): write files in tmp/ and rename them into new/ under a valid name"),
-            "at": .string(Timestamp.format(now)), "file": .string(shown), "queue": .string(path),
+            "at": .string(Timestamp.format(now)), "file": .string(shown), "queue": .string(reasonName),
         ]
         try Durable.write(record.serialized(pretty: true), to: quarantineDirectory + "/" + target + SpoolName.reasonSuffix,
                           mode: Queue.fileMode, ifExists: .replace)

@@ -205,6 +205,10 @@ public struct SpoolLayout: Sendable {
     public func dueDirectory(_ kind: DueKind) -> String { dueDirectory + "/" + kind.rawValue }
 
     public var reportsDirectory: String { root + "/reports" }
+    /// reports/NAME: a report written in the spool (reconcile's, the daily report's page).
+    public func reportPath(_ name: String) -> String { reportsDirectory + "/" + name }
+    /// pg/audit.log: one line per act on evidence an operator did by hand (`qrpay-spool delete`).
+    public var auditLog: String { pgDirectory + "/audit.log" }
     public var runDirectory: String { root + "/run" }
     /// run/STAGE.lock: a stage runner's flock, holding its pid.
     public func lockFile(stage: String) -> String { runDirectory + "/" + stage + ".lock" }
@@ -293,6 +297,24 @@ public struct SpoolLayout: Sendable {
     /// Users with a directory in the spool, sorted.
     public func users() throws -> [String] {
         try FileIO.listDirectory(usersDirectory).filter { !$0.hasPrefix(".") && Identifier.isValid($0) }.sorted()
+    }
+
+    /// A path as records and reason files keep it (relative to the root), made absolute again;
+    /// an absolute path (as older records and reason files have it) is returned as it is.
+    public func absolute(_ path: String) -> String {
+        if path.hasPrefix("/") || path.isEmpty { return path }
+        return (root == "/" ? "" : root) + "/" + path
+    }
+
+    /// The name of the spool queue at `path` (`pg/inbox`, `shops/1001/notices`), from its last path
+    /// components and the table; nil for a queue outside a spool (a shop's outbox).
+    public static func queueName(ofPath path: String) -> String? {
+        let parts = path.split(separator: "/").map(String.init)
+        for n in [3, 2] where parts.count >= n {
+            let tail = parts.suffix(n).joined(separator: "/")
+            if let found = entry(matching: tail), found.subdirectory == nil, found.entry.kind == .queue { return tail }
+        }
+        return nil
     }
 
     /// How a path is named in log lines and listings: relative to the root.
@@ -404,7 +426,9 @@ extension SpoolLayout {
         LayoutEntry("pg/journal/intents/{name}.json", .file, .pg, .pg, 0o640, writer: "PG stages", reader: "PG stages (a rerun after a crash or a failed commit)"),
         LayoutEntry("pg/journal/checkpoints", .directory, .pg, .pg, 0o750, writer: "`qrpay-spool checkpoint`", reader: "`qrpay-spool check`"),
         LayoutEntry("pg/journal/checkpoints/{day}-{seq}.jws", .file, .pg, .pg, 0o640, writer: "`qrpay-spool checkpoint`", reader: "`qrpay-spool check`"),
-        LayoutEntry("reports", .directory, .pg, .pg, 0o750, writer: "`qrpay-reconcile`", reader: "operators, accounting"),
+        LayoutEntry("pg/audit.log", .file, .pg, .pg, 0o640, writer: "`qrpay-spool delete` (one line per file deleted)", reader: "operators, auditors"),
+        LayoutEntry("reports", .directory, .pg, .pg, 0o750, writer: "`qrpay-reconcile`, `qrpay-spool report`", reader: "operators, accounting"),
+        LayoutEntry("reports/{report}", .file, .pg, .pg, 0o640, writer: "`qrpay-reconcile` (`reconcile-DAY[-SHOP].csv|json[.jws]`), `qrpay-spool report --html` (`daily.html`)", reader: "operators, accounting"),
         LayoutEntry("run", .directory, .pg, .pg, 0o755, writer: "PG stage runners", reader: "operators"),
         LayoutEntry("run/{stage}.lock", .file, .pg, .pg, 0o640, writer: "stage runners (flock, holds the pid)", reader: "operators, `qrpay-spool check --repair`"),
 
@@ -503,4 +527,47 @@ extension SpoolLayout {
 
 extension LayoutEntry.QueueAccess {
     var rootModeText: String { String(format: "%04o", Int(rootMode)) }
+}
+
+// MARK: - qrpay-spool(5)
+
+extension SpoolLayout {
+    /// The qrpay-spool(5) manual page (man(7) macros): the layout table and the file formats, made
+    /// from the table so that it cannot disagree with it (`qrpay-spool layout --man`; `make install`).
+    public static func manPage(version: String) -> String {
+        func esc(_ s: String) -> String {
+            s.replacingOccurrences(of: "\\", with: "\\e").replacingOccurrences(of: "`", with: "")
+                .split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasPrefix(".") || $0.hasPrefix("'") ? "\\&" + $0 : String($0) }
+                .joined(separator: "\n")
+        }
+        var out = [".TH QRPAY-SPOOL 5 \"\" \"QR-Pay \(version)\" \"File Formats\"",
+                   ".SH NAME", "qrpay-spool \\- the QR-Pay spool: its layout, owners, modes and file formats",
+                   ".SH DESCRIPTION",
+                   esc("A QR-Pay spool (--spool DIR, $QRPAY_SPOOL) holds every file of the system. Each directory has the owner, group and mode below (qrpay-spool setup applies them; on a single-user spool one user owns everything with the same modes). {...} stands for one name: a shop's or user's id, a day, a token."),
+                   ".SH LAYOUT"]
+        for e in table {
+            out.append(".TP")
+            out.append(esc("\(e.pattern) (\(e.kind.rawValue), \(owners(e.owner, e.group)) \(e.kind == .queue ? e.queue!.rootModeText : e.modeText))"))
+            out.append(esc("Written by \(e.writer); read by \(e.reader)."))
+        }
+        out += [".SH QUEUES",
+                esc("Every queue has tmp/ (being written), new/ (committed, waiting), cur/ (claimed by a stage), done/DAY/ (processed, kept until qrpay-spool purge), deferred/ (transient failures, beside NAME.reason.json with attempts and retryAt), quarantine/ (bad input, beside NAME.reason.json) and hold/ (parked by an operator). Names are [A-Za-z0-9][A-Za-z0-9._:,=+-]{0,200}; write a file in tmp/ and rename it into new/."),
+                ".SH FILE FORMATS",
+                ".TP", "Signed documents",
+                esc("JWS (RFC 7515) flattened JSON: {\"payload\",\"protected\",\"signature\"}, ES256, protected header {\"alg\":\"ES256\",\"typ\":\"qrpay-KIND+jws\",\"x5t#S256\":FINGERPRINT}; KIND is payment, approval, cancel, notice, receipt, checkpoint or report. qrpay-spool cat decodes and verifies one."),
+                ".TP", "Payment records (pg/payments/SHOP/XX/PAYMENT.json)",
+                esc("{v, shop, payment, state, currency, total, items, created, expires, document, documentHash, signature, signer, qr, history, user?}; qr is relative to the spool (older records: absolute)."),
+                ".TP", "State markers (pg/states/STATE/DAY/SHOP~PAYMENT~CUR~TOTAL)",
+                esc("Empty files; the name is the data (TOTAL in the currency's minor units)."),
+                ".TP", "Reason files (QUEUE/quarantine|deferred/NAME.reason.json)",
+                esc("{stage, reason, code, at, file, queue, attempts?, retryAt?, arrived?}; queue is the queue's name relative to the spool (pg/inbox); code is an error code of the catalogue."),
+                ".TP", "Journal (pg/journal/DAY.jsonl)",
+                esc("One JSON object a line: {seq, at, shop, payment, from, to, evidence, prev, hash}, hash-chained."),
+                ".TP", "Audit log (pg/audit.log)",
+                esc("One JSON object a line per file qrpay-spool delete removed: {v, at, action, queue, name, state, by, bytes, sha256, code?, reason?}."),
+                ".TP", "Amounts",
+                esc("Integers in the currency's minor unit (ISO 4217 exponent: KRW 0, USD 2, BHD 3). JSON reports put exponent and decimal (a string) beside them; text shows USD 2.50."),
+                ".SH SEE ALSO", "qrpay-spool(1), qrpay-ca(1), qrpay-register(1), qrpay-approve(1), qrpay-settle(1), qrpay-reconcile(1)"]
+        return out.joined(separator: "\n") + "\n"
+    }
 }

@@ -111,6 +111,7 @@ public struct StageSummary: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         "\(processed) processed, \(quarantined) quarantined, \(deferred) deferred"
             + (ticked > 0 ? ", \(ticked) changed by the clock" : "")
+            + (recovered > 0 ? ", \(recovered) recovered after a crash" : "")
             + (left > 0 ? ", \(left) left waiting" : "")
             + (tickFailures > 0 ? ", work by the clock deferred" : "")
     }

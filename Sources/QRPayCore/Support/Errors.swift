@@ -155,6 +155,9 @@ extension ErrorCode {
     public static let spoolNoSuchFile = ErrorCode("spool.no-such-file", .noInput, .system, "no queue file {name} where the operation needs it")
     public static let spoolNotRegular = ErrorCode("spool.not-regular", .dataError, .input, "{name} is a {kind}, not a regular file; it was not opened")
     public static let spoolTooLarge = ErrorCode("spool.too-large", .dataError, .input, "{name} is {size} bytes, over the limit")
+    public static let spoolNotDeletable = ErrorCode("spool.not-deletable", .dataError, .input, "{name} is waiting, claimed or deferred: only quarantined or held files may be deleted")
+    public static let spoolUnknownFormat = ErrorCode("spool.unknown-format", .dataError, .input, "{path} is none of the spool's file formats")
+    public static let spoolNoOutbox = ErrorCode("spool.no-outbox", .noInput, .system, "there is no outbox queue at {path}")
     public static let spoolNoCA = ErrorCode("spool.no-ca", .noInput, .system, "{path} has no CA repository (ca/): run qrpay-ca init first")
 
     // json: strict parsing of untrusted documents
@@ -204,6 +207,7 @@ extension ErrorCode {
     public static let caIndex = ErrorCode("ca.index", .config, .system, "the CA index {path} is damaged: {why}")
     public static let caRepository = ErrorCode("ca.repository", .config, .system, "a CA repository file holds another certificate than its name says")
     public static let caNeverIssued = ErrorCode("ca.never-issued", .noInput, .system, "the CA has never issued a certificate for {role} {id}")
+    public static let caAlreadyIssued = ErrorCode("ca.already-issued", .cantCreate, .system, "{role} {id} already has a valid certificate: give --renew to replace (and revoke) it")
     public static let caName = ErrorCode("ca.name", .dataError, .input, "a display name must be 1 to 64 bytes of printable text")
     public static let caNameTaken = ErrorCode("ca.name-taken", .dataError, .input, "another shop already has this display name: payers could not tell them apart")
 
@@ -307,6 +311,7 @@ extension ErrorCode {
 
     // reconcile and bench
     public static let reconcileOverflow = ErrorCode("reconcile.overflow", .dataError, .input, "a total overflows 64-bit minor units")
+    public static let reconcileUnknownShop = ErrorCode("reconcile.unknown-shop", .noInput, .system, "the spool knows no shop {shop}")
     public static let reconcileShopJournal = ErrorCode("reconcile.shop-journal", .dataError, .input, "the shop journal is malformed")
     public static let benchFailed = ErrorCode("bench.failed", .software, .system, "the benchmark could not run: {why}")
 
@@ -337,6 +342,7 @@ extension ErrorCode {
         qrEmpty, qrTooLong, qrEncode, qrModuleSize, qrMargin, qrNone, qrNotQRPay, qrSignature, qrMismatch,
         imageEmpty, imageUnsupported, imageTruncated, imageCorrupt, imageTooLarge, imageMemory, imageWrite,
         scanNotPhoto, scanOrphanSidecar, scanTotalMismatch,
-        setupAccount, reconcileOverflow, reconcileShopJournal, benchFailed,
+        setupAccount, reconcileOverflow, reconcileShopJournal, reconcileUnknownShop,
+        spoolNotDeletable, spoolUnknownFormat, spoolNoOutbox, caAlreadyIssued, benchFailed,
     ]
 }

@@ -250,6 +250,19 @@ public enum FileIO {
         }
     }
 
+    /// Appends `data` to the file at `path` (created with `mode` if missing, never through a link)
+    /// and fsyncs it (and its directory when the file is new): an append-only log line that
+    /// survives a crash before the act it records (the audit log).
+    public static func appendDurably(_ data: Data, to path: String, mode: mode_t) throws {
+        let created = !exists(path)
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, mode)
+        guard fd >= 0 else { throw QRPayError.io("open", path: path, errno: errno) }
+        defer { close(fd) }
+        try writeAll(fd: fd, data, path: path)
+        guard fsync(fd) == 0 else { throw QRPayError.io("fsync", path: path, errno: errno) }
+        if created { try fsyncDirectory(parentDirectory(path)) }
+    }
+
     /// fsyncs the directory `path` (its entries: what was linked, renamed or removed in it).
     /// `fallback`: a descriptor of a file on the same file system, synced with syncfs(2) when the
     /// directory cannot be opened (a writer that may link into a directory it may not read, such as

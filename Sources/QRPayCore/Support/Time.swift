@@ -1,5 +1,5 @@
 // Time as QR-Pay writes it: RFC 3339 UTC with seconds (`2026-11-25T16:50:00Z`), durations as `90s`,
-// `15m`, `2h`, `1d` (or a bare number of seconds).
+// `15m`, `2h`, `1d`: a unit is required (a bare `5` could mean seconds or minutes), except for `0`.
 
 import Foundation
 
@@ -57,9 +57,14 @@ public enum Timestamp {
 }
 
 public enum Duration {
-    /// Parses `90s`, `15m`, `2h`, `1d`, or a bare number of seconds, into seconds.
+    /// What every duration error says.
+    public static let hint = "use a number with a unit: 90s, 15m, 2h or 1d"
+
+    /// Parses `90s`, `15m`, `2h`, `1d` into seconds. A unit is required: `5` alone is refused (seconds
+    /// or minutes?), except `0`, which is zero in any unit.
     public static func parse(_ text: String) throws -> TimeInterval {
-        guard let last = text.last else { throw QRPayError.usage("empty duration") }
+        guard let last = text.last else { throw QRPayError.usage("an empty duration: \(hint)") }
+        if text == "0" { return 0 }
         let unit: Double
         var digits = Substring(text)
         switch last {
@@ -67,11 +72,15 @@ public enum Duration {
         case "m": unit = 60; digits = digits.dropLast()
         case "h": unit = 3600; digits = digits.dropLast()
         case "d": unit = 86400; digits = digits.dropLast()
-        default: unit = 1
+        default:
+            if !text.isEmpty, text.allSatisfy({ $0.isASCII && $0.isNumber }) {
+                throw QRPayError.usage("\"\(text)\" has no unit: \(hint) (\(text)s for seconds)")
+            }
+            throw QRPayError.usage("\"\(text)\" is not a duration: \(hint)")
         }
         guard !digits.isEmpty, digits.count <= 9, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber),
               let n = Int(digits) else {
-            throw QRPayError.usage("\"\(text)\" is not a duration: use for example 90s, 15m, 2h or 1d")
+            throw QRPayError.usage("\"\(text)\" is not a duration: \(hint)")
         }
         return TimeInterval(n) * unit
     }
