@@ -65,6 +65,8 @@ class Stress:
         self.filler = None
         self.crl_stale = False
         self.kills = 0
+        self.step = 0
+        self.fault_ends = {}  # fault -> the step it clears at (faults come and go)
         self.counter = 0
         self.log = open(os.path.join(self.work, "stress.log"), "w")
 
@@ -238,6 +240,7 @@ class Stress:
                     f.flush()
         except OSError:
             pass
+        self.fault_ends["disk"] = self.step + self.rng.randint(2, 10)
         self.note("disk full")
 
     def readonly_candidates(self):
@@ -261,17 +264,21 @@ class Stress:
         subprocess.run(["mount", "--bind", d, d], check=True)
         self.mounted.append(d)
         subprocess.run(["mount", "-o", "remount,bind,ro", d], check=True)
+        self.fault_ends["readonly"] = self.step + self.rng.randint(2, 10)
         self.note(f"{d} read-only")
 
     def toggle_crl(self):
         if self.crl_stale:
-            self.run("qrpay-ca", ["crl", "--ca-password-file", self.pw, "--valid-for", "7d"])
-            self.crl_stale = False
-            self.note("CRL fresh")
+            if self.run("qrpay-ca", ["crl", "--ca-password-file", self.pw, "--valid-for", "7d"]).returncode == 0:
+                self.crl_stale = False
+                self.note("CRL fresh")
+            else:
+                self.fault_ends["crl"] = self.step + 2  # the disk is full: try again soon
         else:
             # Valid for a second: stale from then on, until re-issued.
             self.run("qrpay-ca", ["crl", "--ca-password-file", self.pw, "--valid-for", "1s"])
             self.crl_stale = True
+            self.fault_ends["crl"] = self.step + self.rng.randint(3, 12)
             self.note("CRL stale")
 
     def clear_faults(self):
@@ -304,8 +311,8 @@ class Stress:
     # --- the run --------------------------------------------------------------------------------
 
     def schedule(self):
-        actions = [(self.create, 6), (self.approve, 4), (self.cancel, 1), (self.some_stage, 5), (self.toggle_watch, 1),
-                   (self.toggle_disk, 0.5), (self.toggle_readonly, 0.8), (self.toggle_crl, 0.4)]
+        actions = [(self.create, 5), (self.approve, 5), (self.cancel, 1), (self.some_stage, 6), (self.toggle_watch, 1),
+                   (self.toggle_disk, 0.4), (self.toggle_readonly, 0.6), (self.toggle_crl, 0.3)]
         fns, weights = zip(*actions)
         end = time.monotonic() + self.args.seconds
         steps = 0
@@ -313,6 +320,21 @@ class Stress:
         while time.monotonic() < end:
             self.rng.choices(fns, weights)[0]()
             steps += 1
+            self.step = steps
+            # A fault lasts a few steps, then the disk frees, the directory is writable, the CRL fresh.
+            for fault, until in list(self.fault_ends.items()):
+                if steps < until:
+                    continue
+                del self.fault_ends[fault]
+                if fault == "disk" and self.filler:
+                    self.toggle_disk()
+                elif fault == "readonly" and any(m != self.mount for m in self.mounted):
+                    d = [m for m in self.mounted if m != self.mount][-1]
+                    subprocess.run(["umount", d], check=True)
+                    self.mounted.remove(d)
+                    self.note(f"{d} writable again")
+                elif fault == "crl" and self.crl_stale:
+                    self.toggle_crl()
             if time.monotonic() - last > 15:
                 last = time.monotonic()
                 left = int(end - time.monotonic())
