@@ -46,6 +46,22 @@ struct QRPaySettle: ParsableCommand {
     }
 
     func run() throws {
+        // An idle --once pass (nothing due, no cancel waiting) ends before the PG's key is unlocked:
+        // the password file is still read (a missing or unreadable one is still an error), but a
+        // wrong password shows only on the first pass with work.
+        if mode.mode == .once {
+            var idle = false
+            try runReportingErrors("qrpay-settle") {
+                try spool.requireSpool()
+                _ = try readPasswordFile(passwordFile, what: "the PG's password file (--password-file)")
+                idle = try !SettleStage.hasWork(layout: SpoolLayout(root: spool.root), hold: try parseDuration(hold, option: "--hold"),
+                                                now: try TimeSource.fromEnvironment().now())
+            }
+            if idle {
+                Diagnostics.info("qrpay-settle", "0 processed, 0 quarantined, 0 deferred; nothing due (the PG's key was not unlocked)")
+                return
+            }
+        }
         try runPGStage(program: "qrpay-settle", spool: spool, passwordFile: passwordFile, options: mode) { layout, pg in
             try SettleStage(layout: layout, pg: pg, hold: try parseDuration(hold, option: "--hold"))
         }

@@ -92,4 +92,23 @@ import Testing
         #expect(s.run("qrpay-approve", ["--password-file", s.passwordFile, "--once"]).status == 65)
         #expect(try s.quarantine(layout.approvals).map(\.code) == ["approval.unknown-payment"])
     }
+
+    /// An idle `qrpay-settle --once` (nothing due, no cancel) ends before unlocking the PG's key; as
+    /// soon as something is due it unlocks it (a wrong password is then 77) and settles.
+    @Test func idleSettleDoesNotUnlockTheKey() throws {
+        let s = try PipelineSpool()
+        let settle = ["--password-file", s.wrongPasswordFile, "--hold", "10m", "--once"]
+        let idle = s.run("qrpay-settle", settle)
+        #expect(idle.status == 0 && idle.stderr.contains("not unlocked"), "\(idle.stderr)")
+        let missing = s.run("qrpay-settle", ["--password-file", s.dir.path + "/no-such.pass", "--once"])
+        #expect(missing.status == 66, "\(missing.stderr)")
+        _ = try s.registerPayment(try s.paymentInfo(payment: "I-1", lifetime: 60))
+        #expect(s.run("qrpay-settle", settle).status == 0)  // not due yet
+        let due = s.run("qrpay-settle", settle, clockAhead: 120)
+        #expect(due.status == 77, "\(due.stderr)")
+        #expect(try s.store.load(shop: "1001", payment: "I-1")?.state == .request)
+        let ok = s.run("qrpay-settle", ["--password-file", s.passwordFile, "--once"], clockAhead: 120)
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(try s.store.load(shop: "1001", payment: "I-1")?.state == .expire)
+    }
 }

@@ -125,6 +125,21 @@ public struct SettleStage: SpoolStage {
         if let user = record.user { try notifier.receipt(for: record, user: user, commit: commit) }
     }
 
+    /// Whether a pass at `now` would find anything to do: a file in the cancels queue (new, claimed
+    /// or deferred) or an entry of the due index that is due. Looks only at what a pass would read
+    /// first; an idle `--once` run uses it to exit without unlocking the PG's key (scrypt: the
+    /// better part of a second and 128 MiB, every minute).
+    public static func hasWork(layout: SpoolLayout, hold: TimeInterval, now: Date) throws -> Bool {
+        if layout.cancels.holdsWork() { return true }
+        let seconds = DueIndex.seconds(now)
+        for kind in [DueKind.accepted, .expires] {
+            let cutoff = kind == .accepted ? seconds - Int64(hold) : seconds
+            guard FileIO.exists(layout.dueDirectory(kind)) else { continue }
+            if try !DueIndex.due(kind, by: cutoff, layout: layout).isEmpty { return true }
+        }
+        return false
+    }
+
     /// Finishes accepted payments whose hold has passed and expires stale requests: only the entries
     /// of the due index that are due are read (DueIndex), in group commits of `tickBatch`. A payment
     /// for which a cancel is waiting anywhere in the cancels queue (new, claimed, deferred for a fault
