@@ -11,8 +11,10 @@
 //   requeue|hold|release ID   move one queue file (ID: QUEUE/NAME as listed, or a bare NAME)
 //   purge [--keep-days N]     remove processed files (QUEUE/done/DAY/) older than the retention
 //   init [--shop ID]          create the spool's directories ahead of use (queues, list, shops' buckets)
+//   accounts set|list         shops' payout accounts and the PG's debtor accounts (journaled)
 // Inputs:  the spool; checkpoint: the PG's key (--password-file).
-// Outputs: reports on stdout (`--json` for scripts); check --repair: markers, removed tmp files,
+// Outputs: reports on stdout (`--json` for scripts); accounts set: pg/accounts/SHOP.json or
+//          pg/debtor/CUR.json and a journal entry; check --repair: markers, removed tmp files,
 //          chmod; checkpoint: one .jws file; requeue/hold/release: one rename; purge: removed done/ days;
 //          init: directories.
 // Exit codes: 0 done; 1 check found something it did not repair, or show found a signature that
@@ -40,7 +42,7 @@ struct QRPaySpool: ParsableCommand {
         `purge` of processed files past their retention (Samples/systemd/qrpay-purge.timer).
         """,
         subcommands: [Status.self, Show.self, Check.self, CheckpointCommand.self, Quarantine.self, Layout.self,
-                      Requeue.self, Hold.self, Release.self, Purge.self, Init.self, Setup.self])
+                      Requeue.self, Hold.self, Release.self, Purge.self, Init.self, Setup.self, Accounts.self])
 }
 
 extension QRPaySpool {

@@ -19,6 +19,8 @@ public enum DocumentType: String, Sendable, CaseIterable {
     case receipt = "qrpay-receipt+jws"
     case checkpoint = "qrpay-checkpoint+jws"
     case report = "qrpay-report+jws"
+    /// A payout's manifest: every payment a payout file covers (Payouts/Payout.swift).
+    case payout = "qrpay-payout+jws"
 }
 
 public struct JWS: Sendable {
