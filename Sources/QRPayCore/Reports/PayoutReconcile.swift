@@ -154,6 +154,7 @@ public enum PayoutReconcile {
                                                            message: "the bank booked a debit of \(shown)\(e2e.map { " (end-to-end id \($0))" } ?? "") in \(record["file"]?.stringValue ?? "?") that matches no payout"))
             }
         }
+        report.differences.sort { ($0.shop, $0.kind, $0.payment ?? "", $0.endToEndId ?? "") < ($1.shop, $1.kind, $1.payment ?? "", $1.endToEndId ?? "") }
         return report
     }
 
