@@ -94,7 +94,7 @@ import Testing
         try layout.makeDirectories(layout.shopDirectory("1001"))
         try layout.makeDirectories(layout.userDirectory("u1"))
         try FileIO.makeDirectory(layout.shopsDirectory + "/.hidden", mode: 0o700)
-        #expect(try layout.allQueues().map(\.name) == ["pg/inbox", "pg/approvals", "pg/cancels", "shops/1001/notices",
+        #expect(try layout.allQueues().map(\.name) == ["pg/inbox", "pg/approvals", "pg/cancels", "pg/payouts", "pg/bank", "shops/1001/notices",
                                                         "users/u1/inbox", "users/u1/receipts"])
         var st = stat()
         #expect(lstat(layout.shopDirectory("1001"), &st) == 0 && st.st_mode & 0o7777 == 0o711)

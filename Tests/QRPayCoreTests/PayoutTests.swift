@@ -156,6 +156,10 @@ enum BankSamples {
             ("pain.002.001.12", pain.replacingOccurrences(of: "<TxSts>ACCP</TxSts>", with: "<TxSts>ACCEPTED</TxSts>")),
             ("pain.002.001.12", pain.replacingOccurrences(of: "<OrgnlMsgNmId>pain.001.001.09</OrgnlMsgNmId>", with: "")),
             ("camt.054.001.08", valid[2].1.replacingOccurrences(of: "<Sts><Cd>BOOK</Cd></Sts>", with: "")),
+            ("camt.053.001.08", camt.replacingOccurrences(of: "<CreDtTm>2026-11-26T18:00:00Z</CreDtTm>", with: "<CreDtTm>2026-11-26T18:00:00Z</CreDtTm><Note>x</Note>")),
+            ("camt.053.001.08", camt.replacingOccurrences(of: "<Sts><Cd>BOOK</Cd></Sts>", with: "<Sts><Cd>BOOK</Cd><Prtry>X</Prtry></Sts>")),
+            ("camt.054.001.08", valid[2].1.replacingOccurrences(of: "<Ntfctn><Id>", with: "<Ntfctn><Bal/><Id>")),
+            ("pain.002.001.12", pain.replacingOccurrences(of: "<TxSts>ACCP</TxSts>", with: "<TxSts>ACCP</TxSts><Extra>1</Extra>")),
         ]
         let files = invalid.enumerated().map { i, c in dir.write("invalid-\(i).xml", c.1) }
         for (i, c) in invalid.enumerated() {

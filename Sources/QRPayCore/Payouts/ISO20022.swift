@@ -179,6 +179,44 @@ public struct BankMessage: Sendable {
             QRPayError(.bankInvalid, "\(what): \(text) (line \(e.line))")
         }
 
+        /// The children the schema allows in the elements QR-Pay reads (any other is refused).
+        static let allowed: [String: Set<String>] = [
+            "BkToCstmrStmt": ["GrpHdr", "Stmt", "SplmtryData"],
+            "BkToCstmrDbtCdtNtfctn": ["GrpHdr", "Ntfctn", "SplmtryData"],
+            "CstmrPmtStsRpt": ["GrpHdr", "OrgnlGrpInfAndSts", "OrgnlPmtInfAndSts", "SplmtryData"],
+            "GrpHdr81": ["MsgId", "CreDtTm", "MsgRcpt", "MsgPgntn", "OrgnlBizQry", "AddtlInf"],
+            "GrpHdr86": ["MsgId", "CreDtTm", "InitgPty", "FwdgAgt", "DbtrAgt", "CdtrAgt"],
+            "Stmt": ["Id", "StmtPgntn", "ElctrncSeqNb", "RptgSeq", "LglSeqNb", "CreDtTm", "FrToDt", "CpyDplctInd", "RptgSrc", "Acct",
+                     "RltdAcct", "Intrst", "Bal", "TxsSummry", "Ntry", "AddtlStmtInf"],
+            "Ntfctn": ["Id", "NtfctnPgntn", "ElctrncSeqNb", "RptgSeq", "LglSeqNb", "CreDtTm", "FrToDt", "CpyDplctInd", "RptgSrc", "Acct",
+                       "RltdAcct", "Intrst", "TxsSummry", "Ntry", "AddtlNtfctnInf"],
+            "Bal": ["Tp", "CdtLine", "Amt", "CdtDbtInd", "Dt", "Avlbty"],
+            "Ntry": ["NtryRef", "Amt", "CdtDbtInd", "RvslInd", "Sts", "BookgDt", "ValDt", "AcctSvcrRef", "Avlbty", "BkTxCd", "ComssnWvrInd",
+                     "AddtlInfInd", "AmtDtls", "Chrgs", "TechInptChanl", "Intrst", "CardTx", "NtryDtls", "AddtlNtryInf"],
+            "Sts": ["Cd", "Prtry"],
+            "NtryDtls": ["Btch", "TxDtls"],
+            "TxDtls": ["Refs", "Amt", "CdtDbtInd", "AmtDtls", "Avlbty", "BkTxCd", "Chrgs", "Intrst", "RltdPties", "RltdAgts", "LclInstrm",
+                       "Purp", "RltdRmtInf", "RmtInf", "RltdDts", "RltdPric", "RltdQties", "FinInstrmId", "Tax", "RtrInf", "CorpActn",
+                       "SfkpgAcct", "CshDpst", "CardTx", "AddtlTxInf", "SplmtryData"],
+            "Refs": ["MsgId", "AcctSvcrRef", "PmtInfId", "InstrId", "EndToEndId", "UETR", "TxId", "MndtId", "ChqNb", "ClrSysRef",
+                     "AcctOwnrTxId", "AcctSvcrTxId", "MktInfrstrctrTxId", "PrcgId", "Prtry"],
+            "OrgnlGrpInfAndSts": ["OrgnlMsgId", "OrgnlMsgNmId", "OrgnlCreDtTm", "OrgnlNbOfTxs", "OrgnlCtrlSum", "GrpSts", "StsRsnInf", "NbOfTxsPerSts"],
+            "OrgnlPmtInfAndSts": ["OrgnlPmtInfId", "OrgnlNbOfTxs", "OrgnlCtrlSum", "PmtInfSts", "StsRsnInf", "NbOfTxsPerSts", "TxInfAndSts"],
+            "TxInfAndSts": ["StsId", "OrgnlInstrId", "OrgnlEndToEndId", "OrgnlUETR", "TxSts", "StsRsnInf", "ChrgsInf", "TrckrData",
+                            "AccptncDtTm", "AcctSvcrRef", "ClrSysRef", "OrgnlTxRef", "SplmtryData"],
+            "StsRsnInf": ["Orgtr", "Rsn", "AddtlInf"],
+            "Rsn": ["Cd", "Prtry"],
+            "BookgDt": ["Dt", "DtTm"], "ValDt": ["Dt", "DtTm"], "Dt": ["Dt", "DtTm"],
+        ]
+
+        /// `e` has only children the schema allows it (`kind`: the allowed list's key, default its name).
+        func only(_ e: XMLElement, as kind: String? = nil) throws {
+            guard let names = Reader.allowed[kind ?? e.name] else { return }
+            if let stranger = e.children.first(where: { !names.contains($0.name) }) {
+                throw invalid(stranger, "<\(stranger.name)> is not allowed in <\(e.name)>")
+            }
+        }
+
         func sameNamespace(_ e: XMLElement) throws {
             guard e.namespace == namespace else { throw invalid(e, "<\(e.name)> is not in the message's namespace") }
             for c in e.children { try sameNamespace(c) }
@@ -242,15 +280,18 @@ public struct BankMessage: Sendable {
             return (minor, ccy)
         }
 
-        func groupHeader(_ body: XMLElement) throws -> (id: String, created: String) {
+        func groupHeader(_ body: XMLElement, kind: String) throws -> (id: String, created: String) {
             let header = try one(body, "GrpHdr")
+            try only(header, as: kind)
             return (try text(try one(header, "MsgId")), try dateTime(try one(header, "CreDtTm")))
         }
 
         func reason(_ parent: XMLElement) throws -> String? {
             guard let info = parent.all("StsRsnInf").first else { return nil }
+            try only(info)
             var parts: [String] = []
             if let rsn = try optional(info, "Rsn") {
+                try only(rsn)
                 if let cd = try optional(rsn, "Cd") { parts.append(try text(cd, max: 4)) }
                 else if let p = try optional(rsn, "Prtry") { parts.append(try text(p)) }
                 else { throw invalid(rsn, "<Rsn> needs <Cd> or <Prtry>") }
@@ -260,9 +301,12 @@ public struct BankMessage: Sendable {
         }
 
         func pain002(_ root: XMLElement) throws -> BankMessage {
+            guard root.children.count == 1 else { throw invalid(root, "<Document> holds one message") }
             let body = try one(root, "CstmrPmtStsRpt")
-            let header = try groupHeader(body)
+            try only(body)
+            let header = try groupHeader(body, kind: "GrpHdr86")
             let group = try one(body, "OrgnlGrpInfAndSts")
+            try only(group)
             let original = try text(try one(group, "OrgnlMsgId"))
             let name = try text(try one(group, "OrgnlMsgNmId"))
             guard name.hasPrefix("pain.001") else { throw invalid(group, "the report is about \(name), not a pain.001 payment file") }
@@ -272,12 +316,14 @@ public struct BankMessage: Sendable {
                                       reason: try reason(group), amount: nil, currency: nil, debit: false, day: nil, line: sts.line))
             }
             for info in body.all("OrgnlPmtInfAndSts") {
+                try only(info)
                 _ = try text(try one(info, "OrgnlPmtInfId"))
                 if let sts = try optional(info, "PmtInfSts"), info.all("TxInfAndSts").isEmpty {
                     items.append(BankItem(kind: .status, endToEndId: nil, originalMessage: original, status: try code(sts, in: BankMessage.statuses),
                                           reason: try reason(info), amount: nil, currency: nil, debit: false, day: nil, line: sts.line))
                 }
                 for tx in info.all("TxInfAndSts") {
+                    try only(tx)
                     guard let e2e = try optional(tx, "OrgnlEndToEndId") else { throw invalid(tx, "<TxInfAndSts> without <OrgnlEndToEndId> cannot be matched") }
                     guard let sts = try optional(tx, "TxSts") else { throw invalid(tx, "<TxInfAndSts> without <TxSts> says nothing") }
                     items.append(BankItem(kind: .status, endToEndId: try text(e2e), originalMessage: original, status: try code(sts, in: BankMessage.statuses),
@@ -288,12 +334,15 @@ public struct BankMessage: Sendable {
         }
 
         func camt(_ root: XMLElement, type: String, body bodyName: String, report reportName: String) throws -> BankMessage {
+            guard root.children.count == 1 else { throw invalid(root, "<Document> holds one message") }
             let body = try one(root, bodyName)
-            let header = try groupHeader(body)
+            try only(body)
+            let header = try groupHeader(body, kind: "GrpHdr81")
             let reports = body.all(reportName)
             guard !reports.isEmpty else { throw invalid(body, "<\(bodyName)> lacks <\(reportName)>") }
             var items: [BankItem] = []
             for report in reports {
+                try only(report)
                 _ = try text(try one(report, "Id"))
                 let account = try one(report, "Acct")
                 _ = try one(account, "Id")
@@ -301,6 +350,7 @@ public struct BankMessage: Sendable {
                     let balances = report.all("Bal")
                     guard !balances.isEmpty else { throw invalid(report, "a statement needs at least one <Bal>") }
                     for bal in balances {
+                        try only(bal)
                         _ = try one(bal, "Tp")
                         _ = try amount(try one(bal, "Amt"))
                         _ = try code(try one(bal, "CdtDbtInd"), in: ["CRDT", "DBIT"])
@@ -308,19 +358,26 @@ public struct BankMessage: Sendable {
                     }
                 }
                 for entry in report.all("Ntry") {
+                    try only(entry)
                     let (minor, ccy) = try amount(try one(entry, "Amt"))
                     let debit = try code(try one(entry, "CdtDbtInd"), in: ["CRDT", "DBIT"]) == "DBIT"
                     let stsChoice = try one(entry, "Sts")
-                    guard let cd = try optional(stsChoice, "Cd") else { throw invalid(stsChoice, "<Sts> needs <Cd>") }
-                    let status = try code(cd, in: BankMessage.entryStatuses)
+                    try only(stsChoice)
+                    guard stsChoice.children.count == 1 else { throw invalid(stsChoice, "<Sts> holds one of <Cd> and <Prtry>") }
+                    let status: String
+                    if let cd = try optional(stsChoice, "Cd") { status = try code(cd, in: BankMessage.entryStatuses) }
+                    else { status = try text(try one(stsChoice, "Prtry")) }
                     _ = try one(entry, "BkTxCd")
                     let day = try optional(entry, "BookgDt").map(dayOf)
+                    for d in entry.all("NtryDtls") { try only(d) }
                     let details = entry.all("NtryDtls").flatMap { $0.all("TxDtls") }
                     if details.isEmpty {
                         items.append(BankItem(kind: .booking, endToEndId: nil, originalMessage: nil, status: status, reason: nil, amount: minor,
                                               currency: ccy, debit: debit, day: day, line: entry.line))
                     }
                     for tx in details {
+                        try only(tx)
+                        if let refs = try optional(tx, "Refs") { try only(refs) }
                         let e2e = try optional(tx, "Refs").flatMap { try optional($0, "EndToEndId") }.map { try text($0) }
                         var txAmount = (minor, ccy)
                         if let a = try optional(tx, "Amt") { txAmount = try amount(a) }
@@ -337,6 +394,8 @@ public struct BankMessage: Sendable {
 
         /// DateAndDateTime2Choice: <Dt> or <DtTm>; the day.
         func dayOf(_ e: XMLElement) throws -> String {
+            try only(e, as: "Dt")
+            guard e.children.count == 1 else { throw invalid(e, "<\(e.name)> holds one of <Dt> and <DtTm>") }
             if let dt = try optional(e, "Dt") { return try date(dt) }
             if let dtTm = try optional(e, "DtTm") { return String(try dateTime(dtTm).prefix(10)) }
             throw invalid(e, "<\(e.name)> needs <Dt> or <DtTm>")
