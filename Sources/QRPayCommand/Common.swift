@@ -30,20 +30,10 @@ public struct SpoolOptions: ParsableArguments {
     }
 }
 
-/// Reads a password from a file: the first line, without its line ending. Files must not be empty.
-public func readPasswordFile(_ path: String, what: String = "password file") throws -> String {
-    let data: Data
-    do {
-        data = try FileIO.read(path, maxBytes: 4096)
-    } catch let error as QRPayError {
-        throw QRPayError(error.code == .ioNotFound ? .pkiPasswordMissingFile : .pkiPasswordFile, "cannot read \(what) \(path): \(error.message)")
-    }
-    var text = String(decoding: data, as: UTF8.self)
-    if let nl = text.firstIndex(where: { $0 == "\n" || $0 == "\r\n" || $0 == "\r" }) { text = String(text[..<nl]) }
-    guard !text.isEmpty else {
-        throw QRPayError(.pkiPasswordEmpty, "\(what) \(path) is empty")
-    }
-    return text
+/// Reads a password file: its bytes exactly, one trailing newline removed (`Password.read(file:)`):
+/// empty files and NUL bytes are refused.
+public func readPasswordFile(_ path: String, what: String = "password file") throws -> Password {
+    try Password.read(file: path, what: what)
 }
 
 /// Runs `body`; a wrong password (`pki.password`) then says which option gave it, so the operator

@@ -17,14 +17,14 @@ public enum ProgramCatalogue {
     /// Each program's areas beyond `common`, and its own statuses.
     static let programs: [String: (areas: [String], own: [SysExit: String])] = [
         "qrpay-ca": (["json"], [:]),
-        "qrpay-shop": (["json", "jws", "payment", "cancel"], [:]),
+        "qrpay-shop": (["json", "jws", "payment", "cancel", "notice", "shop", "qr", "image"], [:]),
         "qrpay-register": ([], stageStatuses),
         "qrpay-approve": ([], stageStatuses),
         "qrpay-settle": ([], stageStatuses),
         "qrpay-payout": (["json", "jws", "account", "payout", "bank", "record"], stageStatuses),
-        "qrpay-scan": (["json"], stageStatuses),
-        "qrpay-user": (["json", "jws", "payment", "approval", "list", "qr", "image", "scan"],
-                       [.failure: "some image held no QR code (decode)"]),
+        "qrpay-scan": (["json", "approval", "list", "scan", "qr", "payment", "jws", "image"], stageStatuses),
+        "qrpay-user": (["json", "jws", "payment", "approval", "list", "qr", "image", "scan", "notice"],
+                       [.failure: "some image held no QR code (decode), or the user declined (approve)"]),
         "qrpay-spool": (["json", "jws", "payment", "record", "list", "journal", "checkpoint", "verify", "setup", "account", "payout"],
                         [.failure: "check found something it did not repair, or show found a signature that does not verify"]),
         "qrpay-reconcile": (["json", "jws", "reconcile", "account", "payout"], [.failure: "discrepancies were found"]),

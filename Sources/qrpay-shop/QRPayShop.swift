@@ -3,9 +3,13 @@
 // What it does: `create` signs payment information (shop number, a unique payment number, items,
 // total in minor units, currency, creation and expiry) with the shop's key and drops it atomically
 // into the PG's inbox, or into --outbox when the shop is offline; `send` carries an outbox over;
-// `cancel` asks the PG to cancel a payment.
-// Inputs:  ROOT/shops/ID/key.pem (unlocked with --password-file), ROOT/shops/ID/cert.pem.
-// Outputs: ROOT/pg/inbox/new/ (or --outbox DIR/new/), ROOT/pg/cancels/new/, ROOT/shops/ID/journal.jsonl;
+// `cancel` asks the PG to cancel a payment; `notices` reads what the PG sent (state changes and
+// refusals), verified, into the shop's journal; `qr` shows a payment's QR code for the counter;
+// `status` sums up the shop's day from its journal.
+// Inputs:  ROOT/shops/ID/key.pem (unlocked with --password-file), ROOT/shops/ID/cert.pem,
+//          ROOT/shops/ID/notices/new/ (PG-signed), ROOT/shops/ID/qr/PAYMENT.png, the CA's certificates and CRL.
+// Outputs: ROOT/pg/inbox/new/ (or --outbox DIR/new/), ROOT/pg/cancels/new/, ROOT/shops/ID/journal.jsonl,
+//          ROOT/shops/ID/notices/done/ (and quarantine/ for what does not verify);
 //          `create` prints the payment number alone on stdout.
 // Exit codes: 0 done; 64 usage; 65 bad data; 66 no such input (file, spool, payment); 70 internal
 //             error; 73 cannot create; 74 I/O error; 75 try again later (a lock held, a full disk,
@@ -16,6 +20,9 @@ import ArgumentParser
 import Foundation
 import QRPayCommand
 import QRPayCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @main
 struct QRPayShop: ParsableCommand {
@@ -24,10 +31,10 @@ struct QRPayShop: ParsableCommand {
         abstract: "The shop's side of QR-Pay: sign payments and cancels and hand them to the PG.",
         discussion: """
         A payment goes: qrpay-shop create → SPOOL/pg/inbox → qrpay-register → QR PNG in \
-        SPOOL/shops/ID/qr/ for the shop's display → the user scans and approves → notices in \
-        SPOOL/shops/ID/notices/new/.
+        SPOOL/shops/ID/qr/ for the shop's display (`qrpay-shop qr`) → the user scans and approves → \
+        PG-signed notices in SPOOL/shops/ID/notices/, read with `qrpay-shop notices`.
         """,
-        subcommands: [Create.self, Send.self, Cancel.self])
+        subcommands: [Create.self, Send.self, Cancel.self, Notices.self, QR.self, Status.self])
 }
 
 struct ShopOptions: ParsableArguments {
@@ -137,6 +144,140 @@ extension QRPayShop {
             try runReportingErrors("qrpay-shop") {
                 try options.client().cancel(payment: payment, reason: reason, outbox: outbox, now: try TimeSource.fromEnvironment().now())
                 print(payment)
+            }
+        }
+    }
+}
+
+/// `--shop ID` without a key: for what only reads (notices, qr, status).
+struct ShopIDOptions: ParsableArguments {
+    @OptionGroup var spool: SpoolOptions
+    @Option(help: ArgumentHelp("The shop's id (its shop number), as certified by the CA.", valueName: "id"))
+    var shop: String
+
+    func validate() throws {
+        guard Identifier.isValid(shop) else { throw ValidationError("--shop: use 1-64 of A-Z a-z 0-9 . _ -") }
+    }
+}
+
+extension QRPayShop {
+    struct Notices: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Read what the PG sent the shop: payment states and refusals, verified.",
+            discussion: """
+            Each file in SPOOL/shops/ID/notices/new/ is verified (signed by the PG's certificate: chain, \
+            role pg, validity, CRL; a notice or refusal; about this shop), printed as one line \
+            ("P1 accept KRW 12,200 by user u42", "P2 refused payment (payment.total-mismatch): ..."), \
+            recorded in the shop's journal and moved to notices/done/DAY/. One that does not verify is \
+            set aside in notices/quarantine/ with the reason and reported, never believed. --keep only \
+            reads (nothing recorded or moved). --watch keeps reading as notices arrive (inotify), for \
+            the counter's display; stop it with Ctrl-C.
+            --json: an array of objects (kind "state": shop, payment, state, total, totalText, \
+            currency, user, reason, at, notice; kind "refusal": shop, payment, refusedKind, \
+            refusedDocument, code, reason, at, notice); with --watch, one object per line as they come.
+            Exit codes: 0 every notice verified; 65 some were set aside; 75 some wait for a usable CRL.
+            Example: qrpay-shop notices --shop 1001
+            """)
+        @OptionGroup var options: ShopIDOptions
+        @Flag(help: "Keep reading as notices arrive (inotify) until interrupted.")
+        var watch = false
+        @Flag(help: "Print JSON (with --watch: one object per line).")
+        var json = false
+        @Flag(help: "Only read: record nothing, move nothing.")
+        var keep = false
+
+        func run() throws {
+            try runReportingErrors("qrpay-shop") {
+                try options.spool.requireSpool()
+                let reader = try PGMessageReader(layout: SpoolLayout(root: options.spool.root), party: .shop(options.shop))
+                try readMessages(reader, watch: watch, json: json, keep: keep, program: "qrpay-shop")
+            }
+        }
+    }
+
+    struct QR: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show a payment's QR code for the counter: on the terminal, or as a PNG.",
+            discussion: """
+            The code is the one the PG made when it registered the payment (SPOOL/shops/ID/qr/PAYMENT.png), \
+            read back and verified to be a QR-Pay code of this shop and payment. --terminal draws it with \
+            Unicode half blocks (a phone camera reads it from the screen; --invert for a light \
+            background); --png FILE copies the PNG to FILE. Neither: the terminal when standard output \
+            is one, else the PNG's path.
+            Example: qrpay-shop qr --shop 1001 P20261128101500-1a2b3c4d5e --terminal
+            """)
+        @OptionGroup var options: ShopIDOptions
+        @Flag(help: "Draw the code on the terminal.")
+        var terminal = false
+        @Option(help: ArgumentHelp("Copy the QR PNG to this file.", valueName: "file"))
+        var png: String?
+        @Flag(help: "Draw dark modules instead of light ones (for a terminal with a light background).")
+        var invert = false
+        @Argument(help: "The payment number.")
+        var payment: String
+
+        func validate() throws {
+            guard Identifier.isValid(payment) else { throw ValidationError("payment: use 1-64 of A-Z a-z 0-9 . _ -") }
+            if terminal && png != nil { throw ValidationError("give --terminal or --png FILE, not both") }
+        }
+
+        func run() throws {
+            try runReportingErrors("qrpay-shop") {
+                try options.spool.requireSpool()
+                let layout = SpoolLayout(root: options.spool.root)
+                let path = layout.qrPath(shop: options.shop, payment: payment)
+                guard let data = try FileIO.readIfExists(path, maxBytes: 4 << 20) else {
+                    throw QRPayError(.shopNoQR, "there is no QR code for payment \(payment) of shop \(options.shop) at \(path): the PG registers payments with qrpay-register (see `qrpay-shop notices` for a refusal)")
+                }
+                let decoded = try QRImageDecoder().decode(data: data)
+                guard let text = decoded.symbols.first(where: { (try? QRPayload(text: $0)).map { $0.shop == options.shop && $0.payment == payment } ?? false }) else {
+                    throw QRPayError(.qrMismatch, "\(path) does not hold the QR-Pay code of payment \(options.shop)/\(payment)")
+                }
+                if let png {
+                    let commit = GroupCommit(context: StageContext(layout: layout))
+                    try commit.write(data, to: URL(fileURLWithPath: png).standardizedFileURL.path, mode: 0o644, ifExists: .replace)
+                    try commit.flush()
+                    print(png)
+                } else if terminal || isatty(1) == 1 {
+                    FileHandle.standardOutput.write(Data(TerminalQR.render(try QRCodeImage.modules(text: text), invert: invert, color: isatty(1) == 1).utf8))
+                } else {
+                    print(path)
+                }
+            }
+        }
+    }
+
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The shop's payments of a day by state, with totals: for closing time.",
+            discussion: """
+            From the shop's own journal: the payments it created that day (UTC) and the latest state \
+            the PG told it (read notices first: `qrpay-shop notices`). "sent": the PG has said nothing \
+            yet; "refused": the PG refused the payment.
+            --json: {shop, day, payments, states: {STATE: {count, totals: {CUR: minor units}}}, list: [{payment, state, currency, total}]}.
+            Example: qrpay-shop status --shop 1001 --day 2026-11-28
+            """)
+        @OptionGroup var options: ShopIDOptions
+        @Option(help: ArgumentHelp("The day, YYYY-MM-DD (UTC; default today).", valueName: "day"))
+        var day: String?
+        @Flag(help: "Print JSON.")
+        var json = false
+
+        func validate() throws {
+            if let day, !Timestamp.isDay(day) { throw ValidationError("--day: use YYYY-MM-DD") }
+        }
+
+        func run() throws {
+            try runReportingErrors("qrpay-shop") {
+                try options.spool.requireSpool()
+                let layout = SpoolLayout(root: options.spool.root)
+                let journal = PartyJournal(path: layout.shopJournal(shop: options.shop), layout: layout)
+                guard FileIO.exists(journal.path) else {
+                    throw QRPayError(.ioNotFound, "shop \(options.shop) has no journal at \(journal.path): it has sent nothing from this spool (check --shop and --spool)")
+                }
+                let today = Timestamp.day(try TimeSource.fromEnvironment().now())
+                let summary = ShopDay(shop: options.shop, day: day ?? today, journal: try journal.entries())
+                if json { printJSON(summary.json) } else { print(summary.text) }
             }
         }
     }

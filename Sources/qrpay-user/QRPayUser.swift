@@ -3,11 +3,13 @@
 // SYNOPSIS
 //      qrpay-user decode [--json] IMAGE...
 //      qrpay-user scan --user ID [--json] IMAGE
-//      qrpay-user approve --user ID --password-file F [--expect-total N] IMAGE
+//      qrpay-user approve --user ID [--password-file F | --password-stdin] [--expect-shop ID]
+//                         [--expect-total N] [--expect-payment P] [--code N] IMAGE
+//      qrpay-user receipts --user ID [--watch] [--json] [--keep]
 //
 // DESCRIPTION
 //      One subcommand per file in this folder (Decode.swift: `decode`; Scan.swift: `scan`, paper
-//      phase C; Approve.swift: `approve`, phase D); add a subcommand by adding its file and its type
+//      phase C; Approve.swift: `approve`, phase D; Receipts.swift: `receipts`, phase E); add a subcommand by adding its file and its type
 //      to `subcommands` below.
 //
 // INPUTS
@@ -35,7 +37,9 @@ struct QRPayUser: ParsableCommand {
         A user photographs the shop's QR code. `scan` shows what the code stands for, after checking \
         the shop's signature against its certificate and that the payment is open; `approve` does the \
         same checks, then signs an approval with the user's password-protected key and hands it to \
-        the PG (SPOOL/pg/approvals/). For unattended batches, see qrpay-scan.
+        the PG (SPOOL/pg/approvals/) once the user confirmed (or, in scripts, --expect-shop and \
+        --expect-total matched); `receipts` reads what the PG then tells the user. For unattended \
+        batches, see qrpay-scan.
         """,
-        subcommands: [Decode.self, Scan.self, Approve.self])
+        subcommands: [Decode.self, Scan.self, Approve.self, Receipts.self])
 }

@@ -1,5 +1,6 @@
-// `qrpay-user scan`: paper phase C. Decode the photo, fetch the payment from the PG's list, verify
-// the shop's signature and certificate, check the payment is open; print what the user must see.
+// `qrpay-user scan`: paper phase C. Decode the photo, and for every payment code in it fetch the
+// payment from the PG's list (an entry signed by the PG), verify the shop's signature and
+// certificate, check the payment is open; print what the user must see. Nothing is signed.
 
 import ArgumentParser
 import Foundation
@@ -10,9 +11,15 @@ struct Scan: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show the verified details of the payment in a QR photo (nothing is signed).",
         discussion: """
-        Checks: the QR code is a QR-Pay code; the PG lists that payment with exactly the code's \
-        signature; the shop's signature verifies against a valid, unrevoked shop certificate for that \
-        shop number; the payment is `request` and unexpired. Any failure exits non-zero with the reason.
+        Checks, for every code in the photo: the QR code is a QR-Pay code; the PG lists that payment, \
+        in a list entry signed by the PG the CA certified, with exactly the code's signature; the \
+        shop's signature verifies against a valid, unrevoked shop certificate for that shop number; \
+        the payment is `request` and unexpired. A photo with several payment codes lists each one \
+        that verified, numbered: `qrpay-user approve --code N` picks one. Codes that do not verify are \
+        reported on stderr. Exit: 0 at least one payment verified; 65 none did (the reason).
+        --json: one payment prints its object (shop, shopName, payment, state, currency, total, \
+        totalText, items, created, expires, documentHash); several print {"codes": [...]} with one \
+        such object per code, in the numbering `--code` uses.
         Example: qrpay-user scan --user u42 photo.jpg
         """)
 
@@ -31,8 +38,24 @@ struct Scan: ParsableCommand {
     func run() throws {
         try runReportingErrors("qrpay-user") {
             let now = try TimeSource.fromEnvironment().now()
-            let review = try UserClient(spoolRoot: spool.root).review(image: image, now: now)
-            if json { printJSON(review.json) } else { print(review.text(now: now)) }
+            let photo = try UserClient(spoolRoot: spool.root).reviewAll(image: image, now: now)
+            for (symbol, error) in photo.refused where !photo.reviews.isEmpty {
+                Diagnostics.info("qrpay-user", "a code that did not verify (\(symbol.prefix(24))…): \(error.message)")
+            }
+            if photo.reviews.count <= 1 {
+                let review = try photo.choose()
+                if json { printJSON(review.json) } else { print(review.text(now: now)) }
+                return
+            }
+            if json {
+                printJSON(["codes": .array(photo.reviews.map(\.json))])
+                return
+            }
+            print("This photo holds \(photo.reviews.count) payment codes. Approve one with `qrpay-user approve --code N`:")
+            for (i, review) in photo.reviews.enumerated() {
+                print("\n[\(i + 1)]")
+                print(review.text(now: now))
+            }
         }
     }
 }

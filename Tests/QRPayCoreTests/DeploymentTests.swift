@@ -197,10 +197,10 @@ struct DeploymentTests {
         try FileManager.default.copyItem(atPath: layout.qrPath(shop: "1001", payment: p1), toPath: photo1)
         try FileManager.default.copyItem(atPath: layout.qrPath(shop: "2002", payment: p2), toPath: photo2)
         chmod(photo1, 0o644); chmod(photo2, 0o644)
-        r = d.run(u1, "qrpay-user", ["approve", "--user", "u1", "--password-file", d.passwordFile(u1), "--expect-total", "9000", photo1])
+        r = d.run(u1, "qrpay-user", ["approve", "--user", "u1", "--password-file", d.passwordFile(u1), "--expect-shop", "1001", "--expect-total", "9000", photo1])
         #expect(r.status == 0, "\(r.stderr)")
         let sidecar = d.dir.path + "/shot.approve"
-        try Data(#"{"total": 3000, "currency": "KRW"}"#.utf8).write(to: URL(fileURLWithPath: sidecar))
+        try Data(#"{"shop": "2002", "total": 3000, "currency": "KRW"}"#.utf8).write(to: URL(fileURLWithPath: sidecar))
         chmod(sidecar, 0o644)
         let inbox2 = layout.scanInbox(user: "u2")
         #expect(d.attempt(u2, [["drop", inbox2.tmpDirectory + "/shot.approve", sidecar, inbox2.newDirectory + "/shot.approve"],

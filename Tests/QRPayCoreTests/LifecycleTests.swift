@@ -28,7 +28,7 @@ import Testing
         let text = s.run("qrpay-user", ["scan", "--user", "u1", photoPath])
         #expect(text.stdout.contains("Shop 1001") && text.stdout.contains("KRW 12,200") && text.stdout.contains("Americano"))
 
-        let ok = s.run("qrpay-user", ["approve", "--user", "u1", "--password-file", s.passwordFile, "--expect-total", "12200", photoPath])
+        let ok = s.run("qrpay-user", ["approve", "--user", "u1", "--password-file", s.passwordFile, "--expect-shop", "1001", "--expect-total", "12200", photoPath])
         #expect(ok.status == 0, "\(ok.stderr)")
         #expect(s.files(SpoolLayout(root: s.root).approvals.newDirectory).count == 1)
         #expect(approve(s).status == 0)
@@ -90,11 +90,19 @@ import Testing
         #expect(settle(s, hold: "0").status == 65)
         #expect(try s.quarantine(SpoolLayout(root: s.root).cancels).map(\.code) == ["cancel.finished"])
         #expect(try s.store.load(shop: "1001", payment: "H-2")?.state == .finish)
-        // Another shop cannot cancel 1001's payment: its cancel names its own shop, where there is no such payment.
+        // Another shop cannot cancel 1001's payment: its own client refuses (its journal never
+        // created H-1), and a cancel signed anyway names its own shop, where there is no such payment.
         let c = s.run("qrpay-shop", ["cancel", "--shop", "2002", "--password-file", s.passwordFile, "H-1"])
-        #expect(c.status == 0)
+        #expect(c.status == 65 && c.stderr.contains("never created payment H-1"), "\(c.stderr)")
+        #expect(s.files(SpoolLayout(root: s.root).cancels.newDirectory).isEmpty)
+        let forced = try Cancel(shop: "2002", payment: "H-1", reason: "", at: Date())
+        try SpoolLayout(root: s.root).cancels.deliver(try JWS.sign(payload: forced.json.serialized(), type: .cancel,
+                                                                   key: s.shops["2002"]!.key, certificate: s.shops["2002"]!.certificate))
         #expect(settle(s, hold: "0").status == 65)
         #expect(try s.quarantine(SpoolLayout(root: s.root).cancels).map(\.code).sorted() == ["cancel.finished", "cancel.unknown-payment"])
+        // Each refused cancel was told to the shop that signed it.
+        #expect(s.files(s.root + "/shops/2002/notices/new").contains { $0.hasPrefix("H-1.refused.") })
+        #expect(s.files(s.root + "/shops/1001/notices/new").contains { $0.hasPrefix("H-2.refused.") })
     }
 
     @Test func cancelAndApprovalTogetherTheCancelWins() throws {
@@ -153,7 +161,7 @@ import Testing
     @Test func expiry() throws {
         let s = try PipelineSpool()
         let c = s.run("qrpay-shop", ["create", "--shop", "1001", "--password-file", s.passwordFile, "--currency", "USD",
-                                     "--item", "Tea:1:250", "--payment", "E-1", "--expires-in", "2s"])
+                                     "--item", "Tea:1:250", "--payment", "E-1", "--expires-in", "6s"])
         #expect(c.status == 0, "\(c.stderr)")
         #expect(s.run("qrpay-register", ["--password-file", s.passwordFile, "--once"]).status == 0)
         let record = try #require(try s.store.load(shop: "1001", payment: "E-1"))
@@ -253,11 +261,14 @@ import Testing
     @Test func wrongPasswordSignsNothingAndExpectTotalRefuses() throws {
         let s = try PipelineSpool()
         let record = try s.registerPayment(try s.paymentInfo(payment: "W-1"))
-        let wrong = s.run("qrpay-user", ["approve", "--user", "u1", "--password-file", s.wrongPasswordFile, record.qrPath])
+        let wrong = s.run("qrpay-user", ["approve", "--user", "u1", "--password-file", s.wrongPasswordFile, "--expect-shop", "1001", "--expect-total", "9000", record.qrPath])
         #expect(wrong.status == 77)
         #expect(wrong.stderr.contains("password"))
-        let mismatch = s.run("qrpay-user", ["approve", "--user", "u1", "--password-file", s.passwordFile, "--expect-total", "1", record.qrPath])
-        #expect(mismatch.status == 65)
+        let mismatch = s.run("qrpay-user", ["approve", "--user", "u1", "--password-file", s.passwordFile, "--expect-shop", "1001", "--expect-total", "1", record.qrPath])
+        #expect(mismatch.status == 65 && mismatch.stderr.contains("the total is KRW 9,000 (9000), not 1"), "\(mismatch.stderr)")
+        // Without a terminal, the user's intent must be stated: no --expect-shop/--expect-total is a usage error.
+        let unbound = s.run("qrpay-user", ["approve", "--user", "u1", "--password-file", s.passwordFile, record.qrPath])
+        #expect(unbound.status == 64 && unbound.stderr.contains("--expect-shop"), "\(unbound.stderr)")
         #expect(s.files(SpoolLayout(root: s.root).approvals.newDirectory).isEmpty)
         // A forged QR (right shop and payment, someone else's signature) is refused by scan.
         let forged = try QRPayload(shop: "1001", payment: "W-1", signature: Data(repeating: 7, count: 64))
@@ -275,13 +286,13 @@ import Testing
         let inbox = SpoolLayout(root: s.root).scanInbox(user: "u1")
         try inbox.create()
         // S-1: sidecar first, then the photo → approval. S-2: photo alone → review only. S-3: wrong amount → quarantine.
-        try inbox.deliver(Data(#"{"total": 9000, "currency": "KRW"}"#.utf8), name: "one.approve")
+        try inbox.deliver(Data(#"{"shop": "1001", "total": 9000, "currency": "KRW"}"#.utf8), name: "one.approve")
         let waiting = s.run("qrpay-scan", ["--user", "u1", "--password-file", s.passwordFile, "--once"])
         #expect(waiting.status == 0)
         #expect(s.files(inbox.newDirectory) == ["one.approve"])  // waits for its photo
         try inbox.deliver(try FileIO.read(a.qrPath), name: "one.png")
         try inbox.deliver(try FileIO.read(b.qrPath), name: "two.png")
-        try inbox.deliver(Data(#"{"total": 1, "currency": "KRW"}"#.utf8), name: "three.approve")
+        try inbox.deliver(Data(#"{"shop": "1001", "total": 1, "currency": "KRW"}"#.utf8), name: "three.approve")
         try inbox.deliver(try FileIO.read(c.qrPath), name: "three.png")
         let wrong = s.run("qrpay-scan", ["--user", "u1", "--password-file", s.wrongPasswordFile, "--once"])
         #expect(wrong.status == 77)

@@ -421,7 +421,7 @@ func codes(_ findings: [JSONValue]) -> [String] { findings.compactMap { $0["code
         let approval = try Approval(payload: try FileIO.read(samples + "/approval.json"))
         #expect(approval.shop == info.shop && approval.payment == info.payment && approval.total == info.total)
         let sidecar = try JSONValue.parse(try FileIO.read(samples + "/shot1.approve"))
-        #expect(sidecar == ["total": 12200, "currency": "KRW"])
+        #expect(sidecar == ["shop": .string(info.shop), "total": 12200, "currency": "KRW"])
     }
 
     @Test func systemdSamplesVerify() throws {

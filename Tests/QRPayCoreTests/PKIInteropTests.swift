@@ -78,8 +78,8 @@ import Testing
         let verified = try pki.trustStore().verify(jws, type: .approval, role: .user, id: "py1", at: Date())
         #expect(String(decoding: verified.payload, as: UTF8.self) == payload)
         expectError("jws.type") { _ = try pki.trustStore().verify(jws, type: .payment, role: .user, id: "py1", at: Date()) }
-        // Python can also open the project's encrypted key files (PBES2/scrypt/AES-256-CBC).
-        _ = try pki.issue(.shop, "1001")
+        // Python can also open the project's encrypted key files (PBES2/scrypt N = 2^17/AES-256-CBC).
+        _ = try pki.ca.issue(role: .shop, id: "1001", name: "Shop 1001", caPassword: pki.caPassword, ownerPassword: pki.ownerPassword)
         let open = python("""
             import sys
             from cryptography.hazmat.primitives.serialization import load_pem_private_key

@@ -110,7 +110,7 @@ final class PKIFixture {
     /// `name`: a CA of its own, minted now (a foreign CA, even one with the same name, has its own key).
     init(name: String? = nil) throws {
         if let name {
-            ca = try CertificateAuthority.create(spoolRoot: dir.path + "/Spool", name: name, password: caPassword)
+            ca = try CertificateAuthority.create(spoolRoot: dir.path + "/Spool", name: name, password: caPassword, keyProtection: .legacy)
         } else {
             try PKITemplates.copy(try PKITemplates.ca.get(), to: dir.path + "/Spool")
             ca = try CertificateAuthority(spoolRoot: dir.path + "/Spool")
@@ -126,7 +126,7 @@ final class PKIFixture {
     @discardableResult
     func issue(_ role: Role, _ id: String, name: String? = nil, days: Int = 365, notBefore: Date? = nil) throws -> Credentials {
         let cert = try ca.issue(role: role, id: id, name: name ?? "\(role.rawValue) \(id)", caPassword: caPassword,
-                                ownerPassword: ownerPassword, validityDays: days, notBefore: notBefore)
+                                ownerPassword: ownerPassword, validityDays: days, notBefore: notBefore, keyProtection: .legacy)
         let key = try PrivateKey(encryptedPEM: try FileIO.read(SpoolLayout(root: root).keyFile(role: role, id: id)),
                                  password: ownerPassword)
         return try Credentials(key: key, certificate: cert)
@@ -136,7 +136,9 @@ final class PKIFixture {
 }
 
 /// Spools minted once per test run: scrypt makes every key cost tens of milliseconds, so the suite's
-/// fixtures copy these instead of minting their own CA and keys. Removed when the test process exits.
+/// fixtures copy these instead of minting their own CA and keys. Their keys use the legacy scrypt
+/// cost (N = 2^14): the programs unlock them hundreds of times in a run; the standard cost (2^17)
+/// is tested where keys are made (PKIKeyTests, and every key `qrpay-ca` makes in CATests). Removed when the test process exits.
 enum PKITemplates {
     static let caPassword = "ca secret"
     static let ownerPassword = "owner secret"
@@ -151,7 +153,7 @@ enum PKITemplates {
     /// A spool holding only a CA.
     static let ca: Result<String, Error> = Result {
         let root = base + "/ca/Spool"
-        _ = try CertificateAuthority.create(spoolRoot: root, name: "Test CA", password: caPassword)
+        _ = try CertificateAuthority.create(spoolRoot: root, name: "Test CA", password: caPassword, keyProtection: .legacy)
         return root
     }
 
@@ -161,7 +163,7 @@ enum PKITemplates {
         try copy(try ca.get(), to: root)
         let authority = try CertificateAuthority(spoolRoot: root)
         func issue(_ role: Role, _ id: String, _ name: String) throws -> Credentials {
-            let cert = try authority.issue(role: role, id: id, name: name, caPassword: caPassword, ownerPassword: ownerPassword)
+            let cert = try authority.issue(role: role, id: id, name: name, caPassword: caPassword, ownerPassword: ownerPassword, keyProtection: .legacy)
             let key = try PrivateKey(encryptedPEM: try FileIO.read(SpoolLayout(root: root).keyFile(role: role, id: id)), password: ownerPassword)
             return try Credentials(key: key, certificate: cert)
         }

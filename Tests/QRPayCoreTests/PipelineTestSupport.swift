@@ -62,8 +62,19 @@ final class PipelineSpool: @unchecked Sendable {
         return try JWS.sign(payload: payload, type: type, key: c.key, certificate: c.certificate)
     }
 
+    /// A payment signed as the shop's client signs it; signed with the shop's own key, it is also
+    /// recorded in the shop's journal as `qrpay-shop create` records it (so the shop can cancel it).
     func signedPayment(_ info: PaymentInfo, signer: Credentials? = nil) throws -> Data {
-        try signedPayment(info.json.serialized(), signer: signer, shop: info.shop)
+        let signed = try signedPayment(info.json.serialized(), signer: signer, shop: info.shop)
+        if signer == nil {
+            let layout = SpoolLayout(root: root)
+            try PartyJournal(path: layout.shopJournal(shop: info.shop), layout: layout).append([[
+                "at": .string(Timestamp.format(info.created)), "event": "created", "payment": .string(info.payment),
+                "currency": .string(info.currency.code), "total": .int(info.total), "created": .string(Timestamp.format(info.created)),
+                "documentHash": .string(try JWS(parsing: signed).documentHash),
+            ]])
+        }
+        return signed
     }
 
     @discardableResult

@@ -31,9 +31,12 @@ import Testing
         #expect(Base64URL.encode(qr.signature) == record.signature)
         #expect(!decoded.symbols[0].contains("12200") && !decoded.symbols[0].contains("Americano"))
 
-        // Published on the list under a name derived from the signature.
-        let entry = try #require(try s.store.listEntry(for: qr))
+        // Published on the list under a name derived from the signature, signed by the PG (a JWS
+        // `qrpay-list+jws` that openssl-free JOSE readers can check: protected, payload, signature).
+        let entry = try #require(try s.store.listEntry(for: qr, trust: try s.pki.trustStore(), at: Date()))
         #expect(entry.state == .request)
+        let listed = try JWS(parsing: try FileIO.read(SpoolLayout(root: s.root).listPath(token: qr.listToken)))
+        #expect(listed.type == "qrpay-list+jws" && listed.fingerprint == s.pg.certificate.fingerprint)
 
         // A PG-signed notice for the shop.
         let notices = s.files(s.root + "/shops/1001/notices/new")

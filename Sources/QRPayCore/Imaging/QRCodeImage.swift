@@ -130,3 +130,37 @@ enum PNGWriter {
         return Data(bytes: out, count: length)
     }
 }
+
+/// A QR code drawn with text for a terminal: two modules per character cell (upper half block ▀,
+/// lower half block ▄, full block █, space), as `qrencode -t UTF8` draws them. The blocks are the
+/// light modules, so on a terminal's dark background the code reads as printed; `invert` draws the
+/// dark modules instead (for a light background). `color` adds ANSI colours (bright white on black,
+/// or black on bright white when inverted) so the terminal's own theme does not matter.
+public enum TerminalQR {
+    public static func render(_ qr: QRModules, margin: Int = 4, invert: Bool = false, color: Bool = false) -> String {
+        let size = qr.size + 2 * margin
+        func ink(_ x: Int, _ y: Int) -> Bool {
+            let mx = x - margin, my = y - margin
+            let dark = mx >= 0 && my >= 0 && mx < qr.size && my < qr.size && qr[mx, my]
+            return invert ? dark : !dark
+        }
+        var lines: [String] = []
+        var y = 0
+        while y < size {
+            var line = color ? (invert ? "\u{1B}[30;107m" : "\u{1B}[97;40m") : ""
+            for x in 0..<size {
+                let top = ink(x, y), bottom = y + 1 < size ? ink(x, y + 1) : !invert
+                switch (top, bottom) {
+                case (true, true): line += "█"
+                case (true, false): line += "▀"
+                case (false, true): line += "▄"
+                case (false, false): line += " "
+                }
+            }
+            if color { line += "\u{1B}[0m" }
+            lines.append(line)
+            y += 2
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+}

@@ -47,7 +47,7 @@ public struct Credentials: Sendable {
     /// Unlocks the key of `role`/`id` in its owner's directory with `password`. The certificate is the
     /// owner's cert.pem, else the one the CA published (ca/certs/ROLE/ID.pem); whichever belongs to
     /// the key. `id` is ignored for the PG (one PG per spool).
-    public static func load(layout: SpoolLayout, role: Role, id: String, password: String) throws -> Credentials {
+    public static func load(layout: SpoolLayout, role: Role, id: String, password: Password) throws -> Credentials {
         if role != .pg { try Identifier.validate(id, what: "\(role.rawValue) id") }
         let owner = role == .pg ? "the PG" : "\(role.rawValue) \(id)"
         let keyPath = layout.keyFile(role: role, id: id)
@@ -84,12 +84,12 @@ public struct Credentials: Sendable {
         return try Credentials(key: key, certificate: certificate)
     }
 
-    public static func load(spoolRoot: String, role: Role, id: String, password: String) throws -> Credentials {
+    public static func load(spoolRoot: String, role: Role, id: String, password: Password) throws -> Credentials {
         try load(layout: SpoolLayout(root: spoolRoot), role: role, id: id, password: password)
     }
 
     /// The payment gateway's credentials in pg/ (there is one PG per spool).
-    public static func loadPG(spoolRoot: String, password: String) throws -> Credentials {
+    public static func loadPG(spoolRoot: String, password: Password) throws -> Credentials {
         try load(layout: SpoolLayout(root: spoolRoot), role: .pg, id: "", password: password)
     }
 }
@@ -154,7 +154,8 @@ public struct CertificateAuthority: Sendable {
     }
 
     /// Creates the CA: a P-256 root key (encrypted with `password`), the self-signed root, an empty CRL.
-    public static func create(spoolRoot: String, name: String, password: String, validityDays: Int = 3650) throws -> CertificateAuthority {
+    public static func create(spoolRoot: String, name: String, password: Password, validityDays: Int = 3650,
+                              keyProtection: KeyProtection = .standard) throws -> CertificateAuthority {
         try checkName(name)
         guard validityDays > 0 && validityDays <= 36500 else { throw QRPayError.usage("The CA validity must be 1 to 36500 days.") }
         let layout = SpoolLayout(root: spoolRoot)
@@ -171,7 +172,7 @@ public struct CertificateAuthority: Sendable {
             let root = try X509Builder.build(
                 subjectKey: key.key, issuer: nil, issuerKey: key.key, name: name, role: nil, id: nil,
                 notBefore: now.addingTimeInterval(-300), notAfter: now.addingTimeInterval(TimeInterval(validityDays) * 86400))
-            try Durable.write(try key.encryptedPEM(password: password), to: layout.caKey, mode: 0o600, ifExists: .replace)
+            try Durable.write(try key.encryptedPEM(password: password, protection: keyProtection), to: layout.caKey, mode: 0o600, ifExists: .replace)
             try Durable.write(Index(crlNumber: 0, issued: []).serialized, to: layout.caIndex, mode: 0o644, ifExists: .replace)
             let ca = CertificateAuthority(layout: layout, certificate: root)
             try ca.writeCRL(key: key, index: Index(crlNumber: 0, issued: []), validFor: 7 * 86400)
@@ -191,8 +192,9 @@ public struct CertificateAuthority: Sendable {
     /// encrypted in the owner's directory: for single-host set-ups). The certificate is published
     /// in ca/issued/ and ca/certs/ROLE/ID.pem, where the owner's programs find it; with a generated
     /// key it also goes beside the key, as cert.pem.
-    public func issue(role: Role, id: String, name: String, caPassword: String, csrPEM: Data? = nil,
-                      ownerPassword: String? = nil, validityDays: Int = 365, notBefore: Date? = nil) throws -> Certificate {
+    public func issue(role: Role, id: String, name: String, caPassword: Password, csrPEM: Data? = nil,
+                      ownerPassword: Password? = nil, validityDays: Int = 365, notBefore: Date? = nil,
+                      keyProtection: KeyProtection = .standard) throws -> Certificate {
         try Identifier.validate(id, what: "\(role.rawValue) id")
         try CertificateAuthority.checkName(name)
         guard (csrPEM == nil) != (ownerPassword == nil) else {
@@ -221,7 +223,7 @@ public struct CertificateAuthority: Sendable {
             if let generated, let ownerPassword {
                 // The owner's directory with the layout's mode; an existing one keeps its own.
                 try layout.makeDirectories(ownerDir)
-                try Durable.write(try generated.encryptedPEM(password: ownerPassword), to: layout.keyFile(role: role, id: id),
+                try Durable.write(try generated.encryptedPEM(password: ownerPassword, protection: keyProtection), to: layout.keyFile(role: role, id: id),
                                   mode: 0o600, ifExists: .replace)
             }
             try Durable.write(cert.pem, to: layout.issuedCertificate(fingerprint: cert.fingerprint), mode: 0o644)
@@ -241,7 +243,8 @@ public struct CertificateAuthority: Sendable {
     /// an existing key is never replaced) and writes a certificate request beside it (request.csr,
     /// public). The CA then certifies the request with `issue(csrPEM:)` without ever seeing the key or
     /// its password. Returns the request's path.
-    public static func request(layout: SpoolLayout, role: Role, id: String, password: String) throws -> String {
+    public static func request(layout: SpoolLayout, role: Role, id: String, password: Password,
+                               keyProtection: KeyProtection = .standard) throws -> String {
         if role != .pg { try Identifier.validate(id, what: "\(role.rawValue) id") }
         let keyPath = layout.keyFile(role: role, id: id)
         guard !FileIO.exists(keyPath) else {
@@ -251,7 +254,7 @@ public struct CertificateAuthority: Sendable {
         let key = try PrivateKey.generate()
         let csr = try X509Builder.request(key: key.key, role: role, id: id)
         let commit = GroupCommit(context: StageContext(layout: layout))
-        try commit.write(try key.encryptedPEM(password: password), to: keyPath, mode: 0o600, ifExists: .fail)
+        try commit.write(try key.encryptedPEM(password: password, protection: keyProtection), to: keyPath, mode: 0o600, ifExists: .fail)
         try commit.write(csr, to: layout.requestFile(role: role, id: id), mode: 0o644, ifExists: .replace)
         try commit.flush()
         return layout.requestFile(role: role, id: id)
@@ -259,7 +262,7 @@ public struct CertificateAuthority: Sendable {
 
     /// Revokes every unrevoked certificate of `role`/`id` and re-issues the CRL.
     /// `pki.unknown-certificate` when the CA never issued one.
-    public func revoke(role: Role, id: String, caPassword: String) throws {
+    public func revoke(role: Role, id: String, caPassword: Password) throws {
         try Identifier.validate(id, what: "\(role.rawValue) id")
         let caKey = try loadKey(caPassword)
         try CertificateAuthority.withLock(layout) {
@@ -277,7 +280,7 @@ public struct CertificateAuthority: Sendable {
     }
 
     /// Issues a fresh CRL valid for `validFor` seconds (run it before the current one's nextUpdate).
-    public func issueCRL(caPassword: String, validFor: TimeInterval = 7 * 86400) throws {
+    public func issueCRL(caPassword: Password, validFor: TimeInterval = 7 * 86400) throws {
         let caKey = try loadKey(caPassword)
         try CertificateAuthority.withLock(layout) {
             var index = try readIndex()
@@ -312,7 +315,7 @@ public struct CertificateAuthority: Sendable {
         }
     }
 
-    func loadKey(_ password: String) throws -> PrivateKey {
+    func loadKey(_ password: Password) throws -> PrivateKey {
         let key: PrivateKey
         do { key = try PrivateKey(encryptedPEM: try FileIO.read(layout.caKey), password: password) } catch let e as QRPayError where e.code == .pkiPassword {
             throw QRPayError(.pkiPassword, "The password does not unlock the CA's private key (\(layout.caKey)).")
@@ -491,5 +494,41 @@ enum X509Builder {
         guard let t = ASN1_TIME_set(nil, OpenSSL.timeT(date)) else { throw OpenSSL.internalError("make a time") }
         defer { ASN1_TIME_free(t) }
         try body(t)
+    }
+}
+
+// Text passwords (their UTF-8 bytes): for tests, the bench and tools that hold a password as a
+// string. Programs read password files as bytes (`Password.read(file:)`).
+extension Credentials {
+    public static func load(layout: SpoolLayout, role: Role, id: String, password: String) throws -> Credentials {
+        try load(layout: layout, role: role, id: id, password: try Password(password))
+    }
+    public static func load(spoolRoot: String, role: Role, id: String, password: String) throws -> Credentials {
+        try load(spoolRoot: spoolRoot, role: role, id: id, password: try Password(password))
+    }
+    public static func loadPG(spoolRoot: String, password: String) throws -> Credentials {
+        try loadPG(spoolRoot: spoolRoot, password: try Password(password))
+    }
+}
+
+extension CertificateAuthority {
+    public static func create(spoolRoot: String, name: String, password: String, validityDays: Int = 3650,
+                              keyProtection: KeyProtection = .standard) throws -> CertificateAuthority {
+        try create(spoolRoot: spoolRoot, name: name, password: try Password(password), validityDays: validityDays, keyProtection: keyProtection)
+    }
+    public func issue(role: Role, id: String, name: String, caPassword: String, csrPEM: Data? = nil,
+                      ownerPassword: String? = nil, validityDays: Int = 365, notBefore: Date? = nil,
+                      keyProtection: KeyProtection = .standard) throws -> Certificate {
+        try issue(role: role, id: id, name: name, caPassword: try Password(caPassword), csrPEM: csrPEM,
+                  ownerPassword: try ownerPassword.map { try Password($0) }, validityDays: validityDays, notBefore: notBefore,
+                  keyProtection: keyProtection)
+    }
+    public static func request(layout: SpoolLayout, role: Role, id: String, password: String,
+                               keyProtection: KeyProtection = .standard) throws -> String {
+        try request(layout: layout, role: role, id: id, password: try Password(password), keyProtection: keyProtection)
+    }
+    public func revoke(role: Role, id: String, caPassword: String) throws { try revoke(role: role, id: id, caPassword: try Password(caPassword)) }
+    public func issueCRL(caPassword: String, validFor: TimeInterval = 7 * 86400) throws {
+        try issueCRL(caPassword: try Password(caPassword), validFor: validFor)
     }
 }

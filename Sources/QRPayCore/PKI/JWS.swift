@@ -19,6 +19,10 @@ public enum DocumentType: String, Sendable, CaseIterable {
     case receipt = "qrpay-receipt+jws"
     case checkpoint = "qrpay-checkpoint+jws"
     case report = "qrpay-report+jws"
+    /// An entry of the payment-information list (pg/list/), signed by the PG.
+    case list = "qrpay-list+jws"
+    /// The PG's refusal of a document a shop sent (into shops/ID/notices/).
+    case refusal = "qrpay-refusal+jws"
     /// A payout's manifest: every payment a payout file covers (Payouts/Payout.swift).
     case payout = "qrpay-payout+jws"
 }

@@ -1,9 +1,13 @@
 // EC P-256 key pairs: generation, encrypted PKCS#8 PEM, ECDSA-SHA256 signatures (raw r||s and DER).
 //
 // Private keys on disk are always encrypted PKCS#8 ("ENCRYPTED PRIVATE KEY"): PBES2 with scrypt
-// (N=16384, r=8, p=1, 16-byte salt, the parameters of `openssl pkcs8 -scrypt`) and AES-256-CBC, so
-// `openssl pkey -passin file:F` opens them. (N=2^15 would exceed OpenSSL's 32 MiB scrypt memory cap
-// when decrypting, so OpenSSL itself could not open the keys.) Unencrypted keys are never read.
+// (N = 2^17, r = 8, p = 1: OWASP's guidance; 16-byte salt) and AES-256-CBC, all through OpenSSL.
+// OpenSSL 3.0 caps scrypt at 32 MiB when it derives a PBES2 key itself, which N = 2^17 exceeds
+// (128 MiB); the C shim qrpay_pkcs8_strong_scrypt registers the same derivation with a higher cap
+// through OpenSSL's PBE table, so OpenSSL's PKCS8 code reads and writes these keys. The `openssl`
+// command of OpenSSL 3.0 keeps its cap and cannot open them; keys made before (N = 2^14) it can.
+// Reading refuses weak schemes before trying a password: PBES1 (MD5/SHA-1 with DES or RC2) and PBKDF2
+// under 100,000 iterations. Unencrypted keys are never read.
 
 internal import COpenSSL
 internal import CQRPayShims
@@ -57,11 +61,10 @@ public final class PrivateKey: @unchecked Sendable {
     }
 
     /// Opens an encrypted PKCS#8 PEM ("ENCRYPTED PRIVATE KEY").
-    /// Throws `pki.pem` for anything that is not one, `pki.password` (exit 77) when `password` does not open it.
-    public convenience init(encryptedPEM: Data, password: String) throws {
-        guard !password.isEmpty else {
-            throw QRPayError(.pkiPassword, "An empty password cannot open a private key.")
-        }
+    /// Throws `pki.pem` for anything that is not one, `pki.key-scheme` for a weak protection (PBES1,
+    /// PBKDF2 under 100,000 iterations), `pki.password` (exit 77) when `password` does not open it.
+    public convenience init(encryptedPEM: Data, password: Password) throws {
+        guard qrpay_pkcs8_strong_scrypt() == 1 else { throw OpenSSL.internalError("register scrypt with a memory limit for N = 2^17") }
         let sig: OpaquePointer = try OpenSSL.withReadBIO(encryptedPEM) { bio in
             guard let sig = PEM_read_bio_PKCS8(bio, nil, nil, nil) else {
                 throw OpenSSL.error(.pkiPEM, "The private key file is not an encrypted PKCS#8 PEM key (it may be truncated or damaged).")
@@ -69,7 +72,8 @@ public final class PrivateKey: @unchecked Sendable {
             return sig
         }
         defer { X509_SIG_free(sig) }
-        let p8 = password.withCString { pass in PKCS8_decrypt(sig, pass, Int32(strlen(pass))) }
+        try PrivateKey.checkProtection(UnsafeRawPointer(sig))
+        let p8 = password.withBytes { pass, length in PKCS8_decrypt(sig, pass, length) }
         guard let p8 else {
             throw OpenSSL.error(.pkiPassword, "The password does not open this private key.")
         }
@@ -86,25 +90,54 @@ public final class PrivateKey: @unchecked Sendable {
         self.init(key: key)
     }
 
-    /// Encrypted PKCS#8 PEM: PBES2, scrypt (N=16384, r=8, p=1), AES-256-CBC.
-    public func encryptedPEM(password: String) throws -> Data {
-        guard !password.isEmpty else {
-            throw QRPayError(.pkiPassword, "A private key must be encrypted with a non-empty password.")
+    /// `init(encryptedPEM:password:)` with a text password (its UTF-8 bytes).
+    public convenience init(encryptedPEM: Data, password: String) throws {
+        try self.init(encryptedPEM: encryptedPEM, password: try Password(password))
+    }
+
+    /// How an EncryptedPrivateKeyInfo (X509_SIG) is protected; throws `pki.key-scheme` when weak.
+    static func checkProtection(_ sig: UnsafeRawPointer) throws {
+        var cost: UInt64 = 0, blockSize: UInt64 = 0, parallel: UInt64 = 0
+        switch Int(qrpay_pkcs8_scheme(sig, &cost, &blockSize, &parallel)) {
+        case Int(QRPAY_PKCS8_SCRYPT):
+            return
+        case Int(QRPAY_PKCS8_PBKDF2):
+            guard cost >= KeyProtection.minimumPBKDF2Iterations else {
+                throw QRPayError(.pkiKeyScheme, "The private key is protected by PBKDF2 with \(cost) iterations, fewer than \(KeyProtection.minimumPBKDF2Iterations): re-encrypt it (`openssl pkcs8 -topk8 -scrypt`) or make a new key with `qrpay-ca request`.")
+            }
+        case Int(QRPAY_PKCS8_PBES1):
+            throw QRPayError(.pkiKeyScheme, "The private key is protected by PBES1 (PKCS#5 v1.5 or PKCS#12: MD5 or SHA-1 with DES, 3DES or RC2), which QR-Pay refuses as weak: re-encrypt it with PBES2 (`openssl pkcs8 -topk8 -scrypt`) or make a new key with `qrpay-ca request`.")
+        default:
+            throw QRPayError(.pkiKeyScheme, "The private key's encryption scheme is not one QR-Pay reads (PBES2 with scrypt, or PBKDF2 of at least \(KeyProtection.minimumPBKDF2Iterations) iterations).")
         }
+    }
+
+    /// Encrypted PKCS#8 PEM: PBES2, scrypt (`protection`, N = 2^17 by default), AES-256-CBC, a random
+    /// 16-byte salt and IV.
+    public func encryptedPEM(password: Password, protection: KeyProtection = .standard) throws -> Data {
+        guard qrpay_pkcs8_strong_scrypt() == 1 else { throw OpenSSL.internalError("register scrypt with a memory limit for N = 2^17") }
         guard let p8 = EVP_PKEY2PKCS8(key.pointer) else { throw OpenSSL.internalError("export the private key") }
         defer { PKCS8_PRIV_KEY_INFO_free(p8) }
-        var salt = [UInt8](repeating: 0, count: 16)
-        guard RAND_bytes(&salt, Int32(salt.count)) == 1 else { throw OpenSSL.internalError("draw a random salt") }
-        guard let algorithm = PKCS5_pbe2_set_scrypt(EVP_aes_256_cbc(), salt, Int32(salt.count), nil, 16384, 8, 1) else {
+        var salt = [UInt8](repeating: 0, count: 16), iv = [UInt8](repeating: 0, count: 16)
+        guard RAND_bytes(&salt, Int32(salt.count)) == 1, RAND_bytes(&iv, Int32(iv.count)) == 1 else {
+            throw OpenSSL.internalError("draw a random salt and IV")
+        }
+        guard let raw = qrpay_pkcs8_scrypt_algorithm(salt, Int32(salt.count), iv, protection.n, protection.r, protection.p) else {
             throw OpenSSL.internalError("set up scrypt key encryption")
         }
-        let sig = password.withCString { pass in PKCS8_set0_pbe_ex(pass, Int32(strlen(pass)), p8, algorithm, nil, nil) }
+        let algorithm = raw.assumingMemoryBound(to: X509_ALGOR.self)
+        let sig = password.withBytes { pass, length in PKCS8_set0_pbe_ex(pass, length, p8, algorithm, nil, nil) }
         guard let sig else {
             X509_ALGOR_free(algorithm)  // only owned by the X509_SIG on success
             throw OpenSSL.internalError("encrypt the private key")
         }
         defer { X509_SIG_free(sig) }
         return try OpenSSL.writingBIO({ PEM_write_bio_PKCS8($0, sig) == 1 }, what: "write the encrypted key")
+    }
+
+    /// `encryptedPEM(password:protection:)` with a text password (its UTF-8 bytes).
+    public func encryptedPEM(password: String, protection: KeyProtection = .standard) throws -> Data {
+        try encryptedPEM(password: try Password(password), protection: protection)
     }
 
     /// ECDSA P-256 with SHA-256; the raw 64-byte r||s form JWS ES256 uses.

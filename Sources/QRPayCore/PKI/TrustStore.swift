@@ -186,6 +186,22 @@ public final class TrustStore: Sendable {
         return VerifiedDocument(payload: jws.payload, signer: signer, role: role, id: signer.id ?? "")
     }
 
+    /// The certificate of `role` `id` whose key made `jws`'s signature, when the CA issued it (it
+    /// chains to this CA's root, carries the role's purpose and id), whatever its validity or
+    /// revocation now; nil otherwise. For telling a party that something it signed was refused
+    /// (its certificate may be the reason), never for believing a document.
+    public func issuedSigner(of jws: JWS, role: Role, id: String) -> Certificate? {
+        guard let signer = try? certificate(fingerprint: jws.fingerprint) else { return nil }
+        let known = caches.withLock { $0.chainVerified.contains(signer.fingerprint) }
+        if !known {
+            guard (try? verifyChain(signer)) != nil else { return nil }
+            caches.withLock { _ = $0.chainVerified.insert(signer.fingerprint) }
+        }
+        guard signer.role == role, signer.id == id, signer.purposes.contains(role),
+              jws.verifySignature(with: signer.publicKey) else { return nil }
+        return signer
+    }
+
     // MARK: internals
 
     private func verifyChain(_ certificate: Certificate) throws {

@@ -91,7 +91,7 @@ public struct ApproveStage: SpoolStage {
     }
 
     func finishOutputs(_ record: PaymentRecord, user: String, commit: GroupCommit) throws {
-        try store.publish(record, commit: commit)
+        try store.publish(record, signedBy: notifier.pg, commit: commit)
         try notifier.notifyShop(record, commit: commit)
         try notifier.receipt(for: record, user: user, commit: commit)
     }

@@ -136,3 +136,44 @@ public struct StateNotice: Equatable, Sendable {
                   at: at)
     }
 }
+
+/// The PG's refusal of a document a shop sent (`qrpay-refusal+jws`, into shops/ID/notices/): which
+/// document (its kind, payment and hash), the reason's code from the error catalogue and its sentence.
+/// Sent only for documents the shop's own key signed, so nobody can fill a shop's notices by sending
+/// the PG garbage in its name.
+public struct Refusal: Equatable, Sendable {
+    public let shop: String
+    public let payment: String?
+    /// "payment" or "cancel".
+    public let kind: String
+    public let document: String
+    public let code: String
+    public let reason: String
+    public let at: Date
+
+    public init(shop: String, payment: String?, kind: String, document: String, code: String, reason: String, at: Date) {
+        self.shop = shop; self.payment = payment; self.kind = kind; self.document = document
+        self.code = code; self.reason = reason
+        self.at = Date(timeIntervalSince1970: at.timeIntervalSince1970.rounded(.down))
+    }
+
+    public var json: JSONValue {
+        var o: [String: JSONValue] = [
+            "v": 1, "shop": .string(shop), "kind": .string(kind), "document": .string(document),
+            "code": .string(code), "reason": .string(reason), "at": .string(Timestamp.format(at)),
+        ]
+        if let payment { o["payment"] = .string(payment) }
+        return .object(o)
+    }
+
+    public init(payload: Data) throws {
+        let r = try JSONObjectReader(try JSONValue.parse(payload, what: "refusal"), what: "refusal")
+        try r.requireOnly(["v", "shop", "payment", "kind", "document", "code", "reason", "at"])
+        guard let at = Timestamp.parse(try r.string("at", maxLength: 40)) else {
+            throw QRPayError(.noticeTime, "refusal: \"at\" is not a UTC time")
+        }
+        self.init(shop: try r.string("shop", maxLength: 200), payment: try r.optionalString("payment", maxLength: 200),
+                  kind: try r.string("kind", maxLength: 16), document: try r.string("document", maxLength: 64),
+                  code: try r.string("code", maxLength: 64), reason: try r.string("reason", maxLength: 4000), at: at)
+    }
+}

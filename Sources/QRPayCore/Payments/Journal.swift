@@ -45,6 +45,10 @@ public struct JournalEntry: Equatable, Sendable {
     public let prev: String
     public private(set) var hash: String
 
+    /// The largest sequence number an entry may carry: far beyond any journal, far enough below
+    /// Int64.max that the next numbers (appends, the audit's expected successor) never overflow.
+    public static let maxSeq: Int64 = 1 << 62
+
     var unsignedJSON: JSONValue {
         var o: [String: JSONValue] = [
             "seq": .int(seq), "at": .string(Timestamp.format(at)), "shop": .string(shop), "payment": .string(payment),
@@ -84,7 +88,7 @@ public struct JournalEntry: Equatable, Sendable {
                 throw QRPayError(.journalMalformed, "journal entry has an unknown state")
             }
         }
-        seq = try r.int("seq"); self.at = at; self.kind = kind; shop = try r.string("shop"); payment = try r.string("payment")
+        seq = try r.int("seq", in: 1...JournalEntry.maxSeq); self.at = at; self.kind = kind; shop = try r.string("shop"); payment = try r.string("payment")
         fromName = from; toName = to; evidence = try r.string("evidence"); prev = try r.string("prev"); hash = try r.string("hash")
     }
 

@@ -5,6 +5,8 @@
 //                         PAYMENT.STATE.json so that a rerun never sends one twice
 //   users/USER/receipts/  a queue: one JWS `qrpay-receipt+jws` per state change of a payment the
 //                         user approved, named SHOP.PAYMENT.STATE.json
+//   shops/SHOP/notices/   also one JWS `qrpay-refusal+jws` per document of the shop the PG refused,
+//                         named PAYMENT.refused.HASH.json (HASH: the document's first 16 hash characters)
 
 import Foundation
 
@@ -42,6 +44,40 @@ public struct Notifier: Sendable {
                                  total: record.info.total, currency: record.info.currency.code, user: user,
                                  at: record.history.last?.at ?? commit.context.now())
         try deliverOnce(notice, type: .receipt, to: layout.receipts(user: user), name: Notifier.receiptName(record), commit: commit)
+    }
+
+    /// Tells the shop that signed `data` (a payment document or a cancel) that the PG refused it and
+    /// why. Nothing when the document is not one the shop's own key signed (a certificate the CA
+    /// issued to that shop, valid or not: a revoked shop still learns why it was refused). Returns the
+    /// shop told, or nil.
+    @discardableResult
+    public func refuse(_ data: Data, because error: QRPayError, trust: TrustStore, context: StageContext) throws -> String? {
+        guard let jws = try? JWS(parsing: data) else { return nil }
+        let shop: String, payment: String, kind: String
+        switch jws.type {
+        case DocumentType.payment.rawValue:
+            guard let r = try? JSONObjectReader(try JSONValue.parse(jws.payload, what: "payment"), what: "payment"),
+                  let s = try? r.string("shop", maxLength: 64), let p = try? r.string("payment", maxLength: 64) else { return nil }
+            (shop, payment, kind) = (s, p, "payment")
+        case DocumentType.cancel.rawValue:
+            guard let c = try? Cancel(payload: jws.payload) else { return nil }
+            (shop, payment, kind) = (c.shop, c.payment, "cancel")
+        default:
+            return nil
+        }
+        guard Identifier.isValid(shop), Identifier.isValid(payment),
+              trust.issuedSigner(of: jws, role: .shop, id: shop) != nil else { return nil }
+        let hash = jws.documentHash
+        let refusal = Refusal(shop: shop, payment: payment, kind: kind, document: hash, code: error.code.rawValue,
+                              reason: error.message, at: context.now())
+        let commit = GroupCommit(context: context)
+        let queue = layout.notices(shop: shop)
+        try commit.context.ensureQueue(queue)
+        let signed = try JWS.sign(payload: refusal.json.serialized(), type: .refusal, credentials: pg)
+        let name = "\(payment).refused.\(hash.prefix(16)).json"
+        try commit.deliver(signed, to: queue, name: name, ifExists: .keep)
+        try commit.flush()
+        return shop
     }
 
     func deliverOnce(_ notice: StateNotice, type: DocumentType, to queue: Queue, name: String, commit: GroupCommit,

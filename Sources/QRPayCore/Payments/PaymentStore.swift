@@ -158,15 +158,16 @@ public struct PaymentStore: Sendable {
 
     // MARK: the payment-information list
 
-    /// Stages the list entry a user's client fetches by the QR code's signature (created or updated).
-    /// `document`: the record's document already parsed, if at hand.
-    public func publish(_ record: PaymentRecord, document: JSONValue? = nil, commit: GroupCommit) throws {
-        let (path, entry) = try listEntry(record, document: document)
+    /// Stages the list entry a user's client fetches by the QR code's signature (created or updated),
+    /// signed by the PG (`qrpay-list+jws`): a client believes only what the PG's certificate vouches
+    /// for. `document`: the record's document already parsed, if at hand.
+    public func publish(_ record: PaymentRecord, document: JSONValue? = nil, signedBy pg: Credentials, commit: GroupCommit) throws {
+        let (path, entry) = try listEntry(record, document: document, signedBy: pg)
         try commit.context.ensureDirectory(FileIO.parentDirectory(path))
         try commit.write(entry, to: path, mode: 0o644, ifExists: .replace)
     }
 
-    func listEntry(_ record: PaymentRecord, document: JSONValue? = nil) throws -> (path: String, data: Data) {
+    func listEntry(_ record: PaymentRecord, document: JSONValue? = nil, signedBy pg: Credentials) throws -> (path: String, data: Data) {
         guard let signature = Base64URL.decode(record.signature) else {
             throw QRPayError(.recordSignature, "record has a malformed signature")
         }
@@ -176,13 +177,23 @@ public struct PaymentStore: Sendable {
             "document": document ?? (try? JSONValue.parse(record.document)) ?? .null,
             "updated": .string(Timestamp.format(record.history.last?.at ?? Date())),
         ]
-        return (layout.listPath(token: QRPayload.listToken(signature: signature)), entry.serialized(pretty: true))
+        let signed = try JWS.sign(payload: entry.serialized(), type: .list, credentials: pg)
+        return (layout.listPath(token: QRPayload.listToken(signature: signature)), signed)
     }
 
-    /// The list entry for a scanned QR code, or nil.
-    public func listEntry(for qr: QRPayload) throws -> (state: PaymentState, document: Data)? {
+    /// The list entry for a scanned QR code, or nil: verified as the PG's (`qrpay-list+jws`, the PG's
+    /// certificate: chain, role pg, CRL) by `trust` before anything in it is read.
+    public func listEntry(for qr: QRPayload, trust: TrustStore, at now: Date) throws -> (state: PaymentState, document: Data)? {
         guard let data = try FileIO.readIfExists(layout.listPath(token: qr.listToken), maxBytes: 256 * 1024) else { return nil }
-        let r = try JSONObjectReader(try JSONValue.parse(data, options: .init(maxBytes: 256 * 1024), what: "list entry"), what: "list entry")
+        let jws: JWS
+        do { jws = try JWS(parsing: data) } catch let e as QRPayError {
+            throw QRPayError(.listMalformed, "payment-information list entry for \(qr.shop)/\(qr.payment) is not a signed document: \(e.message)")
+        }
+        let verified: VerifiedDocument
+        do { verified = try trust.verify(jws, type: .list, role: .pg, id: nil, at: now) } catch let e as QRPayError where !e.isTransient {
+            throw QRPayError(.listUnsigned, "payment-information list entry for \(qr.shop)/\(qr.payment) is not vouched for by the PG: \(e.message)")
+        }
+        let r = try JSONObjectReader(try JSONValue.parse(verified.payload, options: .init(maxBytes: 256 * 1024), what: "list entry"), what: "list entry")
         guard let state = PaymentState(rawValue: try r.string("state")) else {
             throw QRPayError(.listMalformed, "payment-information list entry has an unknown state")
         }

@@ -39,6 +39,12 @@ public struct RegisterStage: SpoolStage {
         self.queues = [layout.inbox]
     }
 
+    /// A refused document is told to the shop that signed it (a refusal notice in its notices/).
+    public func refused(_ file: ClaimedFile, because error: QRPayError, context: StageContext) throws -> String? {
+        guard let data = try? file.read(maxBytes: RegisterStage.maxDocumentBytes) else { return nil }
+        return try notifier.refuse(data, because: error, trust: trust, context: context).map { "shop \($0) told" }
+    }
+
     public func process(_ file: ClaimedFile, commit: GroupCommit) throws -> StageOutcome {
         let data = try file.read(maxBytes: RegisterStage.maxDocumentBytes)
         // Judged as of its arrival (the PG's clock), however late the stage runs: a rerun after a
@@ -81,7 +87,7 @@ public struct RegisterStage: SpoolStage {
                                               "verifiedAt": .string(Timestamp.format(now))])])
         record.parsedDocument = jws.object
         try store.create(record, commit: commit)
-        try store.publish(record, document: jws.object, commit: commit)
+        try store.publish(record, document: jws.object, signedBy: notifier.pg, commit: commit)
         try notifier.notifyShop(record, commit: commit, firstRecord: true)
         return .done("\(info.shop)/\(info.payment) request \(info.currency.format(info.total))")
     }
@@ -98,7 +104,7 @@ public struct RegisterStage: SpoolStage {
             _ = try writeQR(try QRPayload(shop: record.info.shop, payment: record.info.payment, signature: sig), commit: commit)
         }
         try store.reindex(record, commit: commit)
-        try store.publish(record, commit: commit)
+        try store.publish(record, signedBy: notifier.pg, commit: commit)
         try notifier.notifyShop(record, commit: commit)
     }
 }

@@ -1,10 +1,13 @@
 // The user's batch stage: photos in, verified reviews or signed approvals out.
 //
 // Input: ROOT/users/<user>/inbox/new/  photos (*.jpg, *.jpeg, *.png), each optionally with a sidecar
-//        NAME.approve (for photo NAME.jpg; NAME.jpg.approve is accepted too) holding
-//        {"total": N, "currency": "KRW"}: what the user agreed to pay.
+//        NAME.approve (for photo NAME.jpg; NAME.jpg.approve is accepted too) holding what the user
+//        agreed to pay: {"shop": "1001", "total": N, "currency": "KRW"} and, optionally,
+//        "payment": "P…". shop, total and currency are required.
 //  - photo + matching sidecar → a signed approval into ROOT/pg/approvals/ (and the review);
 //  - photo alone → a review record ROOT/users/<user>/reviews/<NAME>.json, no signature;
+//  - a photo with several payment codes is approved only when exactly one of them matches the
+//    sidecar; its review lists them all;
 //  - mismatch or failure → the photo (and its sidecar) quarantined with the reason.
 // A sidecar that arrives before its photo waits for it (it is not claimed); one left waiting for
 // more than `orphanAge` is quarantined.
@@ -15,14 +18,14 @@ public struct ScanStage: SpoolStage {
     public let name: String
     public let queues: [Queue]
     let user: String
-    let password: String
+    let password: Password
     let client: UserClient
     let layout: SpoolLayout
     /// How long a sidecar may wait for its photo before it is quarantined.
     public let orphanAge: TimeInterval
     static let photoExtensions = [".jpg", ".jpeg", ".png", ".JPG", ".JPEG", ".PNG"]
 
-    public init(layout: SpoolLayout, user: String, password: String, orphanAge: TimeInterval = 86400) throws {
+    public init(layout: SpoolLayout, user: String, password: Password, orphanAge: TimeInterval = 86400) throws {
         try Identifier.validate(user, what: "user")
         self.layout = layout
         self.user = user
@@ -76,19 +79,29 @@ public struct ScanStage: SpoolStage {
         let sidecar = file.companions.first
         let now = commit.context.now()
         let data = try file.read(maxBytes: 64 << 20)
-        let review = try client.review(imageData: data, now: now)
-        // The review is the user's view of what the photo shows: kept even when approving fails.
-        try writeReview(review, photo: file.name, now: now, context: commit.context)
+        let photo = try client.reviewAll(imageData: data, now: now)
         guard let sidecar else {
+            let review = try photo.choose()
+            // The review is the user's view of what the photo shows.
+            try writeReview(review, photo: file.name, now: now, context: commit.context)
             return .done("\(file.name): reviewed \(review.info.shop)/\(review.info.payment) \(review.info.currency.format(review.info.total)); no sidecar, not approved")
         }
         let agreed = try JSONObjectReader(try JSONValue.parse(try sidecar.read(maxBytes: 4096), what: "sidecar"), what: "sidecar \(sidecar.name)")
-        try agreed.requireOnly(["total", "currency"])
-        let total = try agreed.int("total"), currency = try agreed.string("currency", maxLength: 16)
-        guard total == review.info.total, currency == review.info.currency.code else {
-            throw QRPayError(.scanTotalMismatch,
-                             "the user agreed to \(currency) \(total) but the payment is \(review.info.currency.code) \(review.info.total)")
+        try agreed.requireOnly(["shop", "total", "currency", "payment"])
+        let intent = Intent(shop: try agreed.string("shop", maxLength: 64), payment: try agreed.optionalString("payment", maxLength: 64),
+                            total: try agreed.int("total"), currency: try agreed.string("currency", maxLength: 16))
+        let matching = photo.reviews.filter { intent.differences(from: $0).isEmpty }
+        guard matching.count == 1, let review = matching.first else {
+            if let only = photo.reviews.first, photo.reviews.count == 1 {
+                try writeReview(only, photo: file.name, now: now, context: commit.context)
+                throw QRPayError(.scanTotalMismatch, "the user agreed to something else: \(intent.differences(from: only).joined(separator: "; ")); nothing was signed")
+            }
+            if photo.reviews.isEmpty { _ = try photo.choose() }
+            throw QRPayError(.approvalAmbiguous, matching.isEmpty
+                ? "none of the \(photo.reviews.count) payment codes in the photo is what the sidecar says (\(photo.listing)); nothing was signed"
+                : "\(matching.count) payment codes in the photo match the sidecar (\(photo.listing)): add \"payment\" to it; nothing was signed")
         }
+        try writeReview(review, photo: file.name, now: now, context: commit.context)
         try client.approve(review, user: user, password: password, now: now, commit: commit)
         return .done("\(file.name): approved \(review.info.shop)/\(review.info.payment) \(review.info.currency.format(review.info.total))")
     }

@@ -47,6 +47,12 @@ public struct SettleStage: SpoolStage {
         record.history.last(where: { $0.state == .accept })?.at
     }
 
+    /// A refused document is told to the shop that signed it (a refusal notice in its notices/).
+    public func refused(_ file: ClaimedFile, because error: QRPayError, context: StageContext) throws -> String? {
+        guard let data = try? file.read(maxBytes: RegisterStage.maxDocumentBytes) else { return nil }
+        return try notifier.refuse(data, because: error, trust: trust, context: context).map { "shop \($0) told" }
+    }
+
     public func process(_ file: ClaimedFile, commit: GroupCommit) throws -> StageOutcome {
         let data = try file.read(maxBytes: 64 * 1024)
         // Judged as of its arrival in the queue (the PG's clock, which the shop cannot set back):
@@ -111,7 +117,7 @@ public struct SettleStage: SpoolStage {
     }
 
     func outputs(_ record: PaymentRecord, reason: String? = nil, commit: GroupCommit) throws {
-        try store.publish(record, commit: commit)
+        try store.publish(record, signedBy: notifier.pg, commit: commit)
         try notifier.notifyShop(record, reason: reason, commit: commit)
         if let user = record.user { try notifier.receipt(for: record, user: user, commit: commit) }
     }

@@ -15,11 +15,16 @@ public struct ShopClient: Sendable {
     public let shop: String
     public let credentials: Credentials
 
-    public init(spoolRoot: String, shop: String, password: String) throws {
+    public init(spoolRoot: String, shop: String, password: Password) throws {
         try Identifier.validate(shop, what: "shop")
         layout = SpoolLayout(root: spoolRoot)
         self.shop = shop
         self.credentials = try Credentials.load(layout: layout, role: .shop, id: shop, password: password)
+    }
+
+    /// `init` with a text password (its UTF-8 bytes).
+    public init(spoolRoot: String, shop: String, password: String) throws {
+        try self.init(spoolRoot: spoolRoot, shop: shop, password: try Password(password))
     }
 
     /// A payment number unique for the shop: UTC time to the second plus 40 random bits.
@@ -35,6 +40,9 @@ public struct ShopClient: Sendable {
     @discardableResult
     public func submit(_ info: PaymentInfo, outbox: String? = nil) throws -> Data {
         guard info.shop == shop else { throw QRPayError(.paymentShop, "payment is for shop \(info.shop), not \(shop)") }
+        if let earlier = try journal.entries().first(where: { $0["event"]?.stringValue == "created" && $0["payment"]?.stringValue == info.payment }) {
+            throw QRPayError(.shopPaymentUsed, "shop \(shop) already used payment number \(info.payment) (created \(earlier["at"]?.stringValue ?? "earlier")): choose another, or leave --payment out for a new one; nothing was sent")
+        }
         let signed = try JWS.sign(payload: info.json.serialized(), type: .payment, credentials: credentials)
         let jws = try JWS(parsing: signed)
         try deliver(signed, outbox: outbox)
@@ -49,6 +57,9 @@ public struct ShopClient: Sendable {
     @discardableResult
     public func cancel(payment: String, reason: String, outbox: String? = nil, now: Date = Date()) throws -> Data {
         let cancel = try Cancel(shop: shop, payment: payment, reason: reason, at: now)
+        guard try journal.entries().contains(where: { $0["event"]?.stringValue == "created" && $0["payment"]?.stringValue == payment }) else {
+            throw QRPayError(.shopUnknownPayment, "shop \(shop) never created payment \(payment) (\(journalPath) has no such payment): check the number; nothing was sent")
+        }
         let signed = try JWS.sign(payload: cancel.json.serialized(), type: .cancel, credentials: credentials)
         try ShopClient.deliver(signed, to: outbox.map { Queue(path: $0) } ?? layout.cancels, layout: layout, outbox: outbox != nil)
         try appendJournal(["at": .string(Timestamp.format(now)), "event": "cancel", "payment": .string(payment),
@@ -71,17 +82,10 @@ public struct ShopClient: Sendable {
         try queue.deliver(signed)
     }
 
-    func appendJournal(_ entry: JSONValue) throws {
-        let path = journalPath
-        try layout.makeDirectories(FileIO.parentDirectory(path))
-        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { throw QRPayError.io("open", path: path, errno: errno) }
-        defer { close(fd) }
-        var line = entry.serialized()
-        line.append(0x0A)
-        try FileIO.writeAll(fd: fd, line, path: path)
-        guard fsync(fd) == 0 else { throw QRPayError.io("fsync", path: path, errno: errno) }
-    }
+    /// The shop's own journal (shops/ID/journal.jsonl).
+    public var journal: PartyJournal { PartyJournal(path: journalPath, layout: layout) }
+
+    func appendJournal(_ entry: JSONValue) throws { try journal.append([entry]) }
 
     /// Moves every document an offline shop left in `outbox` (a queue: tmp/, new/) into the PG's
     /// queues (payments into the inbox, cancels into cancels), each atomically. Returns how many.

@@ -248,7 +248,7 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
             "stage": .string(stage), "reason": .string(error.message), "code": .string(error.code.rawValue),
             "at": .string(Timestamp.format(now)), "file": .string(file.name), "queue": .string(path),
         ]
-        if let attempts = deferredRecord(file.name)?["attempts"]?.intValue { record["attempts"] = .int(attempts) }
+        if let attempts = recordedAttempts(file.name) { record["attempts"] = .int(attempts) }
         let target = try park(file, in: quarantineDirectory, verb: "quarantine", reason: .object(record))
         removeDeferredRecord(file.name)
         return target
@@ -259,7 +259,7 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
     /// If another file of the same name is already deferred, this one goes in as NAME.dup-UNIQUE.
     public func deferFile(_ file: ClaimedFile, stage: String, error: QRPayError, retryAt: Date, now: Date = Date()) throws {
         let earlier = deferredRecord(file.name)
-        let attempts = (earlier?["attempts"]?.intValue ?? 0) + 1
+        let attempts = (recordedAttempts(file.name) ?? 0) + 1
         let arrived = min(file.arrival, earlier?["arrived"]?.stringValue.flatMap(Timestamp.parse) ?? file.arrival)
         let record: JSONValue = [
             "stage": .string(stage), "reason": .string(error.message), "code": .string(error.code.rawValue),
@@ -295,7 +295,16 @@ public struct Queue: Sendable, Hashable, CustomStringConvertible {
 
     /// How many times NAME was deferred so far (0 if never).
     public func attempts(_ name: String) -> Int {
-        Int(deferredRecord(name)?["attempts"]?.intValue ?? 0)
+        Int(recordedAttempts(name) ?? 0)
+    }
+
+    /// The most attempts a reason file is taken to record: an edited count beyond it (or below 0) is
+    /// clamped, so that counting on from it cannot overflow (the stage then gives up on the file).
+    static let maxRecordedAttempts: Int64 = 1_000_000
+
+    /// The attempt count in deferred/NAME.reason.json, clamped to 0...maxRecordedAttempts; nil without one.
+    func recordedAttempts(_ name: String) -> Int64? {
+        deferredRecord(name)?["attempts"]?.intValue.map { min(max($0, 0), Queue.maxRecordedAttempts) }
     }
 
     func deferredRecord(_ name: String) -> JSONValue? {

@@ -250,6 +250,14 @@ public struct SpoolLayout: Sendable {
     public func receipts(user: String) -> Queue { Queue(path: userDirectory(user) + "/receipts") }
     /// users/ID/run: the user's own locks (`qrpay-scan`), where the user may write.
     public func userRunDirectory(user: String) -> String { userDirectory(user) + "/run" }
+    /// users/ID/approved: the user's own record of every payment it approved, one file per payment
+    /// (SHOP~PAYMENT.json), so a second approval is refused before anything is signed.
+    public func approvedDirectory(user: String) -> String { userDirectory(user) + "/approved" }
+    public func approvedRecord(user: String, shop: String, payment: String) -> String {
+        approvedDirectory(user: user) + "/" + shop + "~" + payment + ".json"
+    }
+    /// users/ID/journal.jsonl: what the user's client learnt from receipts.
+    public func userJournal(user: String) -> String { userDirectory(user) + "/journal.jsonl" }
 
     // MARK: every queue
 
@@ -458,6 +466,9 @@ extension SpoolLayout {
         LayoutEntry("users/{user}/receipts", .queue, .pg, .user, 0o2770, writer: "PG stages: `SHOP.PAYMENT.STATE.json`, PG-signed", reader: "the user",
                     queue: .fromPG(to: .user)),
         LayoutEntry("users/{user}/run", .directory, .user, .user, 0o700, writer: "`qrpay-scan` (its lock)", reader: "the user"),
+        LayoutEntry("users/{user}/approved", .directory, .user, .user, 0o700, writer: "`qrpay-user approve`, `qrpay-scan`", reader: "the user's client (one approval per payment)"),
+        LayoutEntry("users/{user}/approved/{shop}~{payment}.json", .file, .user, .user, 0o600, writer: "`qrpay-user approve`, `qrpay-scan`", reader: "the user's client"),
+        LayoutEntry("users/{user}/journal.jsonl", .file, .user, .user, 0o600, writer: "`qrpay-user receipts`", reader: "the user"),
     ]
 
     /// The table entry (and queue subdirectory) a relative path falls under, if any. A `{…}`

@@ -62,6 +62,10 @@ public protocol SpoolStage: Sendable {
     /// Work by the clock (settle, expire), whenever a pass over the queues found nothing more to do
     /// (so queued work, such as cancels, is applied first).
     func tick(context: StageContext) throws -> TickReport
+    /// Called before `file` is quarantined for `error` (a fault of the input): tell its sender
+    /// (default: nothing). Returns a note for the log. A failure here never keeps the file from
+    /// quarantine; it is logged.
+    func refused(_ file: ClaimedFile, because error: QRPayError, context: StageContext) throws -> String?
 }
 
 extension SpoolStage {
@@ -71,6 +75,7 @@ extension SpoolStage {
     public func shouldClaim(_ name: String, in queue: Queue, context: StageContext) -> Bool { true }
     public func companions(of name: String, in queue: Queue) -> [String] { [] }
     public func tick(context: StageContext) throws -> TickReport { TickReport() }
+    public func refused(_ file: ClaimedFile, because error: QRPayError, context: StageContext) throws -> String? { nil }
 }
 
 /// What a tick did: log lines, and how many payments it changed.
@@ -228,8 +233,11 @@ public final class StopSignals: Sendable {
         pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
     }
 
+    /// A descriptor that becomes readable when a signal arrives (for `DirectoryWatcher.wait`).
+    public var wakeDescriptor: Int32 { wakeRead }
+
     /// Empties the self-pipe (its bytes are only wake-ups).
-    func drain() {
+    public func drain() {
         var byte: UInt8 = 0
         while read(wakeRead, &byte, 1) > 0 {}
     }
@@ -580,20 +588,26 @@ public struct StageRunner: Sendable {
             log(prefix + "deferred: \(reason.message) (attempt \(attempts), retry at \(Timestamp.format(retryAt)))")
             return
         }
+        var told = ""
+        do {
+            if let note = try stage.refused(file, because: reason, context: context) { told = " (" + note + ")" }
+        } catch {
+            log(prefix + "could not send the refusal: \(error)")
+        }
         try queue.quarantine(file, stage: stage.name, error: reason, now: now)
         for companion in file.companions {
             try queue.quarantine(companion, stage: stage.name, error: reason.prefixed("with \(file.name): "), now: now)
         }
         summary.quarantined += 1
-        log(prefix + "quarantined: " + reason.message)
+        log(prefix + "quarantined: " + reason.message + told)
     }
 }
 
 /// inotify on the queues' new/ directories: IN_MOVED_TO | IN_CREATE | IN_CLOSE_WRITE.
-final class DirectoryWatcher {
+public final class DirectoryWatcher {
     private let fd: Int32
 
-    init(_ directories: [String]) throws {
+    public init(_ directories: [String]) throws {
         fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
         guard fd >= 0 else { throw QRPayError.io("start inotify for", path: directories.first ?? "", errno: errno) }
         for dir in directories {
@@ -608,7 +622,7 @@ final class DirectoryWatcher {
     deinit { close(fd) }
 
     /// Returns after an event, a readable `alsoWatching` descriptor, or `timeout` seconds.
-    func wait(timeout: TimeInterval, alsoWatching extra: [Int32]) throws {
+    public func wait(timeout: TimeInterval, alsoWatching extra: [Int32]) throws {
         var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0)]
         for e in extra where e >= 0 { fds.append(pollfd(fd: e, events: Int16(POLLIN), revents: 0)) }
         let ms = Int32(max(0, min(timeout, 86_400)) * 1000)

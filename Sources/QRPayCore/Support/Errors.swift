@@ -176,6 +176,9 @@ extension ErrorCode {
     public static let pkiPasswordFile = ErrorCode("password.file", .noPermission, .system, "cannot read the password file {path}")
     public static let pkiPasswordMissingFile = ErrorCode("password.missing", .noInput, .system, "the password file {path} does not exist")
     public static let pkiPasswordEmpty = ErrorCode("password.empty", .noPermission, .system, "the password file {path} is empty")
+    public static let pkiPasswordNUL = ErrorCode("password.nul", .dataError, .input, "the password holds a NUL byte")
+    public static let pkiPasswordTerminal = ErrorCode("password.terminal", .usage, .system, "there is no terminal to ask for the password")
+    public static let pkiKeyScheme = ErrorCode("pki.key-scheme", .dataError, .input, "the private key is protected by a scheme QR-Pay refuses as weak")
     public static let pkiPEM = ErrorCode("pki.pem", .dataError, .input, "{what} is not the PEM QR-Pay expects")
     public static let pkiCSRSignature = ErrorCode("pki.csr-signature", .dataError, .input, "the certificate request's signature does not verify with its own key")
     public static let pkiKeyMismatch = ErrorCode("pki.key-mismatch", .config, .system, "the private key does not belong to the certificate {certificate}")
@@ -240,6 +243,11 @@ extension ErrorCode {
     public static let approvalReplay = ErrorCode("approval.replay", .dataError, .input, "the payment was already approved or moved on (one approval per payment)")
     public static let approvalExpired = ErrorCode("approval.expired", .dataError, .input, "the approved payment has expired")
     public static let approvalTotalMismatch = ErrorCode("approval.total-mismatch", .dataError, .input, "the approval's total or currency differ from the payment's")
+    public static let approvalIntent = ErrorCode("approval.intent", .dataError, .input, "the payment is not the one the user expects: {what differs}; nothing was signed")
+    public static let approvalAmbiguous = ErrorCode("approval.ambiguous", .dataError, .input, "the photo holds more than one payment code: pick one with --code N; nothing was signed")
+    public static let approvalRepeated = ErrorCode("approval.repeated", .dataError, .input, "this user already approved this payment; nothing was signed")
+    public static let approvalOwnCertificate = ErrorCode("approval.own-certificate", .noPermission, .system, "the user's own certificate is revoked, expired or not from this CA; nothing was signed")
+    public static let approvalDeclined = ErrorCode("approval.declined", .failure, .system, "the user declined; nothing was signed")
     public static let approvalDocumentMismatch = ErrorCode("approval.document-mismatch", .dataError, .input, "the approval was made for another version of the payment document")
     public static let cancelVersion = ErrorCode("cancel.version", .dataError, .input, "a cancel of an unknown version")
     public static let cancelReason = ErrorCode("cancel.reason", .dataError, .input, "the cancel's reason is too long or holds control characters")
@@ -248,6 +256,10 @@ extension ErrorCode {
     public static let cancelNotOpen = ErrorCode("cancel.not-open", .dataError, .input, "the payment is already cancelled or expired")
     public static let cancelFinished = ErrorCode("cancel.finished", .dataError, .input, "the payment is finished; it can no longer be cancelled")
     public static let cancelTooLate = ErrorCode("cancel.too-late", .dataError, .input, "the hold of the accepted payment had ended when the cancel arrived")
+    public static let noticeParty = ErrorCode("notice.party", .dataError, .input, "a notice, refusal or receipt is about another party")
+    public static let shopPaymentUsed = ErrorCode("shop.payment-used", .dataError, .input, "the shop already used this payment number")
+    public static let shopUnknownPayment = ErrorCode("shop.unknown-payment", .dataError, .input, "the shop's journal never created this payment")
+    public static let shopNoQR = ErrorCode("shop.no-qr", .noInput, .system, "the PG has not (yet) made this payment's QR code")
     public static let noticeState = ErrorCode("notice.state", .dataError, .input, "a notice names an unknown state")
     public static let noticeTime = ErrorCode("notice.time", .dataError, .input, "a notice's time is malformed")
 
@@ -256,6 +268,7 @@ extension ErrorCode {
     public static let recordSignature = ErrorCode("record.signature", .dataError, .input, "a record's signature is malformed")
     public static let recordMismatch = ErrorCode("record.mismatch", .dataError, .input, "a record disagrees with its signed document")
     public static let listMalformed = ErrorCode("list.malformed", .dataError, .input, "a payment-information list entry is malformed")
+    public static let listUnsigned = ErrorCode("list.unsigned", .dataError, .input, "a list entry is not signed by the PG the CA certified")
     public static let listMismatch = ErrorCode("list.mismatch", .dataError, .input, "a list entry is for another payment than the QR code")
     public static let journalMalformed = ErrorCode("journal.malformed", .dataError, .input, "a journal entry does not parse")
     public static let journalCorrupt = ErrorCode("journal.corrupt", .ioError, .system, "the journal's last line cannot be read: {path}")
@@ -319,7 +332,7 @@ extension ErrorCode {
         jsonTooLarge, jsonMalformed, jsonTooDeep, jsonNotObject, jsonUnknownField, jsonMissingField, jsonType,
         jsonRange, jsonTooLong,
         idUnsafe,
-        pkiPassword, pkiPasswordFile, pkiPasswordMissingFile, pkiPasswordEmpty, pkiPEM, pkiCSRSignature, pkiKeyMismatch,
+        pkiPassword, pkiPasswordFile, pkiPasswordMissingFile, pkiPasswordEmpty, pkiPasswordNUL, pkiPasswordTerminal, pkiKeyScheme, pkiPEM, pkiCSRSignature, pkiKeyMismatch,
         pkiNoCredentials, pkiUnknownCertificate, pkiUntrusted, pkiKeyUsage, pkiNotYetValid, pkiExpired,
         pkiWrongRole, pkiWrongID, pkiRevoked, pkiCRLMissing, pkiCRLStale, pkiCRLInvalid, pkiPG, pkiCrypto,
         caMissing, caNotCA, caExists, caIndex, caRepository, caNeverIssued, caName, caNameTaken,
@@ -328,10 +341,10 @@ extension ErrorCode {
         paymentQuantity, paymentTotalMismatch, paymentTime, paymentExpiry, paymentShop, paymentFuture,
         paymentExpired, paymentReplay, paymentState, paymentUnknown, paymentNotListed, paymentNotOpen,
         approvalVersion, approvalAmount, approvalDocument, approvalTime, approvalAudience, approvalUnknownPayment,
-        approvalReplay, approvalExpired, approvalTotalMismatch, approvalDocumentMismatch,
+        approvalReplay, approvalExpired, approvalTotalMismatch, approvalDocumentMismatch, approvalIntent, approvalAmbiguous, approvalRepeated, approvalOwnCertificate, approvalDeclined,
         cancelVersion, cancelReason, cancelTime, cancelUnknownPayment, cancelNotOpen, cancelFinished, cancelTooLate,
-        noticeState, noticeTime,
-        recordMalformed, recordSignature, recordMismatch, listMalformed, listMismatch, journalMalformed,
+        noticeParty, shopPaymentUsed, shopUnknownPayment, shopNoQR, noticeState, noticeTime,
+        recordMalformed, recordSignature, recordMismatch, listMalformed, listUnsigned, listMismatch, journalMalformed,
         journalCorrupt, journalBroken, checkpointVersion, checkpointMalformed, verifyMismatch,
         qrEmpty, qrTooLong, qrEncode, qrModuleSize, qrMargin, qrNone, qrNotQRPay, qrSignature, qrMismatch,
         imageEmpty, imageUnsupported, imageTruncated, imageCorrupt, imageTooLarge, imageMemory, imageWrite,

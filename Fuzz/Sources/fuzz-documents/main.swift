@@ -1,0 +1,8 @@
+// libFuzzer entry of the "documents" target (see Sources/QRPayFuzz): built with -parse-as-library, so
+// libFuzzer's main runs and calls this for every input.
+import QRPayFuzz
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOneInput(_ data: UnsafeRawPointer?, _ size: Int) -> Int32 {
+    FuzzTargets.testOneInput("documents", data, size)
+}
