@@ -23,7 +23,7 @@ public enum ProgramCatalogue {
         "qrpay-settle": ([], stageStatuses),
         "qrpay-payout": (["json", "jws", "account", "payout", "bank", "record"], stageStatuses),
         "qrpay-scan": (["json", "approval", "list", "scan", "qr", "payment", "jws", "image"], stageStatuses),
-        "qrpay-user": (["json", "jws", "payment", "approval", "list", "qr", "image", "scan", "notice"],
+        "qrpay-user": (["json", "jws", "payment", "approval", "list", "qr", "image", "scan", "notice", "user"],
                        [.failure: "some image held no QR code (decode), or the user declined (approve)"]),
         "qrpay-spool": (["json", "jws", "payment", "record", "list", "journal", "checkpoint", "verify", "setup", "account", "payout"],
                         [.failure: "check found something it did not repair, or show found a signature that does not verify"]),

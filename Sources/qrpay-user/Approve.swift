@@ -86,7 +86,7 @@ struct Approve: ParsableCommand {
             if interactive {
                 let question = "Pay \(review.info.currency.format(review.info.total)) to \(HumanText.escaped(review.shopName)) (shop \(review.info.shop)), payment \(review.info.payment)? [y/N] "
                 guard try Terminal.confirm(question) else {
-                    throw QRPayError(.approvalDeclined, "declined: nothing was signed")
+                    throw QRPayError(.userDeclined, "declined: nothing was signed")
                 }
             }
             let secret = try password.read(prompt: "Password of user \(user)'s key: ", what: "user \(user)'s password")

@@ -247,7 +247,7 @@ extension ErrorCode {
     public static let approvalAmbiguous = ErrorCode("approval.ambiguous", .dataError, .input, "the photo holds more than one payment code: pick one with --code N; nothing was signed")
     public static let approvalRepeated = ErrorCode("approval.repeated", .dataError, .input, "this user already approved this payment; nothing was signed")
     public static let approvalOwnCertificate = ErrorCode("approval.own-certificate", .noPermission, .system, "the user's own certificate is revoked, expired or not from this CA; nothing was signed")
-    public static let approvalDeclined = ErrorCode("approval.declined", .failure, .system, "the user declined; nothing was signed")
+    public static let userDeclined = ErrorCode("user.declined", .failure, .system, "the user declined; nothing was signed")
     public static let approvalDocumentMismatch = ErrorCode("approval.document-mismatch", .dataError, .input, "the approval was made for another version of the payment document")
     public static let cancelVersion = ErrorCode("cancel.version", .dataError, .input, "a cancel of an unknown version")
     public static let cancelReason = ErrorCode("cancel.reason", .dataError, .input, "the cancel's reason is too long or holds control characters")
@@ -341,7 +341,7 @@ extension ErrorCode {
         paymentQuantity, paymentTotalMismatch, paymentTime, paymentExpiry, paymentShop, paymentFuture,
         paymentExpired, paymentReplay, paymentState, paymentUnknown, paymentNotListed, paymentNotOpen,
         approvalVersion, approvalAmount, approvalDocument, approvalTime, approvalAudience, approvalUnknownPayment,
-        approvalReplay, approvalExpired, approvalTotalMismatch, approvalDocumentMismatch, approvalIntent, approvalAmbiguous, approvalRepeated, approvalOwnCertificate, approvalDeclined,
+        approvalReplay, approvalExpired, approvalTotalMismatch, approvalDocumentMismatch, approvalIntent, approvalAmbiguous, approvalRepeated, approvalOwnCertificate, userDeclined,
         cancelVersion, cancelReason, cancelTime, cancelUnknownPayment, cancelNotOpen, cancelFinished, cancelTooLate,
         noticeParty, shopPaymentUsed, shopUnknownPayment, shopNoQR, noticeState, noticeTime,
         recordMalformed, recordSignature, recordMismatch, listMalformed, listUnsigned, listMismatch, journalMalformed,
