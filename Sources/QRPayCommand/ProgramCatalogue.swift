@@ -28,7 +28,7 @@ public enum ProgramCatalogue {
         "qrpay-spool": (["json", "jws", "payment", "record", "list", "journal", "checkpoint", "verify", "setup", "account", "payout"],
                         [.failure: "check found something it did not repair, or show found a signature that does not verify"]),
         "qrpay-reconcile": (["json", "jws", "reconcile", "account", "payout"], [.failure: "discrepancies were found"]),
-        "qrpay-bench": (["json", "jws", "payment", "approval", "qr", "image", "bench", "journal"], [:]),
+        "qrpay-bench": (["json", "jws", "payment", "approval", "qr", "image", "bench", "journal", "account"], [:]),
     ]
 
     /// What a stage's --once run says with its status, beyond the errors that stop it.
