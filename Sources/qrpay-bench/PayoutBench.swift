@@ -17,7 +17,7 @@ extension QRPayBench {
             abstract: "The payout batch: qrpay-payout over N finished payments, an idle pass, the bank's files back, reconcile --payouts.")
 
         @Option(help: "Finished payments to pay out.") var payments = 100_000
-        @Option(help: "Shops they belong to (one credit transfer each).") var shops = 1000
+        @Option(help: "Shops they belong to (one credit transfer each; each costs two scrypt key derivations to set up).") var shops = 100
         @Option(help: ArgumentHelp("Where the programs are (default: beside qrpay-bench).", valueName: "dir")) var bin: String?
         @Option(help: ArgumentHelp("Build the spool in this folder and keep it (default: a temporary folder, removed).", valueName: "dir"))
         var work: String?

@@ -295,6 +295,57 @@ enum BankSamples {
         #expect((try JSONValue.parse(other.stdout))["differences"]?.arrayValue?.map { $0["kind"]?.stringValue ?? "" } == ["booked-without-payout"], "\(other.stdout)")
     }
 
+    /// Phase 2 marks payments in commits (a commit holds a descriptor per staged file): a run that
+    /// stops between two commits leaves the payout prepared with some payments marked; the next run
+    /// marks only the rest, with the same file, and journals each payment and transfer once.
+    @Test func aPayoutStoppedBetweenItsCommitsIsCompletedOnce() throws {
+        let s = try PipelineSpool()
+        let ahead = try finishedPayments(s, perShop: ["1001": 5, "2002": 3, "3003": 1])
+        let layout = SpoolLayout(root: s.root)
+        // Phase 1 as a run makes it: the payout, prepared (made on a copy of the spool, its record brought back).
+        let copy = s.dir.path + "/copy"
+        #expect(runExecutable("/bin/cp", ["-a", s.root, copy]).status == 0)
+        let until = Date().addingTimeInterval(ahead + 60)
+        _ = try PayoutStage(layout: SpoolLayout(root: copy), pg: s.pg, until: until).tick(context: StageContext(spoolRoot: copy))
+        var prepared = try #require(try PayoutStore(layout: SpoolLayout(root: copy)).all().first)
+        prepared.state = "prepared"
+        try Durable.write(prepared.serialized(), to: layout.payoutRecordPath(payout: prepared.id), mode: 0o640, ifExists: .fail)
+        // Phase 2 in commits of 2 payments stops at 2002's last payment (its record is away): 1001's
+        // five and 2002's first are committed, 2002's second was staged and is discarded.
+        let away = layout.recordPath(shop: "2002", payment: "P-2002-2")
+        #expect(rename(away, away + ".away") == 0)
+        let stage = PayoutStage(layout: layout, pg: s.pg, until: until, paymentsPerCommit: 2)
+        #expect(throws: QRPayError.self) { try stage.complete(prepared, context: StageContext(layout: layout)) }
+        #expect(try PayoutStore(layout: layout).load(prepared.id)?.state == "prepared")
+        let marked = try ["1001", "2002", "3003"].flatMap { shop in
+            try (0..<5).compactMap { i in try s.store.load(shop: shop, payment: "P-\(shop)-\(i)") }.filter { $0.payout == prepared.id }
+        }
+        #expect(marked.count == 6, "\(marked.count) payments marked before the stop")
+        let xml = try FileIO.read(layout.payouts.newDirectory + "/" + prepared.fileName)
+        #expect(s.run("qrpay-spool", ["check"]).stdout.contains("payout.unfinished"))
+
+        #expect(rename(away + ".away", away) == 0)
+        let run = runPayout(s, clock: fixedClock(ahead + 120))
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect((run.stdout + run.stderr).contains("completed a payout a crash had interrupted"), "\(run.stdout)\(run.stderr)")
+        let payouts = try PayoutStore(layout: layout).all()
+        #expect(payouts.count == 1 && payouts[0].id == prepared.id && payouts[0].state == "sent")
+        #expect(try FileIO.read(layout.payouts.newDirectory + "/" + prepared.fileName) == xml)
+        #expect(s.files(layout.payouts.newDirectory).filter { $0.hasSuffix(".xml") } == [prepared.fileName])
+        for (shop, n) in ["1001": 5, "2002": 3, "3003": 1] {
+            for i in 0..<n {
+                let r = try #require(try s.store.load(shop: shop, payment: "P-\(shop)-\(i)"))
+                #expect(r.payout == prepared.id && FileIO.exists(layout.paidPath(info: r.info)), "\(shop)/P-\(shop)-\(i)")
+            }
+        }
+        let entries = try s.journalEntries()
+        let paid = entries.filter { $0.kind == "payout" }.map { $0.shop + "/" + $0.payment }
+        #expect(paid.count == 9 && Set(paid).count == 9, "\(paid)")
+        #expect(entries.filter { $0.kind == "payout-state" && $0.toName == "sent" }.count == 3)
+        let check = s.run("qrpay-spool", ["check"])
+        #expect(check.status == 0, "\(check.stdout)")
+    }
+
     @Test func killDashNineDuringAPayoutRunPaysEachPaymentOnce() throws {
         let s = try PipelineSpool()
         let ahead = try finishedPayments(s, perShop: ["1001": 30, "2002": 30, "3003": 1])

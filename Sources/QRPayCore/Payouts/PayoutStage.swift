@@ -14,9 +14,12 @@
 //     or before --until, are gathered per currency and shop; shops without an account in that
 //     currency wait (a log line says so); a currency without the PG's debtor account waits (exit 75);
 //  3. per currency: the payout record is written first (one commit: the signed manifest inside,
-//     the transfers, state "prepared"); then one commit delivers PAYOUT.xml and
-//     PAYOUT.manifest.jws into pg/payouts/new/, records the payout id on every payment (journal kind
-//     "payout", the pg/paid marker, the record named last) and marks the payout "sent".
+//     the transfers, state "prepared"); then PAYOUT.xml and PAYOUT.manifest.jws are delivered into
+//     pg/payouts/new/, the payout id is recorded on every payment (journal kind "payout", the
+//     pg/paid marker, the record named last) in commits of 500 payments (a commit holds a file
+//     descriptor per staged file: one commit of a 100,000-payment payout would run out of them),
+//     and a last commit journals each transfer "sent" and marks the payout "sent". A crash between
+//     two commits leaves the payout "prepared"; step 1 of the next run marks the rest.
 // A payment is paid out once: it is gathered only without a paid marker and without a payout in
 // its record, and a prepared payout is finished before anything new is gathered.
 
@@ -34,11 +37,15 @@ public struct PayoutStage: SpoolStage {
     let payouts: PayoutStore
     /// Payments finished after this are left for a later payout (nil: the run's clock).
     public let until: Date?
+    /// Payments marked per commit in phase 2: a commit holds a descriptor per staged file until it
+    /// is flushed, so a payout of many payments is marked in commits of this many (two files each).
+    let paymentsPerCommit: Int
 
-    public init(layout: SpoolLayout, pg: Credentials, until: Date? = nil) {
+    public init(layout: SpoolLayout, pg: Credentials, until: Date? = nil, paymentsPerCommit: Int = 500) {
         self.layout = layout
         self.pg = pg
         self.until = until
+        self.paymentsPerCommit = max(1, paymentsPerCommit)
         store = PaymentStore(layout: layout)
         accounts = AccountStore(layout: layout)
         payouts = PayoutStore(layout: layout)
@@ -130,7 +137,8 @@ public struct PayoutStage: SpoolStage {
         // 2. What is due.
         let now = context.now()
         let cutoff = until ?? now
-        var byCurrency: [String: [String: [(record: PaymentRecord, finished: Date)]]] = [:]
+        // Only what the payout needs of each payment is kept (not the records: a day may hold many).
+        var byCurrency: [String: [String: [PayoutPayment]]] = [:]
         for day in try store.days(in: .finish) {
             let paid = Set((try? FileIO.listDirectory(layout.paidDirectory(day: day))) ?? [])
             try store.forEachMarker(in: .finish, day: day) { m in
@@ -138,7 +146,8 @@ public struct PayoutStage: SpoolStage {
                 if paid.contains(name) { return }
                 guard let record = try store.load(shop: m.shop, payment: m.payment), record.state == .finish, record.payout == nil,
                       let finished = record.history.last(where: { $0.state == .finish })?.at, finished <= cutoff else { return }
-                byCurrency[record.info.currency.code, default: [:]][record.info.shop, default: []].append((record, finished))
+                byCurrency[record.info.currency.code, default: [:]][record.info.shop, default: []].append(
+                    PayoutPayment(payment: record.info.payment, total: record.info.total, day: Timestamp.day(record.info.created)))
             }
         }
         var missingDebtor: [String] = []
@@ -149,16 +158,16 @@ public struct PayoutStage: SpoolStage {
                 missingDebtor.append(currency)
                 continue
             }
-            var transfers: [(shop: String, account: PayoutAccount, payments: [PaymentRecord])] = []
+            var transfers: [(shop: String, account: PayoutAccount, payments: [PayoutPayment])] = []
             for (shop, payments) in shops.sorted(by: { $0.key < $1.key }) {
                 guard let account = try accounts.account(shop: shop), account.currency.code == currency else {
                     report.lines.append("shop \(shop): \(payments.count) finished payment(s) in \(currency) wait: no payout account in \(currency) (qrpay-spool accounts set --shop \(shop) ...)")
                     continue
                 }
-                transfers.append((shop, account, payments.map(\.record).sorted { $0.info.payment < $1.info.payment }))
+                transfers.append((shop, account, payments.sorted { $0.payment < $1.payment }))
             }
             if transfers.isEmpty { continue }
-            let keys = transfers.flatMap { t in t.payments.map { "\(t.shop)/\($0.info.payment)" } }
+            let keys = transfers.flatMap { t in t.payments.map { "\(t.shop)/\($0.payment)" } }
             let id = Payout.makeID(created: now, currency: currency, payments: keys)
             if FileIO.exists(layout.payoutRecordPath(payout: id)) {
                 report.lines.append("\(id): a payout of this name exists already; these payments wait for the next run")
@@ -166,8 +175,7 @@ public struct PayoutStage: SpoolStage {
             }
             var payout = Payout(id: id, currency: try Currency(currency), created: now, until: cutoff, debtor: debtor, transfers: transfers.enumerated().map { i, t in
                 PayoutTransfer(endToEndId: id + "-" + String(format: "%04d", i + 1), shop: t.shop,
-                               amount: t.payments.reduce(0) { $0 + $1.info.total }, account: t.account,
-                               payments: t.payments.map { PayoutPayment(payment: $0.info.payment, total: $0.info.total, day: Timestamp.day($0.info.created)) },
+                               amount: t.payments.reduce(0) { $0 + $1.total }, account: t.account, payments: t.payments,
                                status: "sent", history: [])
             })
             let xml = try ISO20022.pain001(payout)
@@ -197,14 +205,17 @@ public struct PayoutStage: SpoolStage {
     }
 
     /// Phase 2 of a payout (see the top of this file), repeatable: what is already there is kept.
+    /// The file and manifest are delivered first; the payments are marked in commits of
+    /// `paymentsPerCommit` (a crash between two leaves the payout "prepared": the next run marks
+    /// the rest); the last commit journals the transfers as sent and marks the payout "sent".
     func complete(_ prepared: Payout, context: StageContext) throws {
-        let commit = GroupCommit(context: context)
         let queue = layout.payouts
         try context.ensureQueue(queue)
         let xml = try ISO20022.pain001(prepared)
         guard Base64URL.encode(Digest.sha256(xml)) == prepared.fileHash else {
             throw QRPayError(.payoutMismatch, "payout \(prepared.id): the file written from \(layout.relative(layout.payoutRecordPath(payout: prepared.id))) does not have the hash the record and its manifest name; nothing written")
         }
+        var commit = GroupCommit(context: context)
         if !delivered(prepared.fileName, in: queue) {
             try commit.deliver(xml, to: queue, name: prepared.fileName, ifExists: .keep)
         }
@@ -212,29 +223,48 @@ public struct PayoutStage: SpoolStage {
             try commit.deliver(prepared.manifest, to: queue, name: prepared.manifestName, ifExists: .keep)
         }
         let manifestHash = Base64URL.encode(Digest.sha256(prepared.manifest))
+        var staged = 0
         for t in prepared.transfers {
             for p in t.payments {
+                if staged == paymentsPerCommit {
+                    try commit.flush()
+                    commit = GroupCommit(context: context)
+                    staged = 0
+                }
                 guard var record = try store.load(shop: t.shop, payment: p.payment, commit: commit) else {
                     throw QRPayError(.payoutMismatch, "payout \(prepared.id) covers \(t.shop)/\(p.payment), which has no record")
                 }
-                try context.ensureDirectory(FileIO.parentDirectory(layout.paidPath(info: record.info)))
-                try commit.write(Data(), to: layout.paidPath(info: record.info), mode: 0o640, ifExists: .replace)
-                if record.payout == prepared.id { continue }
+                let paid = layout.paidPath(info: record.info)
+                if record.payout == prepared.id {
+                    if !FileIO.exists(paid) {
+                        try context.ensureDirectory(FileIO.parentDirectory(paid))
+                        try commit.write(Data(), to: paid, mode: 0o640, ifExists: .replace)
+                        staged += 1
+                    }
+                    continue
+                }
                 guard record.payout == nil, record.state == .finish else {
                     throw QRPayError(.payoutMismatch, "payout \(prepared.id) covers \(t.shop)/\(p.payment), which is \(record.state.rawValue) and paid by \(record.payout ?? "nothing")")
                 }
+                try context.ensureDirectory(FileIO.parentDirectory(paid))
+                try commit.write(Data(), to: paid, mode: 0o640, ifExists: .replace)
                 record.payout = prepared.id
                 commit.journal(store.journal, TransitionRequest(kind: "payout", shop: t.shop, subject: p.payment, from: nil, to: prepared.id,
                                                                 evidenceHash: manifestHash, at: prepared.created))
                 try commit.write(record.serialized(), to: layout.recordPath(shop: t.shop, payment: p.payment), mode: 0o640,
                                  ifExists: .replace, last: true)
+                staged += 1
             }
-            commit.journal(store.journal, TransitionRequest(kind: "payout-state", shop: t.shop, subject: t.endToEndId, from: nil, to: "sent",
-                                                            evidenceHash: prepared.fileHash, at: prepared.created))
+        }
+        try commit.flush()
+        let last = GroupCommit(context: context)
+        for t in prepared.transfers {
+            last.journal(store.journal, TransitionRequest(kind: "payout-state", shop: t.shop, subject: t.endToEndId, from: nil, to: "sent",
+                                                          evidenceHash: prepared.fileHash, at: prepared.created))
         }
         var sent = prepared
         sent.state = "sent"
-        try commit.write(sent.serialized(), to: layout.payoutRecordPath(payout: prepared.id), mode: 0o640, ifExists: .replace, last: true)
-        try commit.flush()
+        try last.write(sent.serialized(), to: layout.payoutRecordPath(payout: prepared.id), mode: 0o640, ifExists: .replace, last: true)
+        try last.flush()
     }
 }
