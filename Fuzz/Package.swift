@@ -15,7 +15,7 @@ import PackageDescription
 
 // Must match FuzzTargets.names (a test in QRPayFuzzTests checks that every name has its folder).
 let targets = ["json", "jws", "payment", "documents", "qr-payload", "base64url", "certificate", "crl",
-               "png", "jpeg", "decoder", "reason", "journal", "list-entry"]
+               "png", "jpeg", "decoder", "reason", "journal", "list-entry", "bank"]
 
 let package = Package(
     name: "QRPayFuzzers",

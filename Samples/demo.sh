@@ -69,6 +69,13 @@ step "The user reads the PG's receipts" "$BIN/qrpay-user" receipts --user u42
 
 step "The shop's day at closing time" "$BIN/qrpay-shop" status --shop 1001
 
+step "The PG's own (debtor) account for payouts in KRW (journaled)" \
+  "$BIN/qrpay-spool" accounts set --pg --name "QR-Pay Gateway" --account 9990001 --bank-code 004 --currency KRW
+step "The shop's payout account (no IBAN in Korea: account number and bank code)" \
+  "$BIN/qrpay-spool" accounts set --shop 1001 --name "Coffee House" --account 1002-345-678901 --bank-code 088 --currency KRW
+step "Payout: finished payments → one pain.001.001.09 file per currency for the bank, PG-signed manifest beside it" \
+  "$BIN/qrpay-payout" --password-file "$SECRETS/pg.pass" --once; wrote
+
 step "The operator's view of the payment" "$BIN/qrpay-spool" show 1001 "$payment"
 step "The operator's view of the spool" "$BIN/qrpay-spool" status
 step "The operator's audit: records, markers, journal chain, modes" "$BIN/qrpay-spool" check

@@ -21,13 +21,14 @@ public enum ProgramCatalogue {
         "qrpay-register": ([], stageStatuses),
         "qrpay-approve": ([], stageStatuses),
         "qrpay-settle": ([], stageStatuses),
+        "qrpay-payout": (["json", "jws", "account", "payout", "bank", "record"], stageStatuses),
         "qrpay-scan": (["json", "approval", "list", "scan", "qr", "payment", "jws", "image"], stageStatuses),
         "qrpay-user": (["json", "jws", "payment", "approval", "list", "qr", "image", "scan", "notice", "user"],
                        [.failure: "some image held no QR code (decode), or the user declined (approve)"]),
-        "qrpay-spool": (["json", "jws", "payment", "record", "list", "journal", "checkpoint", "verify", "setup"],
+        "qrpay-spool": (["json", "jws", "payment", "record", "list", "journal", "checkpoint", "verify", "setup", "account", "payout"],
                         [.failure: "check found something it did not repair, or show found a signature that does not verify"]),
-        "qrpay-reconcile": (["json", "jws", "reconcile"], [.failure: "discrepancies were found"]),
-        "qrpay-bench": (["json", "jws", "payment", "approval", "qr", "image", "bench", "journal"], [:]),
+        "qrpay-reconcile": (["json", "jws", "reconcile", "account", "payout"], [.failure: "discrepancies were found"]),
+        "qrpay-bench": (["json", "jws", "payment", "approval", "qr", "image", "bench", "journal", "account"], [:]),
     ]
 
     /// What a stage's --once run says with its status, beyond the errors that stop it.

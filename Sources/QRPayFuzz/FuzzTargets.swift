@@ -59,6 +59,7 @@ public enum FuzzTargets {
         ("reason", ReasonTarget.run),
         ("journal", JournalTarget.run),
         ("list-entry", ListEntryTarget.run),
+        ("bank", BankTarget.run),
     ]
 
     /// Runs target `name` on one input. Throws `FuzzViolation` when an invariant fails (or the

@@ -191,3 +191,47 @@ enum Base64URLTarget {
         return .accepted
     }
 }
+
+/// Bank files (pain.002.001.12, camt.053.001.08, camt.054.001.08) as qrpay-payout reads them from
+/// pg/bank/new/: libxml2 without network, entities or DTDs, then the schema's rules for the
+/// elements read. Accepted: one of the three types, a message id of 1-35 characters, status items
+/// only in a pain.002 and bookings only in a camt, amounts in minor units that the currency's
+/// decimal writes and reads back, ISO days, each item's JSON round-trips, and parsing the same
+/// bytes again gives the same message.
+enum BankTarget {
+    static let types = ["pain.002.001.12", "camt.053.001.08", "camt.054.001.08"]
+
+    static func run(_ data: Data) throws -> FuzzOutcome {
+        switch try attempt({ try BankMessage.parse(data) }) {
+        case .failure(let error):
+            return .refused(error.code.rawValue)
+        case .success(let m):
+            try require(types.contains(m.type), "a message of type \(m.type) was accepted")
+            try require(!m.messageId.isEmpty && m.messageId.count <= 35, "message id \"\(m.messageId.prefix(60))\" is not Max35Text")
+            for item in m.items {
+                if let e2e = item.endToEndId { try require(!e2e.isEmpty && e2e.count <= 35, "end-to-end id \"\(e2e.prefix(60))\" is not Max35Text") }
+                if let day = item.day { try require(Timestamp.isDay(day), "booking day \(day) is not YYYY-MM-DD") }
+                switch item.kind {
+                case .status:
+                    try require(m.type == types[0], "a status item in a \(m.type)")
+                    try require(item.amount == nil && item.currency == nil && item.status.count == 4, "a status item with an amount or a long code")
+                    try require(item.endToEndId != nil || item.originalMessage != nil, "a status item that names nothing")
+                case .booking:
+                    try require(m.type != types[0], "a booking in a pain.002")
+                    guard let amount = item.amount, let code = item.currency else {
+                        throw FuzzViolation(target: "", message: "a booking without an amount or currency")
+                    }
+                    let currency = try must("the booking's currency \(code)") { try Currency(code) }
+                    let decimal = ISO20022.decimal(amount, exponent: currency.exponent)
+                    try require(amount >= 0 && ISO20022.minorUnits(decimal, exponent: currency.exponent) == amount,
+                                "amount \(amount) \(code) does not read back from \(decimal)")
+                }
+                try checkJSONRoundTrip(item.json, what: "bank item")
+            }
+            let again = try must("parsing the same bank file again") { try BankMessage.parse(data) }
+            try require(again.type == m.type && again.messageId == m.messageId && again.created == m.created && again.items == m.items,
+                        "the same bank file parses differently the second time")
+            return .accepted
+        }
+    }
+}

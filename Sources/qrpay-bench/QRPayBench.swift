@@ -10,6 +10,7 @@
 //      qrpay-bench pipeline [--count N] [--shops N] [--users N] [--reference-count N] [--rounds N]
 //                  [--scale N] [--watch-drops N] [--decode-count N] [--zbarimg PATH] [--bin DIR]
 //                  [--reconcile PATH] [--work DIR] [--quick]
+//      qrpay-bench payout [--payments N] [--shops N] [--bin DIR] [--work DIR] [--quick]
 //
 // DESCRIPTION
 //      photo turns a QR code PNG into a photo-like JPEG (perspective, rotation, blur, noise,
@@ -32,6 +33,11 @@
 //      layout, about 1-2 min per million on 2 cores): registration throughput, qrpay-spool status and
 //      qrpay-reconcile time and RSS; the decode rows. --quick makes every figure small (a
 //      functional check, not a measurement). The machine (nproc, CPU, disk, load) heads the table.
+//      payout builds a spool of N finished payments of S shops (signed for real, in the store's
+//      layout) with payout accounts, and times the daily batch with the real programs:
+//      qrpay-payout --once (one pain.001 file, a transfer per shop), an idle pass, the bank's
+//      pain.002 and camt.053 read back (every transfer accepted and booked), and
+//      qrpay-reconcile --payouts over the day; wall time, CPU and peak RSS in one table.
 //
 // INPUTS
 //      PNG files (photo); DIR of images (decode).
@@ -55,5 +61,5 @@ struct QRPayBench: ParsableCommand {
         commandName: "qrpay-bench",
         abstract: "Benchmarks and phone-like test photos for QR-Pay.",
         version: QRPayVersion.text,
-        subcommands: [Photo.self, DecodeBench.self, Fixtures.self, Encode.self, PipelineBench.self])
+        subcommands: [Photo.self, DecodeBench.self, Fixtures.self, Encode.self, PipelineBench.self, PayoutBench.self])
 }

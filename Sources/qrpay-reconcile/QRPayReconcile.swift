@@ -5,12 +5,16 @@
 // no record is opened, no other day scanned, directories are streamed, so memory stays bounded
 // whatever the spool's size. With --shop-journal (the shop's journal.jsonl that qrpay-shop writes),
 // lists discrepancies: missing at the PG, missing at the shop, amount mismatch, state mismatch
-// (see Reconcile.swift for the rules).
-// Inputs:  ROOT/pg/states/*/DAY/; optionally a shop journal; with --sign the PG's key.
+// (see Reconcile.swift for the rules). With --payouts: per shop and day, finished, paid out and
+// booked by the bank, and every difference (not paid out, paid twice, rejected, booked with another
+// amount, not booked after --booking-days, booked without a payout; see PayoutReconcile.swift).
+// Inputs:  ROOT/pg/states/*/DAY/; optionally a shop journal; with --sign the PG's key; with
+//          --payouts ROOT/pg/states/finish/DAY/, ROOT/pg/payout-records/, ROOT/pg/bank-records/.
 // Outputs: the report on stdout and, written atomically, ROOT/reports/reconcile-DAY[-SHOP].csv|json
 //          (or --out DIR); with --sign a PG-signed NAME.jws (`qrpay-report+jws`) beside it, over
-//          the report's SHA-256. Progress on stderr only when stderr is a terminal. A --shop the spool
-//          does not know (no certificate, directory or payments) is an error (66), never "0 payments".
+//          the report's SHA-256; with --payouts ROOT/reports/payouts-DAY.csv|json. Progress on stderr
+//          only when stderr is a terminal. A --shop the spool does not know (no certificate,
+//          directory or payments) is an error (66), never "0 payments".
 // Exit codes: 0 done; 1 discrepancies were found; 64 usage; 65 bad data; 66 no such input (file,
 //             spool, payment); 70 internal error; 73 cannot create; 74 I/O error; 75 try again
 //             later (a lock held, a full disk, a missing or stale CRL); 77 permission denied or
@@ -44,6 +48,7 @@ struct QRPayReconcile: ParsableCommand {
           qrpay-reconcile --date 2026-11-24
           qrpay-reconcile --date 2026-11-24 --shop 1001 --shop-journal /var/spool/qrpay/shops/1001/journal.jsonl --format json
           qrpay-reconcile --date yesterday --sign --password-file /etc/qrpay/pg.pass
+          qrpay-reconcile --payouts --date yesterday --format json
         """,
         version: QRPayVersion.text)
 
@@ -64,6 +69,10 @@ struct QRPayReconcile: ParsableCommand {
     var passwordFile: String?
     @Option(help: ArgumentHelp("Directory for the report (default: SPOOL/reports).", valueName: "dir"))
     var out: String?
+    @Flag(help: "Reconcile payouts instead: per shop and day, finished, paid out, booked by the bank, and every difference.")
+    var payouts = false
+    @Option(help: ArgumentHelp("With --payouts: a transfer not booked this many days after it was sent is a difference (default 5).", valueName: "n"))
+    var bookingDays: Int = PayoutReconcile.defaultBookingDays
 
     func validate() throws {
         if let date, Reconcile.day(date) == nil { throw ValidationError("--date \(date) is not a day: use YYYY-MM-DD, today or yesterday") }
@@ -72,9 +81,29 @@ struct QRPayReconcile: ParsableCommand {
         if let shop, !Identifier.isValid(shop) { throw ValidationError("--shop: ids use 1-64 of A-Z a-z 0-9 . _ -") }
         if shopJournal != nil && shop == nil { throw ValidationError("--shop-journal needs --shop: a shop's journal holds only its own payments") }
         if sign != (passwordFile != nil) { throw ValidationError("--sign and --password-file go together") }
+        if payouts && (shop != nil || sign) { throw ValidationError("--payouts reports every shop, unsigned: leave out --shop, --shop-journal and --sign") }
+        guard (0...3650).contains(bookingDays) else { throw ValidationError("--booking-days must be 0 to 3650") }
+    }
+
+    func runPayouts() throws {
+        var differences = 0
+        try runReportingErrors("qrpay-reconcile") {
+            try spool.requireSpool()
+            let layout = SpoolLayout(root: spool.root)
+            let now = try TimeSource.fromEnvironment().now()
+            let day = Reconcile.day(date ?? "today", now: now)!
+            let report = try PayoutReconcile.run(layout: layout, day: day, bookingDays: bookingDays, now: now)
+            let fmt = Reconcile.Format(rawValue: format)!
+            let written = try PayoutReconcile.write(report, format: fmt, directory: out ?? layout.reportsDirectory)
+            FileHandle.standardOutput.write(PayoutReconcile.bytes(report, format: fmt))
+            Diagnostics.info("qrpay-reconcile", "payouts \(day): \(report.rows.count) shop/currency rows, \(report.differences.count) differences; wrote \(written)")
+            differences = report.differences.count
+        }
+        if differences > 0 { throw ExitCode(SysExit.failure.rawValue) }
     }
 
     func run() throws {
+        if payouts { return try runPayouts() }
         var discrepancies = 0
         try runReportingErrors("qrpay-reconcile") {
             let root = spool.root

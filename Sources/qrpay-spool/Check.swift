@@ -16,7 +16,8 @@ extension QRPaySpool {
             that the journal's hash chain is intact (hash, prev, seq) and its last transition of each payment \
             is the record's state; that every signed checkpoint verifies and still matches the journal (an \
             entry edited, removed or reordered before a checkpoint is caught even when the hashes after it \
-            were recomputed); no tmp/ file older than 36 h; private keys 0600 in private directories; no \
+            were recomputed); that no payout is left half done, rejected by the bank, or unbooked after \
+            --booking-days days, and that every payment a payout covers names it; no tmp/ file older than 36 h; private keys 0600 in private directories; no \
             world-writable directory; the CRL and every certificate (the CA's, the PG's, each shop's and \
             user's in ca/certs/) unexpired; no foreign name waiting in a queue's new/; nothing deferred \
             longer than --max-deferred; nothing waiting or claimed in the PG's queues (pg/inbox, \
@@ -66,6 +67,8 @@ extension QRPaySpool {
         }
 
         func validate() throws { _ = try thresholds() }
+        @Option(help: ArgumentHelp("A payout's credit transfer not booked this many days after it was sent is a finding (default 5).", valueName: "n"))
+        var bookingDays: Int = PayoutReconcile.defaultBookingDays
 
         func run() throws {
             var remaining = 0
@@ -74,7 +77,7 @@ extension QRPaySpool {
                 let progress = ProgressLine("qrpay-spool", "check", unit: "records")
                 let report: ((Int) -> Void)? = progress.enabled ? { progress.update($0) } : nil
                 let check = try SpoolCheck.run(spoolRoot: spool.root, repair: repair, now: try TimeSource.fromEnvironment().now(),
-                                               thresholds: try thresholds(), progress: report)
+                                               thresholds: try thresholds(), progress: report, bookingDays: bookingDays)
                 progress.finish()
                 if json { printJSON(check.json) } else if !check.findings.isEmpty { print(check.text) }
                 for path in check.skipped { Diagnostics.info("qrpay-spool", "check: " + SpoolLayout.skippedNote(path)) }

@@ -16,9 +16,11 @@
 //   report [--date DAY]  the daily report: per hour, payments, amounts, latencies, queues (--text, --html)
 //   purge [--keep-days N]     remove processed files (QUEUE/done/DAY/) older than the retention
 //   init [--shop ID]          create the spool's directories ahead of use (queues, list, shops' buckets)
+//   accounts set|list         shops' payout accounts and the PG's debtor accounts (journaled)
 //   errors [CODE|AREA]       the error catalogue: code, exit status, fault, meaning
 // Inputs:  the spool; checkpoint: the PG's key (--password-file).
-// Outputs: reports on stdout (`--json` for scripts); check --repair: markers, removed tmp files,
+// Outputs: reports on stdout (`--json` for scripts); accounts set: pg/accounts/SHOP.json or
+//          pg/debtor/CUR.json and a journal entry; check --repair: markers, removed tmp files,
 //          chmod; checkpoint: one .jws file; requeue/hold/release/flush: renames; delete: removed files
 //          and a line each in pg/audit.log; purge: removed done/ days; init: directories; report
 //          --html: one HTML file. Progress on stderr only when stderr is a terminal.
@@ -49,7 +51,7 @@ struct QRPaySpool: ParsableCommand {
         version: QRPayVersion.text,
         subcommands: [Status.self, List.self, Show.self, Cat.self, Check.self, CheckpointCommand.self, Quarantine.self, Layout.self,
                       Flush.self, Requeue.self, Hold.self, Release.self, Delete.self, Purge.self, Report.self, Init.self, Setup.self,
-                      Errors.self])
+                      Errors.self, Accounts.self])
 }
 
 extension QRPaySpool {

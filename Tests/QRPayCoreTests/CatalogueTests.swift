@@ -30,8 +30,14 @@ import QRPayCommand
         #expect(e.message.hasPrefix("cannot create /x/y: "))
     }
 
-    static let programs = ["qrpay-ca", "qrpay-shop", "qrpay-register", "qrpay-approve", "qrpay-settle", "qrpay-scan",
+    static let programs = ["qrpay-ca", "qrpay-shop", "qrpay-register", "qrpay-approve", "qrpay-settle", "qrpay-payout", "qrpay-scan",
                            "qrpay-user", "qrpay-spool", "qrpay-reconcile", "qrpay-bench"]
+
+    /// Every program folder is checked below (a new program cannot be forgotten).
+    @Test func everyProgramIsListed() throws {
+        let folders = try FileIO.listDirectory(LayoutTests.repository + "/Sources").filter { $0.hasPrefix("qrpay-") }
+        #expect(Set(folders) == Set(CatalogueTests.programs))
+    }
 
     /// The statuses in a program's header comment ("Exit codes: 0 …; 64 …") are the ones its codes carry.
     @Test(arguments: programs)

@@ -46,6 +46,8 @@ import Testing
             DueIndex.path(due, layout: layout), layout.listPath(token: "AbCdEf"), layout.journalFile(day: "2026-11-28"),
             layout.checkpointsDirectory + "/2026-11-28-7.jws", layout.lockFile(stage: "register"),
             layout.qrPath(shop: "1001", payment: "P1"), layout.shopJournal(shop: "1001"),
+            layout.accountPath(shop: "1001"), layout.debtorPath(currency: "EUR"), layout.payoutRecordPath(payout: "PO20261128EUR0123456789"),
+            layout.paidPath(info: info), layout.bankRecordPath(hash: "0123456789abcdef0123456789abcdef"),
         ]
         for path in files {
             let found = SpoolLayout.entry(matching: layout.relative(path))
@@ -57,6 +59,8 @@ import Testing
             FileIO.parentDirectory(layout.recordPath(shop: "1001", payment: "P1")), layout.stateDirectory(.finish, day: "2026-11-28"),
             layout.dueDirectory(.accepted), FileIO.parentDirectory(DueIndex.path(due, layout: layout)), layout.listDirectory,
             FileIO.parentDirectory(layout.listPath(token: "AbCdEf")), layout.journalDirectory, layout.checkpointsDirectory,
+            layout.accountsDirectory, layout.debtorDirectory, layout.payoutRecordsDirectory, layout.paidDirectory,
+            layout.paidDirectory(day: "2026-11-28"), layout.bankRecordsDirectory,
             layout.reportsDirectory, layout.runDirectory, layout.shopsDirectory, layout.shopDirectory("1001"), layout.qrDirectory(shop: "1001"),
             layout.usersDirectory, layout.userDirectory("u1"), layout.reviewsDirectory(user: "u1"), layout.userRunDirectory(user: "u1"),
         ]
@@ -66,7 +70,7 @@ import Testing
             #expect(layout.mode(ofDirectory: path) == found?.entry.mode)
         }
         let queues = [layout.inbox, layout.approvals, layout.cancels, layout.notices(shop: "1001"), layout.scanInbox(user: "u1"),
-                      layout.receipts(user: "u1")]
+                      layout.receipts(user: "u1"), layout.payouts, layout.bank]
         for queue in queues {
             #expect(SpoolLayout.entry(matching: layout.relative(queue.path))?.entry.kind == .queue, "\(queue.path)")
             for sub in Queue.subdirectories {
@@ -90,7 +94,7 @@ import Testing
         try layout.makeDirectories(layout.shopDirectory("1001"))
         try layout.makeDirectories(layout.userDirectory("u1"))
         try FileIO.makeDirectory(layout.shopsDirectory + "/.hidden", mode: 0o700)
-        #expect(try layout.allQueues().map(\.name) == ["pg/inbox", "pg/approvals", "pg/cancels", "shops/1001/notices",
+        #expect(try layout.allQueues().map(\.name) == ["pg/inbox", "pg/approvals", "pg/cancels", "pg/payouts", "pg/bank", "shops/1001/notices",
                                                         "users/u1/inbox", "users/u1/receipts"])
         var st = stat()
         #expect(lstat(layout.shopDirectory("1001"), &st) == 0 && st.st_mode & 0o7777 == 0o711)
@@ -99,7 +103,7 @@ import Testing
 
     /// Only SpoolLayout spells spool paths: no other source file glues a spool directory's name onto a path.
     @Test func nothingElseBuildsSpoolPathsFromStrings() throws {
-        let names = "pg|shops|users|ca|run|reports|notices|receipts|qr|inbox|approvals|cancels|journal|states|payments|list|due|private|issued|certs|reviews|checkpoints"
+        let names = "pg|shops|users|ca|run|reports|notices|receipts|qr|inbox|approvals|cancels|journal|states|payments|list|due|private|issued|certs|reviews|checkpoints|accounts|debtor|payouts|payout-records|paid|bank|bank-records"
         let building = try NSRegularExpression(pattern: "(\\+\\s*\"/(\(names))[/\"])|(\\)/(\(names))[/\"])")
         var offenders: [String] = []
         let sources = Self.repository + "/Sources"

@@ -23,6 +23,8 @@ public enum DocumentType: String, Sendable, CaseIterable {
     case list = "qrpay-list+jws"
     /// The PG's refusal of a document a shop sent (into shops/ID/notices/).
     case refusal = "qrpay-refusal+jws"
+    /// A payout's manifest: every payment a payout file covers (Payouts/Payout.swift).
+    case payout = "qrpay-payout+jws"
 }
 
 public struct JWS: Sendable {

@@ -6,6 +6,15 @@
 // `hash` is base64url SHA-256 over the line's JSON without the `hash` member (sorted keys, compact);
 // `prev` of the very first entry is 43 "A"s. An edited, removed or reordered line breaks the chain.
 //
+// Other events share the chain, marked by a `kind` member (absent for a payment's state change):
+//   "account"       shop SHOP (or "pg-debtor"), payment "account" (or the debtor's currency),
+//                   from the previous file's hash (null when new), to "set"; evidence: the file's hash
+//   "payout"        a payment paid out: shop, payment, from null, to the payout id; evidence: the
+//                   payout manifest's hash (recorded once per payment)
+//   "payout-state"  a credit transfer of a payout: shop, payment the end-to-end id, from the previous
+//                   status (null when sent), to "sent", "accepted", "rejected" or "booked"; evidence:
+//                   the hash of the payout file or of the bank file that said so
+//
 // Appends from several stages (register, approve, settle run as separate programs) are serialized by
 // flock(2) on ROOT/pg/journal/.lock. An entry is fsync'd before the record it describes changes,
 // announced by an intent file (pg/journal/intents/) that goes once the records are in place: a
@@ -19,12 +28,21 @@ import Glibc
 #endif
 
 public struct JournalEntry: Equatable, Sendable {
+    /// The event kinds besides a payment's state change (see the top of this file).
+    public static let kinds: Set<String> = ["account", "payout", "payout-state"]
     public let seq: Int64
     public let at: Date
+    /// nil: a payment's state change; else one of `kinds`.
+    public let kind: String?
     public let shop: String
     public let payment: String
-    public let from: PaymentState?
-    public let to: PaymentState
+    /// The states as written (a payment's state, or the event's own words).
+    public let fromName: String?
+    public let toName: String
+    /// A payment's state change (kind nil): the state it left (nil when new).
+    public var from: PaymentState? { kind == nil ? fromName.flatMap { PaymentState(rawValue: $0) } : nil }
+    /// A payment's state change (kind nil): the state it entered.
+    public var to: PaymentState { kind == nil ? PaymentState(rawValue: toName) ?? .request : .request }
     public let evidence: String
     public let prev: String
     public private(set) var hash: String
@@ -34,9 +52,12 @@ public struct JournalEntry: Equatable, Sendable {
     public static let maxSeq: Int64 = 1 << 62
 
     var unsignedJSON: JSONValue {
-        ["seq": .int(seq), "at": .string(Timestamp.format(at)), "shop": .string(shop), "payment": .string(payment),
-         "from": from.map { .string($0.rawValue) } ?? .null, "to": .string(to.rawValue),
-         "evidence": .string(evidence), "prev": .string(prev)]
+        var o: [String: JSONValue] = [
+            "seq": .int(seq), "at": .string(Timestamp.format(at)), "shop": .string(shop), "payment": .string(payment),
+            "from": fromName.map { .string($0) } ?? .null, "to": .string(toName),
+            "evidence": .string(evidence), "prev": .string(prev)]
+        if let kind { o["kind"] = .string(kind) }
+        return .object(o)
     }
 
     static func computeHash(_ unsigned: JSONValue) -> String {
@@ -53,28 +74,40 @@ public struct JournalEntry: Equatable, Sendable {
 
     public init(line: Data) throws {
         let r = try JSONObjectReader(try JSONValue.parse(line, what: "journal entry"), what: "journal entry")
-        try r.requireOnly(["seq", "at", "shop", "payment", "from", "to", "evidence", "prev", "hash"])
-        guard let at = Timestamp.parse(try r.string("at")), let to = PaymentState(rawValue: try r.string("to")) else {
-            throw QRPayError(.journalMalformed, "journal entry has a malformed time or state")
+        try r.requireOnly(["seq", "at", "kind", "shop", "payment", "from", "to", "evidence", "prev", "hash"])
+        let kind = try r.optionalString("kind", maxLength: 32)
+        if let kind, !JournalEntry.kinds.contains(kind) {
+            throw QRPayError(.journalMalformed, "journal entry has an unknown kind \"\(kind.prefix(32))\"")
         }
-        var from: PaymentState? = nil
-        if case .string(let f) = try r.value("from") {
-            guard let s = PaymentState(rawValue: f) else { throw QRPayError(.journalMalformed, "journal entry has an unknown state") }
-            from = s
+        guard let at = Timestamp.parse(try r.string("at")) else {
+            throw QRPayError(.journalMalformed, "journal entry has a malformed time")
         }
-        seq = try r.int("seq", in: 1...JournalEntry.maxSeq); self.at = at; shop = try r.string("shop"); payment = try r.string("payment")
-        self.from = from; self.to = to; evidence = try r.string("evidence"); prev = try r.string("prev"); hash = try r.string("hash")
+        let to = try r.string("to", maxLength: 128)
+        var from: String? = nil
+        if case .string(let f) = try r.value("from") { from = f }
+        if kind == nil {
+            guard PaymentState(rawValue: to) != nil, from.map({ PaymentState(rawValue: $0) != nil }) ?? true else {
+                throw QRPayError(.journalMalformed, "journal entry has an unknown state")
+            }
+        }
+        seq = try r.int("seq", in: 1...JournalEntry.maxSeq); self.at = at; self.kind = kind; shop = try r.string("shop"); payment = try r.string("payment")
+        fromName = from; toName = to; evidence = try r.string("evidence"); prev = try r.string("prev"); hash = try r.string("hash")
     }
 
+    /// A payment's state change.
     init(seq: Int64, at: Date, shop: String, payment: String, from: PaymentState?, to: PaymentState, evidence: String, prev: String) {
-        self.init(seq: seq, at: Date(timeIntervalSince1970: at.timeIntervalSince1970.rounded(.down)), shop: shop,
+        self.init(seq: seq, at: at, kind: nil, shop: shop, payment: payment, from: from?.rawValue, to: to.rawValue, evidence: evidence, prev: prev)
+    }
+
+    init(seq: Int64, at: Date, kind: String?, shop: String, payment: String, from: String?, to: String, evidence: String, prev: String) {
+        self.init(seq: seq, at: Date(timeIntervalSince1970: at.timeIntervalSince1970.rounded(.down)), kind: kind, shop: shop,
                   payment: payment, from: from, to: to, evidence: evidence, prev: prev, hash: "")
         self.hash = JournalEntry.computeHash(unsignedJSON)
     }
 
-    private init(seq: Int64, at: Date, shop: String, payment: String, from: PaymentState?, to: PaymentState,
+    private init(seq: Int64, at: Date, kind: String?, shop: String, payment: String, from: String?, to: String,
                  evidence: String, prev: String, hash: String) {
-        self.seq = seq; self.at = at; self.shop = shop; self.payment = payment; self.from = from; self.to = to
+        self.seq = seq; self.at = at; self.kind = kind; self.shop = shop; self.payment = payment; self.fromName = from; self.toName = to
         self.evidence = evidence; self.prev = prev; self.hash = hash
     }
 
@@ -83,10 +116,12 @@ public struct JournalEntry: Equatable, Sendable {
 }
 
 public struct TransitionRequest: Sendable {
+    /// nil for a payment's state change; else a JournalEntry kind.
+    public let kind: String?
     public let shop: String
     public let payment: String
-    public let from: PaymentState?
-    public let to: PaymentState
+    public let from: String?
+    public let to: String
     /// base64url SHA-256 of the evidence: a signed document's `documentHash` (SHA-256 of its compact
     /// serialization, whatever its JSON whitespace), or of a rule's evidence JSON. The record's
     /// history keeps the same, so `qrpay-spool check` compares them.
@@ -96,7 +131,14 @@ public struct TransitionRequest: Sendable {
         self.init(shop: shop, payment: payment, from: from, to: to, evidenceHash: Base64URL.encode(Digest.sha256(evidence)), at: at)
     }
     public init(shop: String, payment: String, from: PaymentState?, to: PaymentState, evidenceHash: String, at: Date) {
-        self.shop = shop; self.payment = payment; self.from = from; self.to = to; self.evidence = evidenceHash; self.at = at
+        self.kind = nil
+        self.shop = shop; self.payment = payment; self.from = from?.rawValue; self.to = to.rawValue; self.evidence = evidenceHash; self.at = at
+    }
+    /// An event of another kind (JournalEntry.kinds).
+    public init(kind: String, shop: String, subject: String, from: String?, to: String, evidenceHash: String, at: Date) {
+        precondition(JournalEntry.kinds.contains(kind))
+        self.kind = kind
+        self.shop = shop; self.payment = subject; self.from = from; self.to = to; self.evidence = evidenceHash; self.at = at
     }
 }
 
@@ -136,7 +178,7 @@ public final class Journal: Sendable {
         defer { flock(lockFD, LOCK_UN) }
         let pending = pendingIntents()
         let transitions = transitions.filter { t in
-            !(pending.contains(IntentKey(t)) && contains(shop: t.shop, payment: t.payment, to: t.to, evidence: t.evidence))
+            !(pending.contains(IntentKey(t)) && journaled(t))
         }
         var intent: String?
         if announcing && !transitions.isEmpty { intent = try announce(transitions) }
@@ -147,7 +189,7 @@ public final class Journal: Sendable {
         var bytesByFile: [(String, Data)] = []
         for t in transitions {
             seq += 1
-            let e = JournalEntry(seq: seq, at: t.at, shop: t.shop, payment: t.payment, from: t.from, to: t.to,
+            let e = JournalEntry(seq: seq, at: t.at, kind: t.kind, shop: t.shop, payment: t.payment, from: t.from, to: t.to,
                                  evidence: t.evidence, prev: prev)
             prev = e.hash
             entries.append(e)
@@ -172,7 +214,7 @@ public final class Journal: Sendable {
 
     struct IntentKey: Hashable {
         let shop: String, payment: String, to: String, evidence: String
-        init(_ t: TransitionRequest) { shop = t.shop; payment = t.payment; to = t.to.rawValue; evidence = t.evidence }
+        init(_ t: TransitionRequest) { shop = (t.kind.map { $0 + ":" } ?? "") + t.shop; payment = t.payment; to = t.to; evidence = t.evidence }
         init(shop: String, payment: String, to: String, evidence: String) {
             self.shop = shop; self.payment = payment; self.to = to; self.evidence = evidence
         }
@@ -207,7 +249,7 @@ public final class Journal: Sendable {
     func announce(_ transitions: [TransitionRequest]) throws -> String {
         let path = layout.journalIntent(name: FileIO.uniqueName())
         let value: JSONValue = ["v": 1, "at": .string(Timestamp.format(Date())), "transitions": .array(transitions.map {
-            ["shop": .string($0.shop), "payment": .string($0.payment), "to": .string($0.to.rawValue), "evidence": .string($0.evidence)]
+            ["shop": .string(IntentKey($0).shop), "payment": .string($0.payment), "to": .string($0.to), "evidence": .string($0.evidence)]
         })]
         func write() throws {
             let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o640)
@@ -233,13 +275,28 @@ public final class Journal: Sendable {
     /// evidence: what a run that crashed between its journal append and its records had done. Read
     /// only for files recovered after a crash, so that the rerun finishes that work instead of
     /// judging it anew (and contradicting the journal).
+    /// Whether the journal's last two files hold this very transition (any kind): what an announced
+    /// append that did not finish had already written.
+    func journaled(_ t: TransitionRequest, days: Int = 2) -> Bool {
+        guard let files = try? files().suffix(days) else { return false }
+        for file in files.reversed() {
+            guard let reader = try? LineReader(path: file) else { continue }
+            while let line = try? reader.next() {
+                guard let entry = try? JournalEntry(line: line) else { continue }
+                if entry.kind == t.kind && entry.payment == t.payment && entry.shop == t.shop && entry.toName == t.to
+                    && entry.evidence == t.evidence { return true }
+            }
+        }
+        return false
+    }
+
     public func contains(shop: String, payment: String, to: PaymentState, evidence: String, days: Int = 2) -> Bool {
         guard let files = try? files().suffix(days) else { return false }
         for file in files.reversed() {
             guard let reader = try? LineReader(path: file) else { continue }
             while let line = try? reader.next() {
                 guard let entry = try? JournalEntry(line: line) else { continue }
-                if entry.payment == payment && entry.shop == shop && entry.to == to && entry.evidence == evidence { return true }
+                if entry.kind == nil && entry.payment == payment && entry.shop == shop && entry.to == to && entry.evidence == evidence { return true }
             }
         }
         return false

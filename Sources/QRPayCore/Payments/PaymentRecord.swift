@@ -37,6 +37,8 @@ public struct PaymentRecord: Equatable, Sendable {
     public var qrPath: String
     public var user: String?
     public var history: [HistoryEntry]
+    /// The payout that paid this (finished) payment out, once one did (Payouts/PayoutStage.swift).
+    public var payout: String?
     /// `document` parsed, when whoever made the record had it at hand (saves parsing it again to
     /// serialize the record); not part of the record's value.
     var parsedDocument: JSONValue?
@@ -44,7 +46,7 @@ public struct PaymentRecord: Equatable, Sendable {
     public static func == (a: PaymentRecord, b: PaymentRecord) -> Bool {
         a.info == b.info && a.state == b.state && a.document == b.document && a.documentHash == b.documentHash
             && a.signature == b.signature && a.signer == b.signer && a.qrPath == b.qrPath && a.user == b.user
-            && a.history == b.history
+            && a.history == b.history && a.payout == b.payout
     }
 
     public init(info: PaymentInfo, state: PaymentState, document: Data, documentHash: String, signature: String,
@@ -72,6 +74,7 @@ public struct PaymentRecord: Equatable, Sendable {
             "history": .array(history.map(\.json)),
         ]
         if let user { o["user"] = .string(user) }
+        if let payout { o["payout"] = .string(payout) }
         return .object(o)
     }
 
@@ -81,7 +84,7 @@ public struct PaymentRecord: Equatable, Sendable {
         let value = try JSONValue.parse(data, options: .init(maxBytes: 4 << 20), what: "payment record")
         let r = try JSONObjectReader(value, what: "payment record")
         try r.requireOnly(["v", "shop", "payment", "state", "currency", "total", "items", "created", "expires",
-                           "document", "documentHash", "signature", "signer", "qr", "history", "user"])
+                           "document", "documentHash", "signature", "signer", "qr", "history", "user", "payout"])
         guard let state = PaymentState(rawValue: try r.string("state")) else {
             throw QRPayError(.recordMalformed, "payment record has an unknown state")
         }
@@ -103,6 +106,7 @@ public struct PaymentRecord: Equatable, Sendable {
         self.init(info: info, state: state, document: documentData, documentHash: try r.string("documentHash"),
                   signature: try r.string("signature"), signer: try r.value("signer"), qrPath: try r.string("qr", maxLength: 4096),
                   user: try r.optionalString("user"), history: history)
+        payout = try r.optionalString("payout", maxLength: 64)
         // The record's summary fields must agree with the signed document.
         guard try r.string("shop") == info.shop, try r.string("payment") == info.payment,
               try r.int("total") == info.total, try r.string("currency") == info.currency.code else {

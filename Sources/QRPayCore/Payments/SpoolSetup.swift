@@ -66,6 +66,9 @@ public enum SpoolSetup {
         try make(layout.listDirectory)
         for prefix in listPrefixes { try make(layout.listDirectory + "/" + prefix) }
         try make(layout.journalDirectory)
+        for queue in [layout.payouts, layout.bank] { report.created += try layout.makeQueue(queue) }
+        for dir in [layout.accountsDirectory, layout.debtorDirectory, layout.payoutRecordsDirectory, layout.paidDirectory,
+                    layout.bankRecordsDirectory] { try make(dir) }
         try make(layout.runDirectory)
         try make(layout.shopsDirectory)
         try make(layout.usersDirectory)

@@ -116,6 +116,7 @@ public struct DailyReport: Sendable {
             let reader = try LineReader(path: path)
             while let line = try reader.next() {
                 guard !line.isEmpty, let entry = try? JournalEntry(line: line) else { continue }
+                guard entry.kind == nil else { continue }  // payouts and accounts share the chain
                 seen += 1
                 if seen % 10_000 == 0 { progress?(seen) }
                 let key = entry.shop + "/" + entry.payment

@@ -80,6 +80,8 @@ public struct JournalAudit {
     public private(set) var entries = 0
     public private(set) var head: JournalHead?
     public private(set) var checkpoints = 0
+    /// The payouts the journal records for each payment ("shop/payment" → payout ids, oldest first).
+    public private(set) var payouts: [String: [String]] = [:]
     /// Keep the replay map (check needs it; checkpoint does not).
     let replay: Bool
 
@@ -171,7 +173,10 @@ public struct JournalAudit {
                                "entry seq \(entry.seq) is not the one checkpoint \(path.relative(to: spoolRoot)) signed: the journal was changed at or before it")
                     }
                 }
-                if replay {
+                if replay, entry.kind == "payout" {
+                    payouts[entry.shop + "/" + entry.payment, default: []].append(entry.toName)
+                }
+                if replay, entry.kind == nil {
                     let key = entry.shop + "/" + entry.payment
                     if let l = last[key] {
                         let retry = l.from == entry.from && l.to == entry.to && l.evidence == entry.evidence

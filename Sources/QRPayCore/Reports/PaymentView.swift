@@ -14,6 +14,7 @@ public enum PaymentView {
             "shop cert \(r.signer["name"]?.stringValue ?? "?") (\(r.signer["fingerprint"]?.stringValue ?? "?"))",
         ]
         if let user = r.user { lines.append("user      \(user)") }
+        if let payout = r.payout { lines.append("payout    \(payout)") }
         lines.append("qr        \(r.qrPath)")
         lines.append("items")
         for item in r.info.items {

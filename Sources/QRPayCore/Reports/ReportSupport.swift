@@ -9,7 +9,7 @@ import Glibc
 /// The stages that change payments (register, approve, settle). Holding their locks means no
 /// transition is in flight, so markers and records can be compared (and repaired) safely.
 public final class StageLocks {
-    public static let paymentStages = ["register", "approve", "settle"]
+    public static let paymentStages = ["register", "approve", "settle", "payout"]
     private var fds: [Int32] = []
     /// Stages that were running (their lock was held by another process).
     public private(set) var busy: [String] = []

@@ -21,6 +21,11 @@
 //   mode.key-directory     a directory holding a key that others may read or write (0700, or 0711)
 //   owner.key              a key owned by another user than its directory
 //   mode.world-writable    a world-writable directory in the spool                (repairable: o-w)
+//   payout.unfinished     a payout a crash left prepared (the next qrpay-payout run completes it)
+//   payout.rejected       the bank rejected a payout's credit transfer: the shop is not paid
+//   payout.unbooked       a credit transfer sent more than --booking-days days ago, never booked
+//   payout.paid-twice     the journal records two payouts of one payment
+//   payout.record         a payment a payout covers does not name that payout, or has no paid marker
 //   journal.*, checkpoint.* see JournalAudit.swift
 //   crl.expired            the CRL's nextUpdate has passed: every stage defers everything
 //   cert.expired           a certificate (the CA's, the PG's, a shop's or user's in ca/certs/) has expired
@@ -81,6 +86,8 @@ public final class SpoolCheck {
     public let thresholds: CheckThresholds
     /// Called with how many records and markers were read so far (a progress line on a terminal).
     var progress: ((Int) -> Void)?
+    /// A credit transfer not booked this many days after it was sent is a finding.
+    public var bookingDays = PayoutReconcile.defaultBookingDays
     public static let staleTemporary: TimeInterval = 36 * 3600
     /// While stages run, what changed more recently than this is not judged.
     static let inFlight: TimeInterval = 60
@@ -104,12 +111,14 @@ public final class SpoolCheck {
 
     /// Runs every check (and the safe repairs when `repair`).
     public static func run(spoolRoot: String, repair: Bool = false, now: Date = Date(), thresholds: CheckThresholds = CheckThresholds(),
-                           progress: ((Int) -> Void)? = nil) throws -> SpoolCheck {
+                           progress: ((Int) -> Void)? = nil,
+                           bookingDays: Int = PayoutReconcile.defaultBookingDays) throws -> SpoolCheck {
         guard FileIO.isDirectory(spoolRoot) else {
             throw QRPayError(.spoolMissing, "there is no spool at \(spoolRoot)")
         }
         let check = SpoolCheck(root: spoolRoot, repair: repair, now: now, thresholds: thresholds)
         check.progress = progress
+        check.bookingDays = bookingDays
         let locks = StageLocks(spoolRoot: spoolRoot)
         if !locks.allHeld {
             if repair {
@@ -134,6 +143,7 @@ public final class SpoolCheck {
                 check.add("record.missing", path, "the journal has payment \(key) (\(final.state.rawValue)) but there is no record")
             }
             try check.checkMarkers()
+            try check.checkPayouts(journalPayouts: audit.payouts)
             try check.checkTemporaryFiles()
             try check.checkQueues()
             try check.checkModes()
@@ -526,6 +536,50 @@ public final class SpoolCheck {
     func skip(_ path: String) {
         let rel = layout.relative(path)
         if !skipped.contains(rel) { skipped.append(rel) }
+    }
+
+    /// Payouts: unfinished, rejected or unbooked transfers, payments paid twice or not marked.
+    func checkPayouts(journalPayouts: [String: [String]]) throws {
+        for (key, ids) in journalPayouts.sorted(by: { $0.key < $1.key }) where Set(ids).count > 1 {
+            let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
+            add("payout.paid-twice", parts.count == 2 ? layout.relative(layout.recordPath(shop: parts[0], payment: parts[1])) : key,
+                "the journal records payment \(key) in \(Set(ids).count) payouts: \(Array(Set(ids)).sorted().joined(separator: ", "))")
+        }
+        let payouts = PayoutStore(layout: layout)
+        for id in try payouts.ids() {
+            let path = layout.relative(layout.payoutRecordPath(payout: id))
+            let payout: Payout
+            do { guard let p = try payouts.load(id) else { continue }; payout = p } catch let e as QRPayError {
+                add("payout.malformed", path, e.message)
+                continue
+            }
+            if payout.state == "prepared" {
+                if !isRecent(payout.created) {
+                    add("payout.unfinished", path, "payout \(id) was prepared at \(Timestamp.format(payout.created)) but never sent: the next qrpay-payout run completes it")
+                }
+                continue
+            }
+            for t in payout.transfers {
+                let amount = payout.currency.format(t.amount)
+                if t.status == "rejected" {
+                    add("payout.rejected", path, "the bank rejected \(t.endToEndId) to shop \(t.shop) (\(amount))\(t.reason.map { ": \($0)" } ?? ""): the shop is not paid; correct its account and pay it again")
+                } else if t.status != "booked", now.timeIntervalSince(payout.created) > Double(bookingDays) * 86_400 {
+                    add("payout.unbooked", path, "\(t.endToEndId) to shop \(t.shop) (\(amount)) was sent \(Timestamp.format(payout.created)) and is \(t.status), not booked after \(bookingDays) days")
+                }
+                for p in t.payments {
+                    guard let record = try? store.load(shop: t.shop, payment: p.payment) else {
+                        add("payout.record", path, "payout \(id) covers \(t.shop)/\(p.payment), whose record is missing or does not parse")
+                        continue
+                    }
+                    if record.payout != id {
+                        add("payout.record", layout.relative(layout.recordPath(shop: t.shop, payment: p.payment)),
+                            "payout \(id) covers this payment but its record names \(record.payout ?? "no payout")")
+                    } else if !FileIO.exists(layout.paidPath(info: record.info)) {
+                        add("payout.record", layout.relative(layout.paidPath(info: record.info)), "payment \(t.shop)/\(p.payment) is paid by \(id) but has no paid marker")
+                    }
+                }
+            }
+        }
     }
 
     func checkModes() throws {

@@ -187,6 +187,32 @@ public struct SpoolLayout: Sendable {
     /// The newest CRL the PG has seen (number, thisUpdate): an older one is a rollback.
     public var crlState: String { pgDirectory + "/crl-state.json" }
 
+    // MARK: paying shops out (pg/accounts, pg/debtor, pg/payouts, pg/payout-records, pg/paid, pg/bank...)
+
+    /// pg/accounts/SHOP.json: the shop's payout account (qrpay-spool accounts set).
+    public var accountsDirectory: String { pgDirectory + "/accounts" }
+    public func accountPath(shop: String) -> String { accountsDirectory + "/" + shop + ".json" }
+    /// pg/debtor/CUR.json: the PG's own account a payout in CUR is paid from.
+    public var debtorDirectory: String { pgDirectory + "/debtor" }
+    public func debtorPath(currency: String) -> String { debtorDirectory + "/" + currency + ".json" }
+    /// pg/payouts: the payout files (PAYOUT.xml, pain.001.001.09) and their signed manifests, for the bank's channel.
+    public var payouts: Queue { Queue(path: pgDirectory + "/payouts") }
+    /// pg/payout-records/PAYOUT.json: what a payout covers and what the bank said of each transfer.
+    public var payoutRecordsDirectory: String { pgDirectory + "/payout-records" }
+    public func payoutRecordPath(payout: String) -> String { payoutRecordsDirectory + "/" + payout + ".json" }
+    /// pg/paid/DAY/MARKER: finished payments already paid out (the finish marker's name, by creation day).
+    public var paidDirectory: String { pgDirectory + "/paid" }
+    public func paidDirectory(day: String) -> String { paidDirectory + "/" + day }
+    public func paidPath(info: PaymentInfo) -> String {
+        paidDirectory(day: Timestamp.day(info.created)) + "/"
+            + StateMarker.name(shop: info.shop, payment: info.payment, currency: info.currency.code, total: info.total)
+    }
+    /// pg/bank: status reports and statements from the bank (pain.002, camt.053, camt.054), read by qrpay-payout.
+    public var bank: Queue { Queue(path: pgDirectory + "/bank") }
+    /// pg/bank-records/HASH.json: what each bank file said, as read (HASH: hex SHA-256 of the file, 32 digits).
+    public var bankRecordsDirectory: String { pgDirectory + "/bank-records" }
+    public func bankRecordPath(hash: String) -> String { bankRecordsDirectory + "/" + hash + ".json" }
+
     /// The record bucket of a payment: first two hex digits of SHA-256(payment).
     public static func bucket(_ payment: String) -> String { String(Digest.sha256Hex(Data(payment.utf8)).prefix(2)) }
     public func recordDirectory(shop: String) -> String { paymentsDirectory + "/" + shop }
@@ -248,7 +274,8 @@ public struct SpoolLayout: Sendable {
     /// `setup` and the queue commands all use this one list.
     public func allQueues() throws -> [NamedQueue] {
         var out = [NamedQueue(name: "pg/inbox", queue: inbox), NamedQueue(name: "pg/approvals", queue: approvals),
-                   NamedQueue(name: "pg/cancels", queue: cancels)]
+                   NamedQueue(name: "pg/cancels", queue: cancels), NamedQueue(name: "pg/payouts", queue: payouts),
+                   NamedQueue(name: "pg/bank", queue: bank)]
         for shop in try shops() {
             out.append(NamedQueue(name: "shops/\(shop)/notices", queue: notices(shop: shop)))
         }
@@ -427,6 +454,21 @@ extension SpoolLayout {
         LayoutEntry("pg/journal/checkpoints", .directory, .pg, .pg, 0o750, writer: "`qrpay-spool checkpoint`", reader: "`qrpay-spool check`"),
         LayoutEntry("pg/journal/checkpoints/{day}-{seq}.jws", .file, .pg, .pg, 0o640, writer: "`qrpay-spool checkpoint`", reader: "`qrpay-spool check`"),
         LayoutEntry("pg/audit.log", .file, .pg, .pg, 0o640, writer: "`qrpay-spool delete` (one line per file deleted)", reader: "operators, auditors"),
+        LayoutEntry("pg/accounts", .directory, .pg, .pg, 0o750, writer: "`qrpay-spool accounts set`", reader: "`qrpay-payout`, operators"),
+        LayoutEntry("pg/accounts/{shop}.json", .file, .pg, .pg, 0o640, writer: "`qrpay-spool accounts set` (journaled)", reader: "`qrpay-payout` (the shop's payout account: name, IBAN or account and bank code, currency)"),
+        LayoutEntry("pg/debtor", .directory, .pg, .pg, 0o750, writer: "`qrpay-spool accounts set --pg`", reader: "`qrpay-payout`"),
+        LayoutEntry("pg/debtor/{currency}.json", .file, .pg, .pg, 0o640, writer: "`qrpay-spool accounts set --pg` (journaled)", reader: "`qrpay-payout` (the PG's account a payout in CURRENCY is paid from)"),
+        LayoutEntry("pg/payouts", .queue, .pg, .pg, 0o700, writer: "`qrpay-payout`: `PAYOUT.xml` (pain.001.001.09), `PAYOUT.manifest.jws`", reader: "the bank's channel (takes files from `new/`)",
+                    queue: .own(.pg)),
+        LayoutEntry("pg/payout-records", .directory, .pg, .pg, 0o750, writer: "`qrpay-payout`", reader: "`qrpay-reconcile --payouts`, `qrpay-spool check`"),
+        LayoutEntry("pg/payout-records/{payout}.json", .file, .pg, .pg, 0o640, writer: "`qrpay-payout`", reader: "reconcile, check (the payout: transfers, payments, the bank's statuses)"),
+        LayoutEntry("pg/paid", .directory, .pg, .pg, 0o750, writer: "`qrpay-payout`", reader: "`qrpay-payout`, `qrpay-reconcile --payouts`"),
+        LayoutEntry("pg/paid/{day}", .directory, .pg, .pg, 0o750, writer: "`qrpay-payout`", reader: "`qrpay-payout`, `qrpay-reconcile --payouts` (DAY: UTC creation day)"),
+        LayoutEntry("pg/paid/{day}/{marker}", .file, .pg, .pg, 0o640, writer: "`qrpay-payout`", reader: "payout, reconcile (empty: the finish marker's name; the record names the payout)"),
+        LayoutEntry("pg/bank", .queue, .pg, .pg, 0o700, writer: "the bank's channel: pain.002, camt.053, camt.054 files", reader: "`qrpay-payout`",
+                    queue: .own(.pg)),
+        LayoutEntry("pg/bank-records", .directory, .pg, .pg, 0o750, writer: "`qrpay-payout`", reader: "`qrpay-reconcile --payouts`"),
+        LayoutEntry("pg/bank-records/{hash}.json", .file, .pg, .pg, 0o640, writer: "`qrpay-payout`", reader: "reconcile (each bank file's entries as read, matched or not)"),
         LayoutEntry("reports", .directory, .pg, .pg, 0o750, writer: "`qrpay-reconcile`, `qrpay-spool report`", reader: "operators, accounting"),
         LayoutEntry("reports/{report}", .file, .pg, .pg, 0o640, writer: "`qrpay-reconcile` (`reconcile-DAY[-SHOP].csv|json[.jws]`), `qrpay-spool report --html` (`daily.html`)", reader: "operators, accounting"),
         LayoutEntry("run", .directory, .pg, .pg, 0o755, writer: "PG stage runners", reader: "operators"),

@@ -309,6 +309,20 @@ extension ErrorCode {
     // setup: accounts of a deployment
     public static let setupAccount = ErrorCode("setup.account", .config, .system, "a Unix user or group setup needs does not exist or cannot be made")
 
+    // account, payout, bank: paying shops out (ISO 20022 files out, bank files back)
+    public static let accountIBAN = ErrorCode("account.iban", .dataError, .input, "{iban} is not a valid IBAN: {why} (ISO 13616: country, check digits mod 97, the country's length)")
+    public static let accountBIC = ErrorCode("account.bic", .dataError, .input, "{bic} is not a BIC (ISO 9362: 8 or 11 letters and digits)")
+    public static let accountInvalid = ErrorCode("account.invalid", .dataError, .input, "a payout account's {field} is missing or malformed")
+    public static let accountMalformed = ErrorCode("account.malformed", .dataError, .input, "a stored payout account {path} does not parse")
+    public static let accountMissing = ErrorCode("account.missing", .noInput, .system, "there is no payout account for {shop}")
+    public static let payoutNoDebtor = ErrorCode("payout.no-debtor", .config, .system, "the PG has no debtor account in {currency}: qrpay-spool accounts set --pg")
+    public static let payoutMalformed = ErrorCode("payout.malformed", .dataError, .input, "a payout record {path} does not parse")
+    public static let payoutMismatch = ErrorCode("payout.mismatch", .dataError, .input, "a payout file differs from the one its record describes")
+    public static let payoutXML = ErrorCode("payout.xml", .software, .system, "libxml2 could not write the payout file")
+    public static let bankMalformed = ErrorCode("bank.malformed", .dataError, .input, "the bank file is not well-formed XML, or has a DOCTYPE or entities")
+    public static let bankMessage = ErrorCode("bank.message", .dataError, .input, "the bank file is not a pain.002.001.12, camt.053.001.08 or camt.054.001.08 message")
+    public static let bankInvalid = ErrorCode("bank.invalid", .dataError, .input, "the bank file breaks its ISO 20022 schema: {what}")
+
     // reconcile and bench
     public static let reconcileOverflow = ErrorCode("reconcile.overflow", .dataError, .input, "a total overflows 64-bit minor units")
     public static let reconcileUnknownShop = ErrorCode("reconcile.unknown-shop", .noInput, .system, "the spool knows no shop {shop}")
@@ -342,6 +356,8 @@ extension ErrorCode {
         qrEmpty, qrTooLong, qrEncode, qrModuleSize, qrMargin, qrNone, qrNotQRPay, qrSignature, qrMismatch,
         imageEmpty, imageUnsupported, imageTruncated, imageCorrupt, imageTooLarge, imageMemory, imageWrite,
         scanNotPhoto, scanOrphanSidecar, scanTotalMismatch,
+        accountIBAN, accountBIC, accountInvalid, accountMalformed, accountMissing,
+        payoutNoDebtor, payoutMalformed, payoutMismatch, payoutXML, bankMalformed, bankMessage, bankInvalid,
         setupAccount, reconcileOverflow, reconcileShopJournal, reconcileUnknownShop,
         spoolNotDeletable, spoolUnknownFormat, spoolNoOutbox, caAlreadyIssued, benchFailed,
     ]
