@@ -93,7 +93,7 @@ struct QRPayReconcile: ParsableCommand {
             let now = try TimeSource.fromEnvironment().now()
             let day = Reconcile.day(date ?? "today", now: now)!
             let report = try PayoutReconcile.run(layout: layout, day: day, bookingDays: bookingDays, now: now)
-            let fmt = Reconcile.Format(rawValue: format)!
+            let fmt: Reconcile.Format = json ? .json : Reconcile.Format(rawValue: format ?? "csv")!
             let written = try PayoutReconcile.write(report, format: fmt, directory: out ?? layout.reportsDirectory)
             FileHandle.standardOutput.write(PayoutReconcile.bytes(report, format: fmt))
             Diagnostics.info("qrpay-reconcile", "payouts \(day): \(report.rows.count) shop/currency rows, \(report.differences.count) differences; wrote \(written)")

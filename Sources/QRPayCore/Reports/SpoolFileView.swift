@@ -22,7 +22,7 @@ public enum SpoolFileView {
         switch type {
         case .payment, .cancel: return .shop
         case .approval: return .user
-        case .notice, .receipt, .checkpoint, .report, .list, .refusal: return .pg
+        case .notice, .receipt, .checkpoint, .report, .list, .refusal, .payout: return .pg
         }
     }
 
