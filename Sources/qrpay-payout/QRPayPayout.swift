@@ -35,7 +35,8 @@ struct QRPayPayout: ParsableCommand {
         SPOOL/pg/bank/ (tmp/, then mv into new/), and reconcile with qrpay-reconcile --payouts. Shops' \
         accounts and the PG's debtor accounts are set with qrpay-spool accounts set.
         Example: qrpay-payout --spool /var/spool/qrpay --password-file /etc/qrpay/pg.pass --until today --once
-        """)
+        """,
+        version: QRPayVersion.text)
 
     @OptionGroup var spool: SpoolOptions
     @Option(help: ArgumentHelp("File holding the password of the PG's private key.", valueName: "file"))
