@@ -275,28 +275,25 @@ public final class Journal: Sendable {
     /// evidence: what a run that crashed between its journal append and its records had done. Read
     /// only for files recovered after a crash, so that the rerun finishes that work instead of
     /// judging it anew (and contradicting the journal).
+    public func contains(shop: String, payment: String, to: PaymentState, evidence: String, days: Int = 2) -> Bool {
+        holds(kind: nil, shop: shop, payment: payment, to: to.rawValue, evidence: evidence, days: days)
+    }
+
     /// Whether the journal's last two files hold this very transition (any kind): what an announced
     /// append that did not finish had already written.
     func journaled(_ t: TransitionRequest, days: Int = 2) -> Bool {
-        guard let files = try? files().suffix(days) else { return false }
-        for file in files.reversed() {
-            guard let reader = try? LineReader(path: file) else { continue }
-            while let line = try? reader.next() {
-                guard let entry = try? JournalEntry(line: line) else { continue }
-                if entry.kind == t.kind && entry.payment == t.payment && entry.shop == t.shop && entry.toName == t.to
-                    && entry.evidence == t.evidence { return true }
-            }
-        }
-        return false
+        holds(kind: t.kind, shop: t.shop, payment: t.payment, to: t.to, evidence: t.evidence, days: days)
     }
 
-    public func contains(shop: String, payment: String, to: PaymentState, evidence: String, days: Int = 2) -> Bool {
+    /// The one scan behind `contains` and `journaled`: the last `days` files, newest first.
+    private func holds(kind: String?, shop: String, payment: String, to: String, evidence: String, days: Int) -> Bool {
         guard let files = try? files().suffix(days) else { return false }
         for file in files.reversed() {
             guard let reader = try? LineReader(path: file) else { continue }
             while let line = try? reader.next() {
                 guard let entry = try? JournalEntry(line: line) else { continue }
-                if entry.kind == nil && entry.payment == payment && entry.shop == shop && entry.to == to && entry.evidence == evidence { return true }
+                if entry.kind == kind && entry.payment == payment && entry.shop == shop && entry.toName == to
+                    && entry.evidence == evidence { return true }
             }
         }
         return false
