@@ -44,7 +44,8 @@ extension QRPayBench {
             func info(_ text: String) { Diagnostics.info("qrpay-bench", text) }
 
             info("building a spool of \(n) finished payments of \(s) shops")
-            let spool = try BenchSpool(root: work + "/payout", shops: s, users: 1)
+            let pki = try BenchPKI(root: work + "/pki", shops: s, users: 1, protection: quick ? .legacy : .standard)
+            let spool = try BenchSpool(root: work + "/payout", pki: pki, shops: s, users: 1)
             let now = Date()
             var t0 = BenchTable.now()
             try prebuildFinished(spool, count: n, now: now)

@@ -67,27 +67,35 @@ struct SignedPayment: Sendable {
     let signingInput: Data
 }
 
-/// A spool with a CA, the PG, shops and users, all certified.
-final class BenchSpool: @unchecked Sendable {
+/// The bench's CA, PG, shops (S0001...) and users (U0001...), minted once per run in `root` and
+/// copied into each spool: a key costs three scrypt derivations to make (128 MiB each at the standard
+/// cost), so minting per spool spent most of a quick run there. The copies are byte for byte what
+/// `qrpay-ca` would have left (`cp -a` of ca/ and each owner's directory).
+final class BenchPKI: Sendable {
     static let caPassword = "bench-ca-password"
     static let ownerPassword = "bench-owner-password"
     let root: String
-    let passwordFile: String
     let shops: [(id: String, credentials: Credentials)]
     let users: [(id: String, credentials: Credentials)]
+    let pg: Credentials
 
-    init(root: String, shops shopCount: Int, users userCount: Int) throws {
+    /// `protection`: the standard scrypt cost for measurements (the stages unlock the PG's key once
+    /// per run, as deployed); `--quick` uses the legacy cost (a functional check, not a measurement).
+    init(root: String, shops shopCount: Int, users userCount: Int, protection: KeyProtection) throws {
         self.root = root
         try FileIO.makePath(root, mode: 0o755)
-        let ca = try CertificateAuthority.create(spoolRoot: root, name: "Bench CA", password: BenchSpool.caPassword)
-        _ = try ca.issue(role: .pg, id: "PG1", name: "Bench PG", caPassword: BenchSpool.caPassword, ownerPassword: BenchSpool.ownerPassword)
+        let ca = try CertificateAuthority.create(spoolRoot: root, name: "Bench CA", password: BenchPKI.caPassword, keyProtection: protection)
+        _ = try ca.issue(role: .pg, id: "PG1", name: "Bench PG", caPassword: BenchPKI.caPassword, ownerPassword: BenchPKI.ownerPassword,
+                         keyProtection: protection)
+        pg = try Credentials.load(spoolRoot: root, role: .pg, id: "PG1", password: BenchPKI.ownerPassword)
         let owners: [(Role, String)] = (1...shopCount).map { (.shop, String(format: "S%04d", $0)) }
             + (0..<userCount).map { (.user, String(format: "U%04d", $0 + 1)) }
         let issued = Slots<Credentials>(owners.count)
         try parallelFor(owners.count) { i in
             let (role, id) = owners[i]
-            _ = try ca.issue(role: role, id: id, name: "Bench \(id)", caPassword: BenchSpool.caPassword, ownerPassword: BenchSpool.ownerPassword)
-            issued[i] = try Credentials.load(spoolRoot: root, role: role, id: id, password: BenchSpool.ownerPassword)
+            _ = try ca.issue(role: role, id: id, name: "Bench \(id)", caPassword: BenchPKI.caPassword, ownerPassword: BenchPKI.ownerPassword,
+                             keyProtection: protection)
+            issued[i] = try Credentials.load(spoolRoot: root, role: role, id: id, password: BenchPKI.ownerPassword)
         }
         var s: [(String, Credentials)] = [], u: [(String, Credentials)] = []
         for (i, owner) in owners.enumerated() {
@@ -95,6 +103,41 @@ final class BenchSpool: @unchecked Sendable {
         }
         shops = s
         users = u
+    }
+
+    /// Copies the CA, the PG and the first `shops` shops and `users` users into `target` (`cp -a`).
+    func copy(to target: String, shops shopCount: Int, users userCount: Int) throws {
+        guard shopCount <= shops.count, userCount <= users.count else {
+            throw QRPayError(.benchFailed, "the bench minted \(shops.count) shops and \(users.count) users, \(shopCount) and \(userCount) asked")
+        }
+        let from = SpoolLayout(root: root), to = SpoolLayout(root: target)
+        var pairs = [(from.caDirectory, to.caDirectory),
+                     (from.ownerDirectory(role: .pg, id: "PG1"), to.ownerDirectory(role: .pg, id: "PG1"))]
+        pairs += shops.prefix(shopCount).map { (from.ownerDirectory(role: .shop, id: $0.id), to.ownerDirectory(role: .shop, id: $0.id)) }
+        pairs += users.prefix(userCount).map { (from.ownerDirectory(role: .user, id: $0.id), to.ownerDirectory(role: .user, id: $0.id)) }
+        for (source, destination) in pairs {
+            try FileIO.makePath(FileIO.parentDirectory(destination), mode: 0o755)
+            let r = try Child.run("/bin/cp", ["-a", source, destination], stderr: target + ".cp.log")
+            guard r.status == 0 else { throw QRPayError(.benchFailed, "cp -a \(source) \(destination) exited \(r.status); see \(target).cp.log") }
+        }
+        try? FileManager.default.removeItem(atPath: target + ".cp.log")
+    }
+}
+
+/// A spool with a CA, the PG, shops and users, all certified (copied from the run's BenchPKI).
+final class BenchSpool: Sendable {
+    static let ownerPassword = BenchPKI.ownerPassword
+    let root: String
+    let passwordFile: String
+    let shops: [(id: String, credentials: Credentials)]
+    let users: [(id: String, credentials: Credentials)]
+
+    init(root: String, pki: BenchPKI, shops shopCount: Int, users userCount: Int) throws {
+        self.root = root
+        try FileIO.makePath(root, mode: 0o755)
+        try pki.copy(to: root, shops: shopCount, users: userCount)
+        shops = Array(pki.shops.prefix(shopCount))
+        users = Array(pki.users.prefix(userCount))
         // As a PG sets up after enrolling its shops (README, Deploying): queues, the list's token
         // directories and the shops' record buckets exist before the first payment.
         _ = try SpoolSetup.run(spoolRoot: root)
@@ -159,6 +202,8 @@ struct PipelineRun {
     let work: String
     let keep: Bool
     var table = ResultTable()
+    /// Minted once by run(), copied into every spool.
+    var pki: BenchPKI!
 
     init(_ p: QRPayBench.PipelineBench) {
         self.p = p
@@ -176,12 +221,15 @@ struct PipelineRun {
         let machine = Machine.describe(workPath: work)
         let started = BenchTable.now()
 
+        info("minting the CA, the PG, \(p.shops) shops and \(p.users) users (copied into every spool)")
+        pki = try BenchPKI(root: work + "/pki", shops: p.shops, users: p.users, protection: p.quick ? .legacy : .standard)
+
         // 1. Register and approve throughput on an empty spool, and the reference loop, in rounds.
         var main: BenchSpool!
         var rounds: [Round] = []
         for round in 0..<p.rounds {
             info("round \(round + 1) of \(p.rounds): building a spool (\(p.shops) shops, \(p.users) users)")
-            let spool = try BenchSpool(root: work + (round == 0 ? "/main" : "/main-\(round + 1)"), shops: p.shops, users: p.users)
+            let spool = try BenchSpool(root: work + (round == 0 ? "/main" : "/main-\(round + 1)"), pki: pki, shops: p.shops, users: p.users)
             if round == 0 { main = spool }
             guard let r = try throughputRound(spool, index: round) else { return }  // --setup-only
             rounds.append(r)
@@ -420,7 +468,7 @@ struct PipelineRun {
     /// signed for real), then registration throughput, `qrpay-spool status` and `qrpay-reconcile`.
     mutating func scaleRows(_ emptyRate: Double) throws {
         info("building the scale spool: \(p.scale) registered payments")
-        let spool = try BenchSpool(root: work + "/scale", shops: p.shops, users: 1)
+        let spool = try BenchSpool(root: work + "/scale", pki: pki, shops: p.shops, users: 1)
         let t0 = BenchTable.now()
         let now = Date()
         try prebuild(spool, count: p.scale, now: now)
@@ -460,7 +508,7 @@ struct PipelineRun {
         var times: [(Int, Double, Double)] = []
         for count in [small, large] {
             info("building a spool of \(count) open payments for the idle settle row")
-            let spool = try BenchSpool(root: work + "/settle-\(count)", shops: min(p.shops, 10), users: 1)
+            let spool = try BenchSpool(root: work + "/settle-\(count)", pki: pki, shops: min(p.shops, 10), users: 1)
             try prebuild(spool, count: count, now: Date())
             var runs: [Double] = []
             var rss = 0.0

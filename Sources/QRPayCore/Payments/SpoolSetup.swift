@@ -54,8 +54,11 @@ public enum SpoolSetup {
         var report = SpoolSetupReport()
         let shopList = try shops ?? certifiedShops(layout: layout)
         var looked = 0
+        // Each parent whose entries changed is fsynced once at the end (thousands of directories:
+        // one fsync each made init take seconds).
+        var parents: Set<String> = []
         func make(_ path: String) throws {
-            report.created += try layout.makeDirectories(path)
+            report.created += try layout.makeDirectories(path, syncLater: &parents)
             looked += 1
             if let progress, looked % 256 == 0 { progress(looked) }
         }
@@ -81,8 +84,9 @@ public enum SpoolSetup {
             report.created += try layout.makeQueue(layout.notices(shop: shop))
             report.shops.append(shop)
         }
-        try FileIO.fsyncDirectory(layout.listDirectory)
-        try FileIO.fsyncDirectory(layout.paymentsDirectory)
+        parents.insert(layout.listDirectory)
+        parents.insert(layout.paymentsDirectory)
+        try FileIO.syncDirectories(parents.sorted())
         return report
     }
 }
