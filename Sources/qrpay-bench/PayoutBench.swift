@@ -131,7 +131,7 @@ extension QRPayBench {
                                                             "--out", work + "/reports"],
                                   stdout: work + "/reconcile-payouts.out", stderr: work + "/reconcile-payouts.err")
             guard r.status == 0 else { throw QRPayError(.benchFailed, "qrpay-reconcile --payouts exited \(r.status) (0: no differences); see \(work)/reconcile-payouts.err") }
-            table.add("qrpay-reconcile --payouts, a day of \(n)", String(format: "%.1f s", r.seconds),
+            table.add("qrpay-reconcile --payouts, a day of \(n)", String(format: "%.2f s", r.seconds),
                       note: String(format: "no differences; peak RSS %.0f MiB", r.maxRSSMiB))
 
             let mode = quick ? " (--quick: a functional check, not a measurement)" : ""

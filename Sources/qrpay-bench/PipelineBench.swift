@@ -42,9 +42,9 @@ extension QRPayBench {
             try runReportingErrors("qrpay-bench") {
                 var p = self
                 if quick {
-                    p.count = min(count, 200); p.shops = min(shops, 5); p.users = min(users, 3); p.scale = min(scale, 1000)
-                    p.watchDrops = min(watchDrops, 20); p.decodeCount = min(decodeCount, 1); p.rounds = 1
-                    p.settleOpen = "50,2000"
+                    p.count = min(count, 100); p.shops = min(shops, 5); p.users = min(users, 3); p.scale = min(scale, 500)
+                    p.watchDrops = min(watchDrops, 10); p.decodeCount = min(decodeCount, 1); p.rounds = 1
+                    p.settleOpen = "50,1000"
                 }
                 guard p.count > 0, p.shops > 0, p.users > 0, p.rounds > 0, p.scale >= 0, p.watchDrops >= 0, p.decodeCount >= 0 else {
                     throw QRPayError.usage("--count, --shops, --users and --rounds must be > 0; --scale, --watch-drops, --decode-count >= 0")
@@ -493,7 +493,7 @@ struct PipelineRun {
         if FileManager.default.isExecutableFile(atPath: reconcilePath) {
             let r = try Child.run(reconcilePath, ["--spool", spool.root, "--date", Timestamp.day(now), "--out", work + "/reports"],
                                   stdout: work + "/reconcile.out", stderr: work + "/reconcile.err")
-            table.add("qrpay-reconcile, a day of \(p.scale + p.count)", String(format: "%.1f s, %.0f MiB RSS", r.seconds, r.maxRSSMiB),
+            table.add("qrpay-reconcile, a day of \(p.scale + p.count)", String(format: "%.2f s, %.0f MiB RSS", r.seconds, r.maxRSSMiB),
                       target: "<= 30 s, <= 200 MB", met: r.seconds <= 30 && r.maxRSSMiB * 1.048576 <= 200 && (r.status == 0 || r.status == 1),
                       note: r.status <= 1 ? "exit \(r.status)" : "failed: exit \(r.status), see reconcile.err")
         } else {

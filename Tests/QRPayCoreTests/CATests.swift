@@ -18,15 +18,32 @@ import Testing
         func ca(_ args: [String]) -> (status: Int32, stdout: String, stderr: String) {
             runProgram("qrpay-ca", Array(args.prefix(1)) + ["--spool", spool] + args.dropFirst())
         }
-        func initCA() {
+        /// `qrpay-ca init --name "E2E CA"` with this setup's CA password. `fresh: false` copies the
+        /// spool one such run made for the whole test run (scrypt at the standard cost makes each
+        /// init cost most of a second); the copy is byte for byte what the program left.
+        func initCA(fresh: Bool = false) {
+            if !fresh, let template = try? CATests.initialized.get() {
+                try? FileIO.makePath(spool, mode: 0o755)
+                #expect(runExecutable("/bin/cp", ["-a", template + "/.", spool]).status == 0)
+                return
+            }
             let r = ca(["init", "--name", "E2E CA", "--password-file", caPass])
             #expect(r.status == 0, "\(r.stderr)")
         }
     }
 
+    /// A spool made by `qrpay-ca init --name "E2E CA"` once per test run, with Setup's CA password.
+    static let initialized: Result<String, Error> = Result {
+        let s = Setup()
+        s.initCA(fresh: true)
+        let root = PKITemplates.base + "/ca-e2e/Spool"
+        try PKITemplates.copy(s.spool, to: root)
+        return root
+    }
+
     @Test func initIssueVerifyRevokeWithOpenSSL() throws {
         let s = Setup()
-        s.initCA()
+        s.initCA(fresh: true)
         var r = s.ca(["issue", "--role", "shop", "--id", "1001", "--name", "Coffee Shop", "--ca-password-file", s.caPass,
                       "--password-file", s.ownerPass])
         #expect(r.status == 0, "\(r.stderr)")

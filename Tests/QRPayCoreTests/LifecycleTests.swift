@@ -14,8 +14,25 @@ import Testing
         s.run("qrpay-settle", ["--password-file", s.passwordFile, "--hold", hold, "--once"])
     }
 
-    @Test func fullLifecycleFromAPhonePhoto() throws {
-        let s = try PipelineSpool()
+    /// Where a test's spool lives: TMPDIR (a tmpfs under `make test`) or the disk's file system,
+    /// so that the whole life also runs where a deployed spool does (ext4 or XFS: journaled
+    /// directory operations, fsync and syncfs that reach a device).
+    enum Storage: String, CaseIterable, CustomTestStringConvertible {
+        case temporary, disk
+        var testDescription: String { rawValue }
+        var base: String? {
+            guard self == .disk else { return nil }
+            try? FileManager.default.createDirectory(atPath: diskTemporaryBase(), withIntermediateDirectories: true)
+            return diskTemporaryBase()
+        }
+    }
+
+    @Test(arguments: Storage.allCases)
+    func fullLifecycleFromAPhonePhoto(_ storage: Storage) throws {
+        let s = try PipelineSpool(base: storage.base)
+        if storage == .disk && isTmpfs(s.root) {
+            print("note: fullLifecycleFromAPhonePhoto(disk): \(diskTemporaryBase()) is itself on a tmpfs; set QRPAY_DISK_TMPDIR to a disk folder")
+        }
         let record = try s.registerPayment(try s.paymentInfo(payment: "L-1", total: 6100, quantity: 2))
         // The shop's display, photographed: rotated, tilted, noisy JPEG.
         let photo = try PhoneCamera.photograph(png: try FileIO.read(SpoolLayout(root: s.root).absolute(record.qrPath)), shot: PhoneCamera.Shot(rotationDegrees: 33))

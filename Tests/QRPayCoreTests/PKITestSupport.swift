@@ -15,6 +15,7 @@ func runProgram(_ name: String, _ args: [String], stdin: Data? = nil, env: [Stri
 /// Runs any executable by absolute path (python3, openssl...).
 func runExecutable(_ path: String, _ args: [String], stdin: Data? = nil, env: [String: String] = [:])
     -> (status: Int32, stdout: String, stderr: String) {
+    let started = Date()
     let process = Process()
     process.executableURL = URL(fileURLWithPath: path)
     process.arguments = args
@@ -45,7 +46,19 @@ func runExecutable(_ path: String, _ args: [String], stdin: Data? = nil, env: [S
     group.wait()
     let errData = errBox.data
     process.waitUntilExit()
+    traceRun(path, args, since: started)
     return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+}
+
+/// QRPAY_TEST_TRACE=FILE appends one line per program run ("seconds<TAB>program args"): where the
+/// suite's time goes, for making it faster.
+func traceRun(_ path: String, _ args: [String], since started: Date) {
+    guard let file = ProcessInfo.processInfo.environment["QRPAY_TEST_TRACE"], !file.isEmpty else { return }
+    let line = String(format: "%.3f\t", Date().timeIntervalSince(started)) + ([path] + args).joined(separator: " ") + "\n"
+    let fd = open(file, O_WRONLY | O_APPEND | O_CREAT, 0o644)
+    guard fd >= 0 else { return }
+    _ = line.withCString { write(fd, $0, strlen($0)) }
+    close(fd)
 }
 
 final class DataBox: @unchecked Sendable { var data = Data() }
@@ -77,8 +90,11 @@ func openssl(_ args: [String]) -> (status: Int32, stdout: String, stderr: String
 /// A temporary directory removed when the value is released.
 final class TemporaryDirectory {
     let path: String
-    init(_ label: String = "pki") {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("qrpay-\(label)-\(UUID().uuidString)").path
+    /// In TMPDIR (`make test` points it at a tmpfs: the suite makes thousands of directories, each
+    /// a journal transaction on a disk), or under `base`.
+    init(_ label: String = "pki", base: String? = nil) {
+        let parent = base.map { URL(fileURLWithPath: $0) } ?? FileManager.default.temporaryDirectory
+        path = parent.appendingPathComponent("qrpay-\(label)-\(UUID().uuidString)").path
         try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
     deinit { try? FileManager.default.removeItem(atPath: path) }
@@ -97,9 +113,33 @@ final class TemporaryDirectory {
     }
 }
 
+/// Where tests that must run on the disk's file system (not TMPDIR, which `make test` puts on a
+/// tmpfs) make their directories: QRPAY_DISK_TMPDIR, else .build/disk-tmp in the package.
+func diskTemporaryBase() -> String {
+    if let dir = ProcessInfo.processInfo.environment["QRPAY_DISK_TMPDIR"], !dir.isEmpty { return dir }
+    let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    return package.appendingPathComponent(".build/disk-tmp").path
+}
+
+/// Whether `path` is on a tmpfs: the type of the mount with the longest mount point above it
+/// (/proc/self/mounts).
+func isTmpfs(_ path: String) -> Bool {
+    guard let mounts = try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8) else { return false }
+    let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+    var best = (length: -1, type: "")
+    for line in mounts.split(separator: "\n") {
+        let fields = line.split(separator: " ")
+        guard fields.count >= 3 else { continue }
+        let point = fields[1].replacingOccurrences(of: "\\040", with: " ")
+        let inside = point == "/" || resolved == point || resolved.hasPrefix(point + "/")
+        if inside && point.count > best.length { best = (point.count, String(fields[2])) }
+    }
+    return best.type == "tmpfs"
+}
+
 /// A spool with a CA and a few certificates: shop 1001, user u1, pg.
 final class PKIFixture {
-    let dir = TemporaryDirectory("spool")
+    let dir: TemporaryDirectory
     var root: String { dir.path + "/Spool" }
     let caPassword = PKITemplates.caPassword
     let ownerPassword = PKITemplates.ownerPassword
@@ -109,8 +149,9 @@ final class PKIFixture {
     /// the same in every copy; every copy's repository, index and CRL are its own).
     /// `name`: a CA of its own, minted now (a foreign CA, even one with the same name, has its own key).
     init(name: String? = nil) throws {
+        dir = TemporaryDirectory("spool")
         if let name {
-            ca = try CertificateAuthority.create(spoolRoot: dir.path + "/Spool", name: name, password: caPassword, keyProtection: .legacy)
+            ca = try CertificateAuthority.create(spoolRoot: dir.path + "/Spool", name: name, password: caPassword, keyProtection: .fixture)
         } else {
             try PKITemplates.copy(try PKITemplates.ca.get(), to: dir.path + "/Spool")
             ca = try CertificateAuthority(spoolRoot: dir.path + "/Spool")
@@ -118,7 +159,8 @@ final class PKIFixture {
     }
 
     /// Copies the once-minted pipeline spool (CA, PG1, shops 1001 and 2002, users u1 and u2).
-    init(pipelineTemplate: String) throws {
+    init(pipelineTemplate: String, base: String? = nil) throws {
+        dir = TemporaryDirectory("spool", base: base)
         try PKITemplates.copy(pipelineTemplate, to: dir.path + "/Spool")
         ca = try CertificateAuthority(spoolRoot: dir.path + "/Spool")
     }
@@ -126,7 +168,7 @@ final class PKIFixture {
     @discardableResult
     func issue(_ role: Role, _ id: String, name: String? = nil, days: Int = 365, notBefore: Date? = nil) throws -> Credentials {
         let cert = try ca.issue(role: role, id: id, name: name ?? "\(role.rawValue) \(id)", caPassword: caPassword,
-                                ownerPassword: ownerPassword, validityDays: days, notBefore: notBefore, keyProtection: .legacy)
+                                ownerPassword: ownerPassword, validityDays: days, notBefore: notBefore, keyProtection: .fixture)
         let key = try PrivateKey(encryptedPEM: try FileIO.read(SpoolLayout(root: root).keyFile(role: role, id: id)),
                                  password: ownerPassword)
         return try Credentials(key: key, certificate: cert)
@@ -135,10 +177,19 @@ final class PKIFixture {
     func trustStore() throws -> TrustStore { try TrustStore(spoolRoot: root) }
 }
 
+extension KeyProtection {
+    /// The fixtures' keys: scrypt N = 2^10, r = 8 (1 MiB; about 5 ms to unlock on the 2-core test
+    /// machine, against 76 ms for 2^14 and 0.7 s for the standard 2^17). The programs unlock a key
+    /// on every run and the suite runs them about a thousand times: at 2^14 a quarter of the suite's
+    /// CPU went to scrypt. Never made by QR-Pay itself; the standard cost is tested where keys are
+    /// made (PKIKeyTests, every key `qrpay-ca` makes in CATests and DeploymentTests).
+    static let fixture = KeyProtection(n: 1 << 10, r: 8, p: 1)
+}
+
 /// Spools minted once per test run: scrypt makes every key cost tens of milliseconds, so the suite's
-/// fixtures copy these instead of minting their own CA and keys. Their keys use the legacy scrypt
-/// cost (N = 2^14): the programs unlock them hundreds of times in a run; the standard cost (2^17)
-/// is tested where keys are made (PKIKeyTests, and every key `qrpay-ca` makes in CATests). Removed when the test process exits.
+/// fixtures copy these instead of minting their own CA and keys. Their keys use the fixture scrypt
+/// cost (KeyProtection.fixture); the standard cost (2^17) is tested where keys are made
+/// (PKIKeyTests, and every key `qrpay-ca` makes in CATests). Removed when the test process exits.
 enum PKITemplates {
     static let caPassword = "ca secret"
     static let ownerPassword = "owner secret"
@@ -153,7 +204,7 @@ enum PKITemplates {
     /// A spool holding only a CA.
     static let ca: Result<String, Error> = Result {
         let root = base + "/ca/Spool"
-        _ = try CertificateAuthority.create(spoolRoot: root, name: "Test CA", password: caPassword, keyProtection: .legacy)
+        _ = try CertificateAuthority.create(spoolRoot: root, name: "Test CA", password: caPassword, keyProtection: .fixture)
         return root
     }
 
@@ -163,7 +214,7 @@ enum PKITemplates {
         try copy(try ca.get(), to: root)
         let authority = try CertificateAuthority(spoolRoot: root)
         func issue(_ role: Role, _ id: String, _ name: String) throws -> Credentials {
-            let cert = try authority.issue(role: role, id: id, name: name, caPassword: caPassword, ownerPassword: ownerPassword, keyProtection: .legacy)
+            let cert = try authority.issue(role: role, id: id, name: name, caPassword: caPassword, ownerPassword: ownerPassword, keyProtection: .fixture)
             let key = try PrivateKey(encryptedPEM: try FileIO.read(SpoolLayout(root: root).keyFile(role: role, id: id)), password: ownerPassword)
             return try Credentials(key: key, certificate: cert)
         }

@@ -16,11 +16,13 @@ final class PipelineSpool: @unchecked Sendable {
     let passwordFile: String
     let wrongPasswordFile: String
 
-    init(shops shopIDs: [String] = ["1001", "2002"], users userIDs: [String] = ["u1", "u2"]) throws {
+    /// `base`: where the spool's directory is made (default TMPDIR; `diskTemporaryBase()` for the
+    /// disk's file system). Only the usual cast can be placed elsewhere.
+    init(shops shopIDs: [String] = ["1001", "2002"], users userIDs: [String] = ["u1", "u2"], base: String? = nil) throws {
         if shopIDs == ["1001", "2002"] && userIDs == ["u1", "u2"] {
             // The usual cast, minted once per test run and copied.
             let template = try PKITemplates.pipeline.get()
-            pki = try PKIFixture(pipelineTemplate: template.root)
+            pki = try PKIFixture(pipelineTemplate: template.root, base: base)
             pg = template.pg
             shops = template.shops
             users = template.users
