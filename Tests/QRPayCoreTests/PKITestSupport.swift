@@ -80,8 +80,16 @@ func tool(_ name: String) -> String {
 
 /// python3 -c `script` with arguments.
 func python(_ script: String, _ args: [String] = [], stdin: Data? = nil) -> (status: Int32, stdout: String, stderr: String) {
-    runExecutable(tool("python3"), ["-c", script] + args, stdin: stdin)
+    runExecutable(pythonExecutable, ["-c", script] + args, stdin: stdin)
 }
+
+/// The interpreter python3 on PATH runs (sys.executable), asked once: a version manager's shim
+/// (pyenv) costs a shell and a version lookup on every run.
+let pythonExecutable: String = {
+    let r = runExecutable(tool("python3"), ["-c", "import sys; print(sys.executable)"])
+    let path = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    return r.status == 0 && FileManager.default.isExecutableFile(atPath: path) ? path : tool("python3")
+}()
 
 func openssl(_ args: [String]) -> (status: Int32, stdout: String, stderr: String) {
     runExecutable(tool("openssl"), args)
