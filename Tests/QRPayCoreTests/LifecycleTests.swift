@@ -20,11 +20,7 @@ import Testing
     enum Storage: String, CaseIterable, CustomTestStringConvertible {
         case temporary, disk
         var testDescription: String { rawValue }
-        var base: String? {
-            guard self == .disk else { return nil }
-            try? FileManager.default.createDirectory(atPath: diskTemporaryBase(), withIntermediateDirectories: true)
-            return diskTemporaryBase()
-        }
+        var base: String? { self == .disk ? diskTemporaryBase() : nil }
     }
 
     @Test(arguments: Storage.allCases)

@@ -123,10 +123,13 @@ final class TemporaryDirectory {
 
 /// Where tests that must run on the disk's file system (not TMPDIR, which `make test` puts on a
 /// tmpfs) make their directories: QRPAY_DISK_TMPDIR, else .build/disk-tmp in the package.
+/// Created when missing.
 func diskTemporaryBase() -> String {
-    if let dir = ProcessInfo.processInfo.environment["QRPAY_DISK_TMPDIR"], !dir.isEmpty { return dir }
     let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    return package.appendingPathComponent(".build/disk-tmp").path
+    var dir = package.appendingPathComponent(".build/disk-tmp").path
+    if let chosen = ProcessInfo.processInfo.environment["QRPAY_DISK_TMPDIR"], !chosen.isEmpty { dir = chosen }
+    try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    return dir
 }
 
 /// Whether `path` is on a tmpfs: the type of the mount with the longest mount point above it
