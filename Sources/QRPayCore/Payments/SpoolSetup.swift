@@ -84,9 +84,11 @@ public enum SpoolSetup {
             report.created += try layout.makeQueue(layout.notices(shop: shop))
             report.shops.append(shop)
         }
-        parents.insert(layout.listDirectory)
-        parents.insert(layout.paymentsDirectory)
-        try FileIO.syncDirectories(parents.sorted())
+        // As before: a parent this user may not open (a party's own directory) is best effort; the
+        // PG's list and payments directories must sync.
+        parents.subtract([layout.listDirectory, layout.paymentsDirectory])
+        for parent in parents.sorted() { try? FileIO.fsyncDirectory(parent) }
+        try FileIO.syncDirectories([layout.listDirectory, layout.paymentsDirectory])
         return report
     }
 }
