@@ -157,8 +157,7 @@ extension QRPayBench {
                     let record = PaymentRecord(
                         info: info, state: .finish, document: p.data, documentHash: p.documentHash,
                         signature: Base64URL.encode(p.signature),
-                        signer: ["fingerprint": .string(signer.fingerprint), "serial": .string(signer.serialHex),
-                                 "name": .string(signer.displayName), "notAfter": .string(Timestamp.format(signer.notAfter))],
+                        signer: PaymentRecord.signer(signer),
                         qrPath: spool.layout.qrPath(shop: info.shop, payment: info.payment), user: "U0001",
                         history: [HistoryEntry(state: .request, at: created, evidence: ["type": "payment", "documentHash": .string(p.documentHash)]),
                                   HistoryEntry(state: .accept, at: accepted, evidence: ["type": "approval", "user": "U0001"]),

@@ -547,8 +547,7 @@ struct PipelineRun {
                 let record = PaymentRecord(
                     info: info, state: .request, document: p.data, documentHash: p.documentHash,
                     signature: Base64URL.encode(p.signature),
-                    signer: ["fingerprint": .string(signer.fingerprint), "serial": .string(signer.serialHex),
-                             "name": .string(signer.displayName), "notAfter": .string(Timestamp.format(signer.notAfter))],
+                    signer: PaymentRecord.signer(signer),
                     qrPath: spool.layout.qrPath(shop: info.shop, payment: info.payment),
                     history: [HistoryEntry(state: .request, at: now,
                                            evidence: ["type": "payment", "documentHash": .string(p.documentHash),

@@ -34,6 +34,12 @@ public struct PaymentRecord: Equatable, Sendable {
     /// base64url raw signature of the shop's JWS (what the QR code carries).
     public var signature: String
     public var signer: JSONValue
+
+    /// The record's `signer`: what identifies the shop's certificate the payment was verified with.
+    public static func signer(_ certificate: Certificate) -> JSONValue {
+        ["fingerprint": .string(certificate.fingerprint), "serial": .string(certificate.serialHex),
+         "name": .string(certificate.displayName), "notAfter": .string(Timestamp.format(certificate.notAfter))]
+    }
     public var qrPath: String
     public var user: String?
     public var history: [HistoryEntry]

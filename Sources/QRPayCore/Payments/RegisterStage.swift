@@ -79,8 +79,7 @@ public struct RegisterStage: SpoolStage {
         var record = PaymentRecord(
             info: info, state: .request, document: data, documentHash: jws.documentHash,
             signature: Base64URL.encode(jws.signature),
-            signer: ["fingerprint": .string(signer.fingerprint), "serial": .string(signer.serialHex),
-                     "name": .string(signer.displayName), "notAfter": .string(Timestamp.format(signer.notAfter))],
+            signer: PaymentRecord.signer(signer),
             qrPath: layout.relative(qrPath),
             history: [HistoryEntry(state: .request, at: commit.context.now(),
                                    evidence: ["type": "payment", "documentHash": .string(jws.documentHash),
