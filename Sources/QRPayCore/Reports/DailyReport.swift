@@ -89,7 +89,6 @@ public struct DailyReport: Sendable {
             guard let d = index[String(stamp.prefix(10))], let h = Int(stamp.dropFirst(11).prefix(2)) else { return nil }
             return d * 24 + h
         }
-        let store = PaymentStore(layout: layout)
         // Amounts of the payments created on the days (and the day before: accepted after midnight).
         let creationDays = Set([days.first.map { Timestamp.day((Timestamp.parse($0 + "T00:00:00Z") ?? now) - 86400) } ?? ""] + days)
         var amounts: [String: (String, Int64)] = [:]
