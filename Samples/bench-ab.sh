@@ -22,9 +22,9 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 64; }
+usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-64}"; }
 [ $# -ge 1 ] || usage
-case "$1" in -h|--help) usage ;; esac
+case "$1" in -h|--help) usage 0 ;; esac
 base=$1; shift
 pairs=2
 while [ $# -gt 0 ]; do
