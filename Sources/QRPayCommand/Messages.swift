@@ -3,14 +3,17 @@
 
 import ArgumentParser
 import Foundation
-import QRPayCore
+import QRPaySupport
+import QRPaySpool
+import QRPayPKI
+import QRPayPayments
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Reads `reader`'s queue once, or (`watch`) until SIGINT/SIGTERM. Exits 65 when something was set
 /// aside, 75 when something waits for a fault of this system (no usable CRL).
-public func readMessages(_ reader: PGMessageReader, watch: Bool, json: Bool, keep: Bool, program: String) throws {
+package func readMessages(_ reader: PGMessageReader, watch: Bool, json: Bool, keep: Bool, program: String) throws {
     var setAside = 0, waiting = 0
     var collected: [JSONValue] = []
     let queueName = reader.layout.relative(reader.queue.path)

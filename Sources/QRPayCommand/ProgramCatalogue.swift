@@ -7,9 +7,12 @@
 // refuses, in debug builds, an error from an area the program did not declare, so the end-to-end
 // tests keep the declarations honest.
 
-import QRPayCore
+import QRPaySupport
+import QRPaySpool
+import QRPayPKI
 
-public enum ProgramCatalogue {
+
+package enum ProgramCatalogue {
     /// Areas every program can raise: the command line, internal errors, system calls, the spool,
     /// ids, password files and keys.
     static let common = ["usage", "internal", "io", "spool", "id", "password", "pki", "ca"]
@@ -47,12 +50,12 @@ public enum ProgramCatalogue {
     ]
 
     /// The catalogue areas `program` may raise.
-    public static func areas(_ program: String) -> [String] {
+    package static func areas(_ program: String) -> [String] {
         common + (programs[program]?.areas ?? [])
     }
 
     /// The exit statuses `program` can end with, ascending.
-    public static func statuses(_ program: String) -> [SysExit] {
+    package static func statuses(_ program: String) -> [SysExit] {
         let areas = Set(areas(program))
         var out: Set<SysExit> = [.ok]
         for code in ErrorCode.all where areas.contains(code.area) || areas.contains(code.rawValue) { out.insert(code.status) }
@@ -61,13 +64,13 @@ public enum ProgramCatalogue {
     }
 
     /// "0 done; 1 …; 64 usage; …": the exit statuses with their meanings.
-    public static func exitText(_ program: String) -> String {
+    package static func exitText(_ program: String) -> String {
         let own = programs[program]?.own ?? [:]
         return statuses(program).map { "\($0.rawValue) \(own[$0] ?? meanings[$0] ?? "")" }.joined(separator: "; ")
     }
 
     /// Whether `code` is one `program` declares.
-    public static func declares(_ program: String, _ code: ErrorCode) -> Bool {
+    package static func declares(_ program: String, _ code: ErrorCode) -> Bool {
         let areas = Set(areas(program))
         return areas.contains(code.area) || areas.contains(code.rawValue)
     }

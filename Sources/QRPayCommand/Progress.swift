@@ -4,12 +4,14 @@
 // is printed, so mail and logs are unchanged.
 
 import Foundation
-import QRPayCore
+import QRPaySupport
+import QRPaySpool
+import QRPayPKI
 #if canImport(Glibc)
 import Glibc
 #endif
 
-public final class ProgressLine: @unchecked Sendable {
+package final class ProgressLine: @unchecked Sendable {
     let prefix: String
     let unit: String
     let total: Int?
@@ -18,10 +20,10 @@ public final class ProgressLine: @unchecked Sendable {
     var shown = false
     let lock = NSLock()
     /// Whether anything is printed at all: stderr is a terminal (QRPAY_PROGRESS=1 forces it, for tests).
-    public let enabled: Bool
+    package let enabled: Bool
 
     /// `total`: how many there will be, when known (then the line says how long is left).
-    public init(_ program: String, _ what: String, unit: String, total: Int? = nil) {
+    package init(_ program: String, _ what: String, unit: String, total: Int? = nil) {
         prefix = "\(program): \(what): "
         self.unit = unit
         self.total = total
@@ -30,7 +32,7 @@ public final class ProgressLine: @unchecked Sendable {
     }
 
     /// The count so far; redraws at most 5 times a second.
-    public func update(_ count: Int) {
+    package func update(_ count: Int) {
         guard enabled else { return }
         lock.lock(); defer { lock.unlock() }
         let now = Date()
@@ -48,7 +50,7 @@ public final class ProgressLine: @unchecked Sendable {
     }
 
     /// Clears the line (call before printing the result).
-    public func finish() {
+    package func finish() {
         guard enabled else { return }
         lock.lock(); defer { lock.unlock() }
         if shown { StandardError.write("\r\u{1B}[K") }

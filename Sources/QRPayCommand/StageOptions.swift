@@ -2,13 +2,15 @@
 
 import ArgumentParser
 import Foundation
-import QRPayCore
+import QRPaySupport
+import QRPaySpool
+import QRPayPKI
 
 /// `--once` or `--watch`: exactly one.
-public enum StageMode: String, EnumerableFlag, Sendable {
+package enum StageMode: String, EnumerableFlag, Sendable {
     case once, watch
 
-    public static func help(for value: StageMode) -> ArgumentHelp? {
+    package static func help(for value: StageMode) -> ArgumentHelp? {
         switch value {
         case .once: return "Drain the queue until a pass finds nothing, then exit (cron; systemd oneshot or .path units)."
         case .watch: return "Keep running: wake on inotify events, rescan periodically (a systemd service)."
@@ -16,17 +18,17 @@ public enum StageMode: String, EnumerableFlag, Sendable {
     }
 }
 
-public struct StageModeOptions: ParsableArguments {
+package struct StageModeOptions: ParsableArguments {
     @Flag(exclusivity: .exclusive, help: nil)
-    public var mode: StageMode
+    package var mode: StageMode
 
     @Option(name: .customLong("rescan-every"), parsing: .unconditional, help: ArgumentHelp(
         "With --watch, rescan this often even without a wake-up (e.g. 30s, 5m); deferred files are retried then.", valueName: "duration"))
-    public var rescanEvery: String = "30s"
+    package var rescanEvery: String = "30s"
 
-    public init() {}
+    package init() {}
 
-    public mutating func validate() throws {
+    package mutating func validate() throws {
         _ = try interval()
     }
 
@@ -36,35 +38,35 @@ public struct StageModeOptions: ParsableArguments {
         return t
     }
 
-    public var runMode: RunMode {
+    package var runMode: RunMode {
         mode == .once ? .once : .watch(rescanEvery: (try? interval()) ?? 30)
     }
 }
 
 /// Parses a duration option (`90s`, `15m`, `2h`, `1d`) into seconds, or a usage error that says how.
-public func parseDuration(_ text: String, option: String) throws -> TimeInterval {
-    do { return try QRPayCore.Duration.parse(text) } catch let e as QRPayError {
+package func parseDuration(_ text: String, option: String) throws -> TimeInterval {
+    do { return try QRPaySupport.Duration.parse(text) } catch let e as QRPayError {
         throw ValidationError("\(option): \(e.message)")
     }
 }
 
 /// `--batch-size` and `--concurrency` of the batched stages (register, approve). Defaults: the
 /// environment (QRPAY_BATCH_SIZE, QRPAY_STAGE_CONCURRENCY), else 64 and one batch more than CPUs (at most 4).
-public struct StageTuningOptions: ParsableArguments {
+package struct StageTuningOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Files per group commit (1-4096; default $QRPAY_BATCH_SIZE, else 64).", valueName: "n"))
-    public var batchSize: Int?
+    package var batchSize: Int?
 
     @Option(help: ArgumentHelp("Batches handled at once (1-64; default $QRPAY_STAGE_CONCURRENCY, else CPUs + 1, at most 4).", valueName: "n"))
-    public var concurrency: Int?
+    package var concurrency: Int?
 
-    public init() {}
+    package init() {}
 
-    public mutating func validate() throws {
+    package mutating func validate() throws {
         if let batchSize, !StageTuning.batchSizes.contains(batchSize) { throw ValidationError("--batch-size must be 1 to 4096") }
         if let concurrency, !StageTuning.concurrencies.contains(concurrency) { throw ValidationError("--concurrency must be 1 to 64") }
     }
 
-    public var tuning: StageTuning {
+    package var tuning: StageTuning {
         let env = ProcessInfo.processInfo.environment
         func fromEnvironment(_ name: String, _ range: ClosedRange<Int>) -> Int? {
             guard let text = env[name], let n = Int(text), range.contains(n) else { return nil }
@@ -77,7 +79,7 @@ public struct StageTuningOptions: ParsableArguments {
 }
 
 /// The run's context: the spool's layout and the clock (QRPAY_CLOCK, for tests only).
-public func stageContext(_ root: String) throws -> StageContext {
+package func stageContext(_ root: String) throws -> StageContext {
     StageContext(layout: SpoolLayout(root: root), clock: try TimeSource.fromEnvironment())
 }
 
@@ -85,7 +87,7 @@ public func stageContext(_ root: String) throws -> StageContext {
 /// tells cron and systemd the truth (StageSummary.exitStatus): 0 every input processed, 65 some
 /// quarantined, 75 some deferred or left waiting (or another instance holds the lock). A `--watch`
 /// run stopped by SIGTERM exits 0 (it ran until asked to stop).
-public func runStage(program: String, context: StageContext, stage: any SpoolStage, options: StageModeOptions) throws {
+package func runStage(program: String, context: StageContext, stage: any SpoolStage, options: StageModeOptions) throws {
     var status = SysExit.ok
     try runReportingErrors(program) {
         let runner = StageRunner(stage: stage, context: context, mode: options.runMode)
@@ -98,7 +100,7 @@ public func runStage(program: String, context: StageContext, stage: any SpoolSta
 
 /// Runs one of the PG's stages: unlocks the PG's key with the password in `passwordFile`, builds the
 /// stage with it, and runs it (`runStage`). Errors before the run (wrong password: 77) exit too.
-public func runPGStage(program: String, spool: SpoolOptions, passwordFile: String, options: StageModeOptions,
+package func runPGStage(program: String, spool: SpoolOptions, passwordFile: String, options: StageModeOptions,
                        make: (SpoolLayout, Credentials) throws -> any SpoolStage) throws {
     let root = spool.root
     var stage: (any SpoolStage)?

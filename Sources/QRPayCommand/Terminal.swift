@@ -3,17 +3,19 @@
 
 import ArgumentParser
 import Foundation
-import QRPayCore
+import QRPaySupport
+import QRPaySpool
+import QRPayPKI
 #if canImport(Glibc)
 import Glibc
 #endif
 
-public enum Terminal {
+package enum Terminal {
     /// True when standard input is a terminal: a person runs the command and can answer.
-    public static var isInteractive: Bool { isatty(0) == 1 }
+    package static var isInteractive: Bool { isatty(0) == 1 }
 
     /// Asks `question` on the terminal; true only for an answer starting with y or Y.
-    public static func confirm(_ question: String) throws -> Bool {
+    package static func confirm(_ question: String) throws -> Bool {
         let fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY)
         guard fd >= 0 else { throw QRPayError(.pkiPasswordTerminal, "there is no terminal to ask for confirmation") }
         defer { close(fd) }
@@ -32,23 +34,23 @@ public enum Terminal {
 
 /// Where a program that unlocks a key gets the password: `--password-file F`, `--password-stdin`, or
 /// (on a terminal, when the program allows it) a prompt without echo.
-public struct PasswordOptions: ParsableArguments {
+package struct PasswordOptions: ParsableArguments {
     @Option(help: ArgumentHelp("File holding the password of the private key (its bytes; one trailing newline is removed).", valueName: "file"))
-    public var passwordFile: String?
+    package var passwordFile: String?
     @Flag(help: "Read the password from standard input (up to the first newline).")
-    public var passwordStdin = false
+    package var passwordStdin = false
 
-    public init() {}
+    package init() {}
 
-    public func validate() throws {
+    package func validate() throws {
         if passwordFile != nil && passwordStdin { throw ValidationError("give --password-file or --password-stdin, not both") }
     }
 
     /// True when a password source was given on the command line.
-    public var given: Bool { passwordFile != nil || passwordStdin }
+    package var given: Bool { passwordFile != nil || passwordStdin }
 
     /// The password, from the file, standard input or the terminal (`prompt`), in that order.
-    public func read(prompt: String, what: String) throws -> Password {
+    package func read(prompt: String, what: String) throws -> Password {
         if let passwordFile { return try Password.read(file: passwordFile, what: what) }
         if passwordStdin { return try Password.readStandardInput() }
         guard Terminal.isInteractive else {

@@ -2,14 +2,17 @@
 // the programs were built from a git checkout, the commit (BuildCommit.commit, generated at build
 // time by the GitCommit plugin; nil when there was no git to ask).
 
-import QRPayCore
+import QRPaySupport
+import QRPaySpool
+import QRPayPKI
 
-public enum QRPayVersion {
+
+package enum QRPayVersion {
     /// The release, bumped by hand when one is tagged.
-    public static let number = "0.14.0"
+    package static let number = "0.14.0"
 
     /// `0.14.0 (commit 1a2b3c4d5e6f)`, or `0.14.0` when built without git.
-    public static var text: String {
+    package static var text: String {
         guard let commit = BuildCommit.commit, !commit.isEmpty else { return number }
         return "\(number) (commit \(commit))"
     }

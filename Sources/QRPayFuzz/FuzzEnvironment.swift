@@ -3,7 +3,17 @@
 // store and certificates. Made once per process, removed at exit.
 
 import Foundation
-import QRPayCore
+import QRPaySupport
+import QRPaySpool
+import QRPayPKI
+import QRPayImaging
+import QRPayDecoder
+import QRPayTestPhotos
+import QRPayPayments
+import QRPayLedger
+import QRPayStages
+import QRPayClients
+import QRPayOperations
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -10,7 +10,17 @@
 // that they still are (other names: either, for example the CA's first CRL, which goes stale).
 
 import Foundation
-import QRPayCore
+import QRPaySupport
+import QRPaySpool
+import QRPayPKI
+import QRPayImaging
+import QRPayDecoder
+import QRPayTestPhotos
+import QRPayPayments
+import QRPayLedger
+import QRPayStages
+import QRPayClients
+import QRPayOperations
 
 public enum FuzzSeeds {
     /// Regenerates Sources/QRPayFuzz/FixturePKI.swift and every Corpus/TARGET/ directory under

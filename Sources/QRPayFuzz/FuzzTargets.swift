@@ -4,7 +4,7 @@
 // The libFuzzer executables in Fuzz/ (built with -sanitize=fuzzer,address) call `FuzzTargets.run`
 // from LLVMFuzzerTestOneInput; the normal test suite (Tests/QRPayFuzzTests) replays the committed
 // seed corpora and regression inputs through the very same functions. This library uses only
-// QRPayCore's public API, so the normal build needs no fuzzer runtime.
+// the core's package API (QRPayFuzz's own API is public for the Fuzz package), so the normal build needs no fuzzer runtime.
 //
 // What every target checks, beyond "no crash" (libFuzzer and the sanitizers catch crashes, leaks of
 // control, hangs over -timeout and memory over -rss_limit_mb):
@@ -16,7 +16,17 @@
 // A violation throws `FuzzViolation`; the libFuzzer entry turns it into a crash with its message.
 
 import Foundation
-import QRPayCore
+import QRPaySupport
+import QRPaySpool
+import QRPayPKI
+import QRPayImaging
+import QRPayDecoder
+import QRPayTestPhotos
+import QRPayPayments
+import QRPayLedger
+import QRPayStages
+import QRPayClients
+import QRPayOperations
 
 /// An invariant that did not hold: a bug, found by a fuzz target.
 public struct FuzzViolation: Error, CustomStringConvertible {

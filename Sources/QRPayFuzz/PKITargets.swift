@@ -1,7 +1,17 @@
 // Targets over PKI files: X.509 certificates (PEM or DER) and the CA's CRL.
 
 import Foundation
-import QRPayCore
+import QRPaySupport
+import QRPaySpool
+import QRPayPKI
+import QRPayImaging
+import QRPayDecoder
+import QRPayTestPhotos
+import QRPayPayments
+import QRPayLedger
+import QRPayStages
+import QRPayClients
+import QRPayOperations
 
 enum CertificateTarget {
     static func run(_ data: Data) throws -> FuzzOutcome {

@@ -3,7 +3,17 @@
 // Each works in a scratch spool of its own, under the environment's file lock.
 
 import Foundation
-import QRPayCore
+import QRPaySupport
+import QRPaySpool
+import QRPayPKI
+import QRPayImaging
+import QRPayDecoder
+import QRPayTestPhotos
+import QRPayPayments
+import QRPayLedger
+import QRPayStages
+import QRPayClients
+import QRPayOperations
 
 /// deferred/NAME.reason.json and quarantine/NAME.reason.json hold the input; the queue then counts
 /// attempts, defers the file again (attempts + 1), promotes it, and quarantines it.

@@ -2,7 +2,17 @@
 // other documents and records, the QR payload, base64url and hex.
 
 import Foundation
-import QRPayCore
+import QRPaySupport
+import QRPaySpool
+import QRPayPKI
+import QRPayImaging
+import QRPayDecoder
+import QRPayTestPhotos
+import QRPayPayments
+import QRPayLedger
+import QRPayStages
+import QRPayClients
+import QRPayOperations
 
 /// The time at which targets verify signatures: inside the fixture certificates' validity.
 let fixtureNow: Date = Timestamp.parse(FixturePKI.listNow) ?? Date()

@@ -3,7 +3,18 @@
 // results table that `make bench` prints.
 
 import Foundation
-import QRPayCore
+import QRPaySupport
+import QRPaySpool
+import QRPayPKI
+import QRPayImaging
+import QRPayDecoder
+import QRPayTestPhotos
+import QRPayPayments
+import QRPayLedger
+import QRPayStages
+import QRPayClients
+import QRPayOperations
+import QRPayCommand
 import Synchronization
 #if canImport(Glibc)
 import Glibc

@@ -3,8 +3,18 @@
 // decoder, zxing-cpp (PyPI bindings) and zbarimg, side by side on the same files in one run.
 
 import Foundation
+import QRPaySupport
+import QRPaySpool
+import QRPayPKI
+import QRPayImaging
+import QRPayDecoder
+import QRPayTestPhotos
+import QRPayPayments
+import QRPayLedger
+import QRPayStages
+import QRPayClients
+import QRPayOperations
 import QRPayCommand
-import QRPayCore
 
 enum CategoryBench {
     struct Item {

@@ -1,10 +1,20 @@
-// qrpay-bench fixtures - the decode regression fixtures (Tests/QRPayCoreTests/Fixtures/decode/):
+// qrpay-bench fixtures - the decode regression fixtures (Tests/QRPayTests/Fixtures/decode/):
 // small photos of every PhotoCategory with a manifest of the codes in each and their corners.
 
 import ArgumentParser
 import Foundation
+import QRPaySupport
+import QRPaySpool
+import QRPayPKI
+import QRPayImaging
+import QRPayDecoder
+import QRPayTestPhotos
+import QRPayPayments
+import QRPayLedger
+import QRPayStages
+import QRPayClients
+import QRPayOperations
 import QRPayCommand
-import QRPayCore
 
 extension QRPayBench {
     struct Fixtures: ParsableCommand {

@@ -5,9 +5,19 @@
 
 import ArgumentParser
 import Foundation
+import QRPaySupport
+import QRPaySpool
+import QRPayPKI
+import QRPayImaging
+import QRPayDecoder
+import QRPayTestPhotos
+import QRPayPayments
+import QRPayLedger
+import QRPayStages
+import QRPayClients
+import QRPayOperations
 import Synchronization
 import QRPayCommand
-import QRPayCore
 #if canImport(Glibc)
 import Glibc
 #endif

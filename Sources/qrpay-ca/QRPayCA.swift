@@ -31,8 +31,15 @@
 
 import ArgumentParser
 import Foundation
+import QRPaySupport
+import QRPaySpool
+import QRPayPKI
+import QRPayImaging
+import QRPayPayments
+import QRPayLedger
+import QRPayStages
+import QRPayOperations
 import QRPayCommand
-import QRPayCore
 
 let program = "qrpay-ca"
 

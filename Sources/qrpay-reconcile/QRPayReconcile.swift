@@ -22,8 +22,15 @@
 
 import ArgumentParser
 import Foundation
+import QRPaySupport
+import QRPaySpool
+import QRPayPKI
+import QRPayImaging
+import QRPayPayments
+import QRPayLedger
+import QRPayStages
+import QRPayOperations
 import QRPayCommand
-import QRPayCore
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -16,8 +16,14 @@
 
 import ArgumentParser
 import Foundation
+import QRPaySupport
+import QRPaySpool
+import QRPayPKI
+import QRPayImaging
+import QRPayPayments
+import QRPayLedger
+import QRPayStages
 import QRPayCommand
-import QRPayCore
 
 @main
 struct QRPayRegister: ParsableCommand {

@@ -16,8 +16,14 @@
 
 import ArgumentParser
 import Foundation
+import QRPaySupport
+import QRPaySpool
+import QRPayPKI
+import QRPayImaging
+import QRPayDecoder
+import QRPayPayments
+import QRPayClients
 import QRPayCommand
-import QRPayCore
 
 @main
 struct QRPayScan: ParsableCommand {

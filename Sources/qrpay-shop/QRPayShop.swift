@@ -18,8 +18,14 @@
 
 import ArgumentParser
 import Foundation
+import QRPaySupport
+import QRPaySpool
+import QRPayPKI
+import QRPayImaging
+import QRPayDecoder
+import QRPayPayments
+import QRPayClients
 import QRPayCommand
-import QRPayCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -92,7 +98,7 @@ extension QRPayShop {
             try runReportingErrors("qrpay-shop") {
                 let client = try options.client()
                 let now = try TimeSource.fromEnvironment().now()
-                let lifetime = try QRPayCore.Duration.parse(expiresIn)
+                let lifetime = try QRPaySupport.Duration.parse(expiresIn)
                 let info = try PaymentInfo(
                     shop: options.shop, payment: payment ?? ShopClient.newPaymentNumber(now: now),
                     currency: try Currency(currency), items: try items.map(PaymentItem.parse(commandLine:)),

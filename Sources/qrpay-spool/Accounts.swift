@@ -2,8 +2,15 @@
 
 import ArgumentParser
 import Foundation
+import QRPaySupport
+import QRPaySpool
+import QRPayPKI
+import QRPayImaging
+import QRPayPayments
+import QRPayLedger
+import QRPayStages
+import QRPayOperations
 import QRPayCommand
-import QRPayCore
 
 extension QRPaySpool {
     struct Accounts: ParsableCommand {

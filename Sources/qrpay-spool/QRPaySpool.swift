@@ -32,8 +32,15 @@
 
 import ArgumentParser
 import Foundation
+import QRPaySupport
+import QRPaySpool
+import QRPayPKI
+import QRPayImaging
+import QRPayPayments
+import QRPayLedger
+import QRPayStages
+import QRPayOperations
 import QRPayCommand
-import QRPayCore
 
 @main
 struct QRPaySpool: ParsableCommand {
@@ -60,7 +67,7 @@ extension QRPaySpool {
             abstract: "Print the spool's layout table: every directory and file, its owner, group, mode, writer and reader.",
             discussion: """
             The table is the one QR-Pay's programs use to create directories (and `setup` to apply owners \
-            and modes). --markdown prints it as README.md and Sources/QRPayCore/Spool/LAYOUT.md carry it; \
+            and modes). --markdown prints it as README.md and Sources/QRPaySpool/LAYOUT.md carry it; \
             --json for scripts: {v, entries: [{path, kind, owner, group, mode, writer, reader, subdirectories?}]}; \
             --man the qrpay-spool(5) page (`make install` installs it).
             """)

@@ -15,8 +15,14 @@
 
 import ArgumentParser
 import Foundation
+import QRPaySupport
+import QRPaySpool
+import QRPayPKI
+import QRPayImaging
+import QRPayDecoder
+import QRPayPayments
+import QRPayClients
 import QRPayCommand
-import QRPayCore
 
 struct Approve: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -22,8 +22,14 @@
 
 import ArgumentParser
 import Foundation
+import QRPaySupport
+import QRPaySpool
+import QRPayPKI
+import QRPayImaging
+import QRPayDecoder
+import QRPayPayments
+import QRPayClients
 import QRPayCommand
-import QRPayCore
 
 extension QRPayUser {
     struct Decode: ParsableCommand {

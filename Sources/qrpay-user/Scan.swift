@@ -4,8 +4,14 @@
 
 import ArgumentParser
 import Foundation
+import QRPaySupport
+import QRPaySpool
+import QRPayPKI
+import QRPayImaging
+import QRPayDecoder
+import QRPayPayments
+import QRPayClients
 import QRPayCommand
-import QRPayCore
 
 struct Scan: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -4,7 +4,17 @@
 // fixed (Regressions/TARGET/, one file per finding, named for what it was).
 
 import Foundation
-import QRPayCore
+import QRPaySupport
+import QRPaySpool
+import QRPayPKI
+import QRPayImaging
+import QRPayDecoder
+import QRPayTestPhotos
+import QRPayPayments
+import QRPayLedger
+import QRPayStages
+import QRPayClients
+import QRPayOperations
 import QRPayFuzz
 import Testing
 

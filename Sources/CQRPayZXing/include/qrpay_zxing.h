@@ -3,7 +3,7 @@
 /*
  * zxing-cpp (Debian's libzxing-dev, 1.4), QR codes only, behind a C interface: zxing-cpp is C++
  * (exceptions, std::vector, std::string), which Swift's C importer does not take. QR-Pay's decoder
- * runs it after zbar, on what zbar could not read (see QRPayCore/Imaging/QRImageDecoder.swift).
+ * runs it after zbar, on what zbar could not read (see QRPayDecoder/QRImageDecoder.swift).
  * Every call owns its zxing objects; exceptions never leave the shim.
  */
 #include <stddef.h>

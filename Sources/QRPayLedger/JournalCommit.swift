@@ -1,0 +1,23 @@
+// The journal as a log of the group commit (the spool layer's `CommitLog`): a commit's transitions
+// are appended, durably and announced by an intent, after its data is durable and before any record
+// they describe changes; the intent goes once every file of the commit is in place.
+
+import Foundation
+import QRPaySupport
+import QRPaySpool
+import QRPayPKI
+import QRPayPayments
+
+extension Journal: CommitLog {
+    package func append(committing entries: [TransitionRequest]) throws -> (() -> Void)? {
+        guard let intent = try append(entries, announcing: true).intent else { return nil }
+        return { self.finished(intent: intent) }
+    }
+}
+
+extension GroupCommit {
+    /// Appends `request` to `journal` at flush, before anything staged becomes visible.
+    package func journal(_ journal: Journal, _ request: TransitionRequest) {
+        append(request, to: journal)
+    }
+}
