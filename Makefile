@@ -29,6 +29,12 @@ ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
 FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 SWIFT ?= swift
 SWIFTPM_FLAGS =
+# Every debug build of this Makefile (the suite and the programs it runs, make stress, make docs'
+# generate-manual) optimizes every Swift module: photo synthesis, the image search and JSON run 5x
+# faster than at -Onone, and the suite takes half the time. Set in one place, so that these builds
+# share .build/debug instead of rebuilding each other. A plain `swift build` stays -Onone for
+# debugging (its `swift test` takes about twice as long).
+DEBUG_FLAGS = $(SWIFTPM_FLAGS) -Xswiftc -O
 APT_PACKAGES = libssl-dev libqrencode-dev libzbar-dev libzxing-dev libpng-dev libjpeg62-turbo-dev libjansson-dev \
                libxml2-dev pkg-config openssl zbar-tools python3-pip
 # Only the tests need these: headless Chromium renders the daily report's HTML page.
@@ -86,11 +92,11 @@ build: deps
 # Tests run the debug programs that `swift build --build-tests` makes (QRPAY_BIN tells them where).
 # generate-manual is built too: a test installs the man pages into a temporary DESTDIR.
 test: deps testdeps pydeps
-	$(SWIFT) build $(SWIFTPM_FLAGS) --build-tests
-	$(SWIFT) build $(SWIFTPM_FLAGS) --product generate-manual
+	$(SWIFT) build $(DEBUG_FLAGS) --build-tests
+	$(SWIFT) build $(DEBUG_FLAGS) --product generate-manual
 	@tmp=$$(mktemp -d "$(TEST_TMPDIR)/qrpay-test.XXXXXX") && trap 'rm -rf "$$tmp"' EXIT INT TERM && chmod 755 "$$tmp" && \
 	  echo "test spools in $$tmp (TEST_TMPDIR=$(TEST_TMPDIR)); the disk ones in .build/disk-tmp" && \
-	  TMPDIR="$$tmp" QRPAY_BIN=$$($(SWIFT) build $(SWIFTPM_FLAGS) --show-bin-path) $(SWIFT) test $(SWIFTPM_FLAGS) --skip-build
+	  TMPDIR="$$tmp" QRPAY_BIN=$$($(SWIFT) build $(DEBUG_FLAGS) --show-bin-path) $(SWIFT) test $(DEBUG_FLAGS) --skip-build
 
 demo: deps build
 	./Samples/demo.sh
@@ -104,13 +110,13 @@ benchdeps:
 bench: deps build benchdeps
 	./Samples/bench.sh
 
-# The debug programs (assertions on); as root the run adds a tmpfs that fills and read-only bind mounts.
+# The debug programs (preconditions on); as root the run adds a tmpfs that fills and read-only bind mounts.
 STRESS_SECONDS ?= 300
 STRESS_SEED ?= 1
 STRESS_FLAGS ?=
 stress: deps
-	$(SWIFT) build $(SWIFTPM_FLAGS)
-	python3 Tests/Stress/stress.py --bin $$($(SWIFT) build $(SWIFTPM_FLAGS) --show-bin-path) \
+	$(SWIFT) build $(DEBUG_FLAGS)
+	python3 Tests/Stress/stress.py --bin $$($(SWIFT) build $(DEBUG_FLAGS) --show-bin-path) \
 	  --seconds $(STRESS_SECONDS) --seed $(STRESS_SEED) $(STRESS_FLAGS)
 
 # Man pages from the ArgumentParser definitions (swift-argument-parser's generate-manual, the tool
@@ -118,8 +124,8 @@ stress: deps
 # table, completions from --generate-completion-script.
 docs:
 	@set -e; gen="$(GENERATE_MANUAL)"; \
-	if [ -z "$$gen" ]; then $(SWIFT) build $(SWIFTPM_FLAGS) --product generate-manual >/dev/null; \
-	  gen="$$($(SWIFT) build $(SWIFTPM_FLAGS) --show-bin-path)/generate-manual"; fi; \
+	if [ -z "$$gen" ]; then $(SWIFT) build $(DEBUG_FLAGS) --product generate-manual >/dev/null; \
+	  gen="$$($(SWIFT) build $(DEBUG_FLAGS) --show-bin-path)/generate-manual"; fi; \
 	rm -rf $(DOCS); mkdir -p $(DOCS)/man1 $(DOCS)/man5 $(DOCS)/bash $(DOCS)/zsh $(DOCS)/fish; \
 	for p in $(PROGRAMS); do \
 	  "$$gen" $(BIN)/$$p --multi-page --section 1 --output-directory $(DOCS)/man1; \
@@ -179,8 +185,8 @@ fuzz-smoke: fuzz-build
 	FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS) FUZZ_TARGET="$(FUZZ_TARGET)" ./Fuzz/run.sh --smoke
 
 fuzz-seeds: deps
-	$(SWIFT) build $(SWIFTPM_FLAGS) --build-tests
-	QRPAY_FUZZ_REGENERATE=1 $(SWIFT) test $(SWIFTPM_FLAGS) --skip-build --filter FuzzSeedTests
+	$(SWIFT) build $(DEBUG_FLAGS) --build-tests
+	QRPAY_FUZZ_REGENERATE=1 $(SWIFT) test $(DEBUG_FLAGS) --skip-build --filter FuzzSeedTests
 
 # Sanitizers: the suite (and the programs it runs, through QRPAY_BIN) built into a scratch path of
 # their own. Suppressions, each with its reason: Tests/Sanitizers/*.supp (README).

@@ -34,7 +34,8 @@ func systemLibrary(_ name: String, pkg: String?) -> Target {
 //   QRPayPayments     what a payment is: money, payment information, documents, notices and receipts
 //   QRPayLedger       the PG's record: payment records, journal, due index, payouts, accounts
 //   QRPayStages       the PG's stages: register, approve, settle, payout; ISO 20022 (libxml2)
-//   QRPayClients      the shop's and the user's side (no ledger writes)
+//   QRPayShopClient   the shop's side: signing payments and cancels, dropping them (no ledger)
+//   QRPayUserClient   the user's side: photo to verified payment to signed approval (no ledger)
 //   QRPayOperations   check, reports, reconcile, queue tools, set-up
 //   QRPayCommand      what every program's command line shares
 let layers: [(name: String, dependencies: [Target.Dependency])] = [
@@ -47,24 +48,27 @@ let layers: [(name: String, dependencies: [Target.Dependency])] = [
     ("QRPayPayments", ["QRPaySupport", "QRPaySpool", "QRPayPKI"]),
     ("QRPayLedger", ["QRPaySupport", "QRPaySpool", "QRPayPKI", "QRPayPayments"]),
     ("QRPayStages", ["QRPaySupport", "QRPaySpool", "QRPayPKI", "QRPayImaging", "QRPayPayments", "QRPayLedger", "CXML2"]),
-    ("QRPayClients", ["QRPaySupport", "QRPaySpool", "QRPayPKI", "QRPayImaging", "QRPayDecoder", "QRPayPayments"]),
+    ("QRPayShopClient", ["QRPaySupport", "QRPaySpool", "QRPayPKI", "QRPayPayments"]),
+    ("QRPayUserClient", ["QRPaySupport", "QRPaySpool", "QRPayPKI", "QRPayImaging", "QRPayDecoder", "QRPayPayments"]),
     ("QRPayOperations", ["QRPaySupport", "QRPaySpool", "QRPayPKI", "QRPayPayments", "QRPayLedger", "QRPayStages"]),
 ]
 
-// What each program links, beyond QRPayCommand: only what it uses (a program that reads no photo
-// links neither zbar nor zxing-cpp nor libstdc++; a test checks with readelf and ldd).
+// What each program links, beyond QRPayCommand: only what it uses. A program that reads no image
+// links neither zbar nor zxing-cpp nor libstdc++ (LayerTests checks with ldd and readelf); those
+// that read images: qrpay-user and qrpay-scan (photos), qrpay-shop (`show` reads the PG's QR PNG
+// back before it displays it) and qrpay-bench.
 let programLayers: [String: [String]] = [
-    "qrpay-ca": ["QRPayPKI", "QRPayOperations"],
-    "qrpay-shop": ["QRPayClients"],
+    "qrpay-ca": [],
+    "qrpay-shop": ["QRPayShopClient", "QRPayImaging", "QRPayDecoder"],
     "qrpay-register": ["QRPayStages"],
-    "qrpay-user": ["QRPayClients", "QRPayDecoder"],
-    "qrpay-scan": ["QRPayClients", "QRPayDecoder"],
+    "qrpay-user": ["QRPayUserClient", "QRPayDecoder"],
+    "qrpay-scan": ["QRPayUserClient"],
     "qrpay-approve": ["QRPayStages"],
     "qrpay-settle": ["QRPayStages"],
     "qrpay-payout": ["QRPayStages"],
-    "qrpay-spool": ["QRPayOperations"],
+    "qrpay-spool": ["QRPayOperations", "QRPayLedger"],
     "qrpay-reconcile": ["QRPayOperations"],
-    "qrpay-bench": ["QRPayOperations", "QRPayClients", "QRPayTestPhotos"],
+    "qrpay-bench": ["QRPayOperations", "QRPayStages", "QRPayLedger", "QRPayImaging", "QRPayDecoder", "QRPayTestPhotos"],
 ]
 
 var targets: [Target] = [
@@ -92,7 +96,7 @@ var targets: [Target] = [
     // Fuzz targets' one-input functions: Fuzz/ (its own package) runs them under libFuzzer, and
     // QRPayFuzzTests replays the committed corpora and regression inputs through them.
     .target(name: "QRPayFuzz", dependencies: ["QRPaySupport", "QRPaySpool", "QRPayPKI", "QRPayImaging", "QRPayDecoder",
-                                              "QRPayPayments", "QRPayLedger", "QRPayStages", "QRPayClients", "QRPayOperations"]),
+                                              "QRPayPayments", "QRPayLedger", "QRPayStages", "QRPayShopClient", "QRPayUserClient", "QRPayOperations"]),
     .testTarget(
         name: "QRPayFuzzTests",
         dependencies: ["QRPayFuzz", "QRPaySupport", "QRPayDecoder"],

@@ -5,7 +5,6 @@ import ArgumentParser
 import Foundation
 import QRPaySupport
 import QRPaySpool
-import QRPayPKI
 import QRPayPayments
 #if canImport(Glibc)
 import Glibc

@@ -8,8 +8,6 @@
 // tests keep the declarations honest.
 
 import QRPaySupport
-import QRPaySpool
-import QRPayPKI
 
 
 package enum ProgramCatalogue {

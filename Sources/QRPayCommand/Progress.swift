@@ -4,9 +4,7 @@
 // is printed, so mail and logs are unchanged.
 
 import Foundation
-import QRPaySupport
 import QRPaySpool
-import QRPayPKI
 #if canImport(Glibc)
 import Glibc
 #endif

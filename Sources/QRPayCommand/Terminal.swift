@@ -4,7 +4,6 @@
 import ArgumentParser
 import Foundation
 import QRPaySupport
-import QRPaySpool
 import QRPayPKI
 #if canImport(Glibc)
 import Glibc

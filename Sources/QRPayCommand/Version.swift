@@ -2,9 +2,6 @@
 // the programs were built from a git checkout, the commit (BuildCommit.commit, generated at build
 // time by the GitCommit plugin; nil when there was no git to ask).
 
-import QRPaySupport
-import QRPaySpool
-import QRPayPKI
 
 
 package enum QRPayVersion {

@@ -7,7 +7,6 @@
 // square with a white border.
 
 import Foundation
-import QRPaySupport
 import QRPayImaging
 
 struct Point2: Equatable {

@@ -3,7 +3,6 @@
 // Scanning those boxes at a higher resolution is far cheaper than scanning the whole frame.
 
 import Foundation
-import QRPaySupport
 import QRPayImaging
 
 /// A rectangle as fractions of the image (0...1), so it applies to every pyramid level.

@@ -3,7 +3,6 @@
 
 internal import CQRPayZXing
 import Foundation
-import QRPaySupport
 import QRPayImaging
 
 enum ZXingReader {

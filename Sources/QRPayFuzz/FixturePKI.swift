@@ -11,7 +11,8 @@ import QRPayTestPhotos
 import QRPayPayments
 import QRPayLedger
 import QRPayStages
-import QRPayClients
+import QRPayShopClient
+import QRPayUserClient
 import QRPayOperations
 enum FixturePKI {
     static let ca = """

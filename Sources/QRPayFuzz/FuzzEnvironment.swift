@@ -12,7 +12,8 @@ import QRPayTestPhotos
 import QRPayPayments
 import QRPayLedger
 import QRPayStages
-import QRPayClients
+import QRPayShopClient
+import QRPayUserClient
 import QRPayOperations
 #if canImport(Glibc)
 import Glibc

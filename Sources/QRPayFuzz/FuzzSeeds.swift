@@ -19,7 +19,8 @@ import QRPayTestPhotos
 import QRPayPayments
 import QRPayLedger
 import QRPayStages
-import QRPayClients
+import QRPayShopClient
+import QRPayUserClient
 import QRPayOperations
 
 public enum FuzzSeeds {

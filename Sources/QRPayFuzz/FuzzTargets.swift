@@ -25,7 +25,8 @@ import QRPayTestPhotos
 import QRPayPayments
 import QRPayLedger
 import QRPayStages
-import QRPayClients
+import QRPayShopClient
+import QRPayUserClient
 import QRPayOperations
 
 /// An invariant that did not hold: a bug, found by a fuzz target.

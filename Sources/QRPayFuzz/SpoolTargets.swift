@@ -12,7 +12,8 @@ import QRPayTestPhotos
 import QRPayPayments
 import QRPayLedger
 import QRPayStages
-import QRPayClients
+import QRPayShopClient
+import QRPayUserClient
 import QRPayOperations
 
 /// deferred/NAME.reason.json and quarantine/NAME.reason.json hold the input; the queue then counts

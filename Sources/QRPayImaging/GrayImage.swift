@@ -2,7 +2,6 @@
 // downscaling, quiet-zone padding, inversion, horizontal flip and a local-mean threshold.
 
 import Foundation
-import QRPaySupport
 
 /// 8-bit grayscale pixels, row-major, no padding (0 black, 255 white).
 package struct GrayImage: Sendable, Equatable {

@@ -14,7 +14,6 @@
 import Foundation
 import QRPaySupport
 import QRPaySpool
-import QRPayPKI
 import QRPayPayments
 
 package enum DueKind: String, Sendable, CaseIterable {

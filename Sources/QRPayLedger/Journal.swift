@@ -25,7 +25,6 @@
 import Foundation
 import QRPaySupport
 import QRPaySpool
-import QRPayPKI
 import QRPayPayments
 #if canImport(Glibc)
 import Glibc

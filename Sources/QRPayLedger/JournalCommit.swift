@@ -3,10 +3,7 @@
 // they describe changes; the intent goes once every file of the commit is in place.
 
 import Foundation
-import QRPaySupport
 import QRPaySpool
-import QRPayPKI
-import QRPayPayments
 
 extension Journal: CommitLog {
     package func append(committing entries: [TransitionRequest]) throws -> (() -> Void)? {

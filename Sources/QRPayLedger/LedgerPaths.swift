@@ -4,7 +4,6 @@
 import Foundation
 import QRPaySupport
 import QRPaySpool
-import QRPayPKI
 import QRPayPayments
 
 extension SpoolLayout {

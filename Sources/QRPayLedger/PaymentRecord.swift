@@ -6,7 +6,6 @@
 
 import Foundation
 import QRPaySupport
-import QRPaySpool
 import QRPayPKI
 import QRPayPayments
 

@@ -17,7 +17,6 @@
 import Foundation
 import QRPaySupport
 import QRPaySpool
-import QRPayPKI
 import QRPayPayments
 
 package struct PayoutPayment: Sendable, Equatable {

@@ -17,10 +17,8 @@
 import Foundation
 import QRPaySupport
 import QRPaySpool
-import QRPayPKI
 import QRPayPayments
 import QRPayLedger
-import QRPayStages
 
 package struct DailyReport: Sendable {
     /// The transitions counted per hour, in the order the report shows them.

@@ -23,7 +23,6 @@ import QRPaySpool
 import QRPayPKI
 import QRPayPayments
 import QRPayLedger
-import QRPayStages
 #if canImport(Glibc)
 import Glibc
 #endif

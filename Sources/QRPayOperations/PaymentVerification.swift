@@ -8,11 +8,9 @@
 
 import Foundation
 import QRPaySupport
-import QRPaySpool
 import QRPayPKI
 import QRPayPayments
 import QRPayLedger
-import QRPayStages
 
 package struct SignatureCheck: Sendable, Equatable {
     /// "payment", "approval", "cancel".

@@ -2,11 +2,7 @@
 
 import Foundation
 import QRPaySupport
-import QRPaySpool
-import QRPayPKI
-import QRPayPayments
 import QRPayLedger
-import QRPayStages
 
 package enum PaymentView {
     package static func text(_ r: PaymentRecord) -> String {

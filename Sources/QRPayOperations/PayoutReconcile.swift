@@ -15,10 +15,8 @@
 import Foundation
 import QRPaySupport
 import QRPaySpool
-import QRPayPKI
 import QRPayPayments
 import QRPayLedger
-import QRPayStages
 
 package struct PayoutDifference: Equatable, Sendable {
     package let kind: String

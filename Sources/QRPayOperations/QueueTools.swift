@@ -13,10 +13,6 @@
 import Foundation
 import QRPaySupport
 import QRPaySpool
-import QRPayPKI
-import QRPayPayments
-import QRPayLedger
-import QRPayStages
 #if canImport(Glibc)
 import Glibc
 #endif

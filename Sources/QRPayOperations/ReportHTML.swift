@@ -6,11 +6,7 @@
 
 import Foundation
 import QRPaySupport
-import QRPaySpool
-import QRPayPKI
 import QRPayPayments
-import QRPayLedger
-import QRPayStages
 
 extension DailyReport {
     static func escape(_ s: String) -> String {

@@ -2,12 +2,7 @@
 // locks, paths relative to the spool.
 
 import Foundation
-import QRPaySupport
 import QRPaySpool
-import QRPayPKI
-import QRPayPayments
-import QRPayLedger
-import QRPayStages
 #if canImport(Glibc)
 import Glibc
 #endif

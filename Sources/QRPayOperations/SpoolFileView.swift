@@ -20,7 +20,6 @@ import QRPaySpool
 import QRPayPKI
 import QRPayPayments
 import QRPayLedger
-import QRPayStages
 
 package enum SpoolFileView {
     /// The role that signs each kind of document.

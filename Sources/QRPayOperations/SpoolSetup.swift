@@ -11,10 +11,8 @@
 import Foundation
 import QRPaySupport
 import QRPaySpool
-import QRPayPKI
 import QRPayPayments
 import QRPayLedger
-import QRPayStages
 #if canImport(Glibc)
 import Glibc
 #endif

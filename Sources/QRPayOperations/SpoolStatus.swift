@@ -6,10 +6,8 @@
 import Foundation
 import QRPaySupport
 import QRPaySpool
-import QRPayPKI
 import QRPayPayments
 import QRPayLedger
-import QRPayStages
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -5,7 +5,6 @@ internal import COpenSSL
 internal import CQRPayShims
 import Foundation
 import QRPaySupport
-import QRPaySpool
 
 /// Owns one X509.
 final class X509Handle: @unchecked Sendable {

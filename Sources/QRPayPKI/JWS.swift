@@ -10,7 +10,6 @@
 
 import Foundation
 import QRPaySupport
-import QRPaySpool
 
 /// JWS "typ" values, one per document kind.
 package enum DocumentType: String, Sendable, CaseIterable {

@@ -13,7 +13,6 @@ internal import COpenSSL
 internal import CQRPayShims
 import Foundation
 import QRPaySupport
-import QRPaySpool
 import Synchronization
 
 /// Owns one EVP_PKEY.

@@ -7,7 +7,6 @@ internal import COpenSSL
 internal import CQRPayShims
 import Foundation
 import QRPaySupport
-import QRPaySpool
 #if canImport(Glibc)
 import Glibc
 #endif

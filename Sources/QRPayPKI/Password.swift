@@ -9,7 +9,6 @@
 internal import COpenSSL
 import Foundation
 import QRPaySupport
-import QRPaySpool
 #if canImport(Glibc)
 import Glibc
 #endif

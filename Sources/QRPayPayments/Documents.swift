@@ -9,8 +9,6 @@
 
 import Foundation
 import QRPaySupport
-import QRPaySpool
-import QRPayPKI
 
 package struct Approval: Equatable, Sendable {
     package let shop: String

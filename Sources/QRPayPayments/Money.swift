@@ -4,8 +4,6 @@
 // exponent an amount cannot be shown to the user correctly (KRW 12000 is not USD 120.00).
 
 import QRPaySupport
-import QRPaySpool
-import QRPayPKI
 
 package struct Currency: Hashable, Sendable, CustomStringConvertible {
     package let code: String

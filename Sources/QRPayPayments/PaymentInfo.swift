@@ -7,8 +7,6 @@
 
 import Foundation
 import QRPaySupport
-import QRPaySpool
-import QRPayPKI
 
 package struct PaymentItem: Equatable, Sendable {
     package let name: String

@@ -5,9 +5,6 @@
 //      ├──shop cancels──▶ cancel ◀──shop cancels during the hold
 //      └──expiry passes──▶ expire
 
-import QRPaySupport
-import QRPaySpool
-import QRPayPKI
 
 package enum PaymentState: String, Sendable, CaseIterable, Codable {
     case request, accept, finish, cancel, expire

@@ -9,8 +9,6 @@
 
 import Foundation
 import QRPaySupport
-import QRPaySpool
-import QRPayPKI
 
 package struct QRPayload: Equatable, Sendable {
     package static let prefix = "QRP1"

@@ -11,7 +11,6 @@ import Foundation
 import QRPaySupport
 import QRPaySpool
 import QRPayPKI
-import QRPayImaging
 import QRPayPayments
 import QRPayLedger
 

@@ -19,7 +19,6 @@ import Foundation
 import QRPaySupport
 import QRPaySpool
 import QRPayPKI
-import QRPayImaging
 import QRPayPayments
 import QRPayLedger
 #if canImport(Glibc)

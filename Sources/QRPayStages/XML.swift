@@ -10,11 +10,6 @@
 
 import Foundation
 import QRPaySupport
-import QRPaySpool
-import QRPayPKI
-import QRPayImaging
-import QRPayPayments
-import QRPayLedger
 internal import CXML2
 
 /// An element of a parsed document: its name, namespace, attributes, child elements and text.

@@ -3,9 +3,7 @@
 // regression fixtures come from here. `scene(index:)` is deterministic.
 
 import Foundation
-import QRPaySupport
 import QRPayImaging
-import QRPayDecoder
 
 package enum PhotoCategory: String, Sendable, CaseIterable {
     case nominal, closeUp = "close-up", manyCodes = "many-codes", rotations, gradient, shadow

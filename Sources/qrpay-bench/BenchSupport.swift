@@ -4,17 +4,6 @@
 
 import Foundation
 import QRPaySupport
-import QRPaySpool
-import QRPayPKI
-import QRPayImaging
-import QRPayDecoder
-import QRPayTestPhotos
-import QRPayPayments
-import QRPayLedger
-import QRPayStages
-import QRPayClients
-import QRPayOperations
-import QRPayCommand
 import Synchronization
 #if canImport(Glibc)
 import Glibc

@@ -5,14 +5,8 @@
 import Foundation
 import QRPaySupport
 import QRPaySpool
-import QRPayPKI
-import QRPayImaging
 import QRPayDecoder
 import QRPayTestPhotos
-import QRPayPayments
-import QRPayLedger
-import QRPayStages
-import QRPayClients
 import QRPayOperations
 import QRPayCommand
 

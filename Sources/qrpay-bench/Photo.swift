@@ -4,15 +4,7 @@ import ArgumentParser
 import Foundation
 import QRPaySupport
 import QRPaySpool
-import QRPayPKI
-import QRPayImaging
-import QRPayDecoder
 import QRPayTestPhotos
-import QRPayPayments
-import QRPayLedger
-import QRPayStages
-import QRPayClients
-import QRPayOperations
 import QRPayCommand
 
 extension QRPayBench {

@@ -5,18 +5,15 @@
 
 import ArgumentParser
 import Foundation
+import Synchronization
 import QRPaySupport
 import QRPaySpool
 import QRPayPKI
 import QRPayImaging
-import QRPayDecoder
 import QRPayTestPhotos
 import QRPayPayments
 import QRPayLedger
-import QRPayStages
-import QRPayClients
 import QRPayOperations
-import Synchronization
 import QRPayCommand
 #if canImport(Glibc)
 import Glibc

@@ -1,18 +1,6 @@
 // The bench table: one row per decoder (or pipeline stage), reusable by every benchmark.
 
 import Foundation
-import QRPaySupport
-import QRPaySpool
-import QRPayPKI
-import QRPayImaging
-import QRPayDecoder
-import QRPayTestPhotos
-import QRPayPayments
-import QRPayLedger
-import QRPayStages
-import QRPayClients
-import QRPayOperations
-import QRPayCommand
 #if canImport(Glibc)
 import Glibc
 #endif

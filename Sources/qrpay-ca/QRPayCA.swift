@@ -34,11 +34,6 @@ import Foundation
 import QRPaySupport
 import QRPaySpool
 import QRPayPKI
-import QRPayImaging
-import QRPayPayments
-import QRPayLedger
-import QRPayStages
-import QRPayOperations
 import QRPayCommand
 
 let program = "qrpay-ca"

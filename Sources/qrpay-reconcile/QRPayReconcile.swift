@@ -25,10 +25,7 @@ import Foundation
 import QRPaySupport
 import QRPaySpool
 import QRPayPKI
-import QRPayImaging
 import QRPayPayments
-import QRPayLedger
-import QRPayStages
 import QRPayOperations
 import QRPayCommand
 #if canImport(Glibc)

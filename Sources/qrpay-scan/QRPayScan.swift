@@ -18,11 +18,7 @@ import ArgumentParser
 import Foundation
 import QRPaySupport
 import QRPaySpool
-import QRPayPKI
-import QRPayImaging
-import QRPayDecoder
-import QRPayPayments
-import QRPayClients
+import QRPayUserClient
 import QRPayCommand
 
 @main

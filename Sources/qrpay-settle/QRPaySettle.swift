@@ -20,10 +20,6 @@ import ArgumentParser
 import Foundation
 import QRPaySupport
 import QRPaySpool
-import QRPayPKI
-import QRPayImaging
-import QRPayPayments
-import QRPayLedger
 import QRPayStages
 import QRPayCommand
 

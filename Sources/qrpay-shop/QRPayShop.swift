@@ -18,13 +18,12 @@
 
 import ArgumentParser
 import Foundation
-import QRPaySupport
-import QRPaySpool
-import QRPayPKI
 import QRPayImaging
 import QRPayDecoder
+import QRPaySupport
+import QRPaySpool
 import QRPayPayments
-import QRPayClients
+import QRPayShopClient
 import QRPayCommand
 #if canImport(Glibc)
 import Glibc

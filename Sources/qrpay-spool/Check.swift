@@ -6,10 +6,6 @@ import Foundation
 import QRPaySupport
 import QRPaySpool
 import QRPayPKI
-import QRPayImaging
-import QRPayPayments
-import QRPayLedger
-import QRPayStages
 import QRPayOperations
 import QRPayCommand
 

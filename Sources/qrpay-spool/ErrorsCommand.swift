@@ -3,13 +3,6 @@
 import ArgumentParser
 import Foundation
 import QRPaySupport
-import QRPaySpool
-import QRPayPKI
-import QRPayImaging
-import QRPayPayments
-import QRPayLedger
-import QRPayStages
-import QRPayOperations
 import QRPayCommand
 
 extension QRPaySpool {

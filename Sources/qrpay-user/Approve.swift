@@ -16,12 +16,8 @@
 import ArgumentParser
 import Foundation
 import QRPaySupport
-import QRPaySpool
 import QRPayPKI
-import QRPayImaging
-import QRPayDecoder
-import QRPayPayments
-import QRPayClients
+import QRPayUserClient
 import QRPayCommand
 
 struct Approve: ParsableCommand {

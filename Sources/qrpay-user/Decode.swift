@@ -23,12 +23,7 @@
 import ArgumentParser
 import Foundation
 import QRPaySupport
-import QRPaySpool
-import QRPayPKI
-import QRPayImaging
 import QRPayDecoder
-import QRPayPayments
-import QRPayClients
 import QRPayCommand
 
 extension QRPayUser {

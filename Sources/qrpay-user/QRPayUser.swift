@@ -24,13 +24,6 @@
 //             try again later (a lock held, a full disk, a missing or stale CRL); 77 permission
 //             denied or wrong password; 78 configuration (no CA, no or mismatched credentials)
 
-import QRPaySupport
-import QRPaySpool
-import QRPayPKI
-import QRPayImaging
-import QRPayDecoder
-import QRPayPayments
-import QRPayClients
 import ArgumentParser
 import QRPayCommand
 

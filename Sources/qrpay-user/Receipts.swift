@@ -6,11 +6,7 @@ import ArgumentParser
 import Foundation
 import QRPaySupport
 import QRPaySpool
-import QRPayPKI
-import QRPayImaging
-import QRPayDecoder
 import QRPayPayments
-import QRPayClients
 import QRPayCommand
 
 struct Receipts: ParsableCommand {

@@ -13,7 +13,8 @@ import QRPayTestPhotos
 import QRPayPayments
 import QRPayLedger
 import QRPayStages
-import QRPayClients
+import QRPayShopClient
+import QRPayUserClient
 import QRPayOperations
 import QRPayFuzz
 import Testing
