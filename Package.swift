@@ -95,8 +95,8 @@ var targets: [Target] = [
         plugins: ["GitCommit"]),
     // Fuzz targets' one-input functions: Fuzz/ (its own package) runs them under libFuzzer, and
     // QRPayFuzzTests replays the committed corpora and regression inputs through them.
-    .target(name: "QRPayFuzz", dependencies: ["QRPaySupport", "QRPaySpool", "QRPayPKI", "QRPayImaging", "QRPayDecoder",
-                                              "QRPayPayments", "QRPayLedger", "QRPayStages", "QRPayShopClient", "QRPayUserClient", "QRPayOperations"]),
+    .target(name: "QRPayFuzz", dependencies: ["QRPaySupport", "QRPaySpool", "QRPayPKI", "QRPayImaging", "QRPayDecoder", "QRPayTestPhotos",
+                                              "QRPayPayments", "QRPayLedger", "QRPayStages", "QRPayUserClient", "QRPayOperations"]),
     .testTarget(
         name: "QRPayFuzzTests",
         dependencies: ["QRPayFuzz", "QRPaySupport", "QRPayDecoder"],

@@ -2,18 +2,6 @@
 // The fuzz fixture CA's public half: its root, a CRL that revokes shop 1002, the certificates
 // it issued, and the QR code of the list-entry seed (reviewed at `listNow`).
 
-import QRPaySupport
-import QRPaySpool
-import QRPayPKI
-import QRPayImaging
-import QRPayDecoder
-import QRPayTestPhotos
-import QRPayPayments
-import QRPayLedger
-import QRPayStages
-import QRPayShopClient
-import QRPayUserClient
-import QRPayOperations
 enum FixturePKI {
     static let ca = """
 -----BEGIN CERTIFICATE-----

@@ -6,15 +6,6 @@ import Foundation
 import QRPaySupport
 import QRPaySpool
 import QRPayPKI
-import QRPayImaging
-import QRPayDecoder
-import QRPayTestPhotos
-import QRPayPayments
-import QRPayLedger
-import QRPayStages
-import QRPayShopClient
-import QRPayUserClient
-import QRPayOperations
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -18,9 +18,6 @@ import QRPayDecoder
 import QRPayTestPhotos
 import QRPayPayments
 import QRPayLedger
-import QRPayStages
-import QRPayShopClient
-import QRPayUserClient
 import QRPayOperations
 
 public enum FuzzSeeds {

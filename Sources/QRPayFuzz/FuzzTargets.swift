@@ -17,17 +17,6 @@
 
 import Foundation
 import QRPaySupport
-import QRPaySpool
-import QRPayPKI
-import QRPayImaging
-import QRPayDecoder
-import QRPayTestPhotos
-import QRPayPayments
-import QRPayLedger
-import QRPayStages
-import QRPayShopClient
-import QRPayUserClient
-import QRPayOperations
 
 /// An invariant that did not hold: a bug, found by a fuzz target.
 public struct FuzzViolation: Error, CustomStringConvertible {

@@ -2,18 +2,8 @@
 // and the decoder's symbol search on small gray images.
 
 import Foundation
-import QRPaySupport
-import QRPaySpool
-import QRPayPKI
 import QRPayImaging
 import QRPayDecoder
-import QRPayTestPhotos
-import QRPayPayments
-import QRPayLedger
-import QRPayStages
-import QRPayShopClient
-import QRPayUserClient
-import QRPayOperations
 
 enum ImageTargets {
     /// Reading: budgets far below the programs' (100 MP), so that no input can take long.

@@ -4,15 +4,6 @@ import Foundation
 import QRPaySupport
 import QRPaySpool
 import QRPayPKI
-import QRPayImaging
-import QRPayDecoder
-import QRPayTestPhotos
-import QRPayPayments
-import QRPayLedger
-import QRPayStages
-import QRPayShopClient
-import QRPayUserClient
-import QRPayOperations
 
 enum CertificateTarget {
     static func run(_ data: Data) throws -> FuzzOutcome {

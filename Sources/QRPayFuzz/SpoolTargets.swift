@@ -6,13 +6,8 @@ import Foundation
 import QRPaySupport
 import QRPaySpool
 import QRPayPKI
-import QRPayImaging
-import QRPayDecoder
-import QRPayTestPhotos
 import QRPayPayments
 import QRPayLedger
-import QRPayStages
-import QRPayShopClient
 import QRPayUserClient
 import QRPayOperations
 

@@ -3,16 +3,10 @@
 
 import Foundation
 import QRPaySupport
-import QRPaySpool
 import QRPayPKI
-import QRPayImaging
-import QRPayDecoder
-import QRPayTestPhotos
 import QRPayPayments
 import QRPayLedger
 import QRPayStages
-import QRPayShopClient
-import QRPayUserClient
 import QRPayOperations
 
 /// The time at which targets verify signatures: inside the fixture certificates' validity.

@@ -13,6 +13,8 @@ struct PackageLayers {
     var layers: [(name: String, dependencies: [String])]
     /// Each program's declared layers (beyond the base every program has).
     var programs: [String: [String]]
+    /// QRPayFuzz's dependencies (the fuzz targets and their seed generator: test tooling).
+    var fuzz: [String] = []
     /// What QRPayCommand depends on, and every program besides its own layers (Package.swift's
     /// QRPayCommand and executable targets).
     static let commandDependencies = ["QRPaySupport", "QRPaySpool", "QRPayPKI", "QRPayPayments"]
@@ -41,13 +43,16 @@ struct PackageLayers {
         for match in try block(after: "let programLayers:").matches(of: /"(qrpay-[\w-]+)": \[([^\]]*)\]/) {
             programs[String(match.1)] = names(match.2)
         }
-        return PackageLayers(layers: layers, programs: programs)
+        var fuzz: [String] = []
+        if let match = text.firstMatch(of: /\.target\(name: "QRPayFuzz", dependencies: \[([^\]]*)\]/) { fuzz = names(match.1) }
+        return PackageLayers(layers: layers, programs: programs, fuzz: fuzz)
     }
 
     func dependencies(of target: String) -> [String]? {
         if let layer = layers.first(where: { $0.name == target }) { return layer.dependencies }
         if let own = programs[target] { return own + Self.programBase }
         if target == "QRPayCommand" { return Self.commandDependencies }
+        if target == "QRPayFuzz" { return fuzz }
         return nil
     }
 
@@ -138,7 +143,8 @@ enum LayerCheck {
         #expect(package.layers.count >= 10, "the layer table was not read: \(package.layers.map(\.name))")
         #expect(Set(package.programs.keys) == Set(Self.programs), "every program has a row in programLayers")
         var imports: [String: [SourceImport]] = [:]
-        for target in package.layers.map(\.name) + Self.programs + ["QRPayCommand"] {
+        #expect(!package.fuzz.isEmpty, "QRPayFuzz's dependencies were not read")
+        for target in package.layers.map(\.name) + Self.programs + ["QRPayCommand", "QRPayFuzz"] {
             imports[target] = try LayerCheck.imports(of: target)
             #expect(!(imports[target] ?? []).isEmpty || target == "QRPaySupport", "\(target): no imports read")
         }
