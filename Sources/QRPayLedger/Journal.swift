@@ -30,22 +30,97 @@ import QRPayPayments
 import Glibc
 #endif
 
+/// The `kind` member of a journal line (absent for a payment's state change).
+package enum JournalEventKind: String, Sendable, CaseIterable {
+    case account
+    case payout
+    case payoutState = "payout-state"
+}
+
+/// What one journal entry records, typed; the line keeps the format at the top of this file
+/// (`kind`, `from`, `to`), so that other tools read it as before.
+package enum JournalEvent: Equatable, Sendable {
+    /// A payment's state change (shop, payment): from nil when the payment is new.
+    case transition(from: PaymentState?, to: PaymentState)
+    /// A payout account set (shop SHOP or "pg-debtor"; subject "account" or the debtor's currency):
+    /// `previous` is the replaced file's hash (nil when new); the line's `to` is "set".
+    case account(previous: String?)
+    /// A payment (the subject) paid out by payout `id`.
+    case payout(id: String)
+    /// A credit transfer's status (the subject is its end-to-end id): from nil when sent.
+    case payoutState(from: PayoutStatus?, to: PayoutStatus)
+
+    /// The line's `kind`: nil for a payment's state change.
+    package var kind: JournalEventKind? {
+        switch self {
+        case .transition: return nil
+        case .account: return .account
+        case .payout: return .payout
+        case .payoutState: return .payoutState
+        }
+    }
+
+    /// The line's `from` and `to` members.
+    package var fromName: String? {
+        switch self {
+        case .transition(let from, _): return from?.rawValue
+        case .account(let previous): return previous
+        case .payout: return nil
+        case .payoutState(let from, _): return from?.rawValue
+        }
+    }
+
+    package var toName: String {
+        switch self {
+        case .transition(_, let to): return to.rawValue
+        case .account: return "set"
+        case .payout(let id): return id
+        case .payoutState(_, let to): return to.rawValue
+        }
+    }
+
+    /// The event a line's `kind`, `from` and `to` spell; `journal.malformed` for anything else.
+    package init(kind: String?, from: String?, to: String) throws {
+        func malformed(_ why: String) -> QRPayError { QRPayError(.journalMalformed, "journal entry \(why)") }
+        guard let kind else {
+            guard let state = PaymentState(rawValue: to), from.map({ PaymentState(rawValue: $0) != nil }) ?? true else {
+                throw malformed("has an unknown state")
+            }
+            self = .transition(from: from.flatMap { PaymentState(rawValue: $0) }, to: state)
+            return
+        }
+        switch JournalEventKind(rawValue: kind) {
+        case nil: throw malformed("has an unknown kind \"\(kind.prefix(32))\"")
+        case .account:
+            guard to == "set" else { throw malformed("of kind account is not \"set\"") }
+            self = .account(previous: from)
+        case .payout:
+            guard from == nil else { throw malformed("of kind payout has a from") }
+            self = .payout(id: to)
+        case .payoutState:
+            guard let status = PayoutStatus(rawValue: to), from.map({ PayoutStatus(rawValue: $0) != nil }) ?? true else {
+                throw malformed("of kind payout-state has an unknown status")
+            }
+            self = .payoutState(from: from.flatMap { PayoutStatus(rawValue: $0) }, to: status)
+        }
+    }
+}
+
 package struct JournalEntry: Equatable, Sendable {
-    /// The event kinds besides a payment's state change (see the top of this file).
-    package static let kinds: Set<String> = ["account", "payout", "payout-state"]
     package let seq: Int64
     package let at: Date
-    /// nil: a payment's state change; else one of `kinds`.
-    package let kind: String?
+    package let event: JournalEvent
     package let shop: String
+    /// The payment, or what an event of another kind is about (see `JournalEvent`).
     package let payment: String
-    /// The states as written (a payment's state, or the event's own words).
-    package let fromName: String?
-    package let toName: String
-    /// A payment's state change (kind nil): the state it left (nil when new).
-    package var from: PaymentState? { kind == nil ? fromName.flatMap { PaymentState(rawValue: $0) } : nil }
-    /// A payment's state change (kind nil): the state it entered.
-    package var to: PaymentState { kind == nil ? PaymentState(rawValue: toName) ?? .request : .request }
+    /// The line's `kind`: nil for a payment's state change.
+    package var kind: JournalEventKind? { event.kind }
+    /// A payment's state change: the state it left (nil when new) and the state it entered; nil for
+    /// an event of another kind.
+    package var transition: (from: PaymentState?, to: PaymentState)? {
+        if case .transition(let from, let to) = event { return (from, to) }
+        return nil
+    }
     package let evidence: String
     package let prev: String
     package private(set) var hash: String
@@ -57,9 +132,9 @@ package struct JournalEntry: Equatable, Sendable {
     var unsignedJSON: JSONValue {
         var o: [String: JSONValue] = [
             "seq": .int(seq), "at": .string(Timestamp.format(at)), "shop": .string(shop), "payment": .string(payment),
-            "from": fromName.map { .string($0) } ?? .null, "to": .string(toName),
+            "from": event.fromName.map { .string($0) } ?? .null, "to": .string(event.toName),
             "evidence": .string(evidence), "prev": .string(prev)]
-        if let kind { o["kind"] = .string(kind) }
+        if let kind = event.kind { o["kind"] = .string(kind.rawValue) }
         return .object(o)
     }
 
@@ -79,39 +154,26 @@ package struct JournalEntry: Equatable, Sendable {
         let r = try JSONObjectReader(try JSONValue.parse(line, what: "journal entry"), what: "journal entry")
         try r.requireOnly(["seq", "at", "kind", "shop", "payment", "from", "to", "evidence", "prev", "hash"])
         let kind = try r.optionalString("kind", maxLength: 32)
-        if let kind, !JournalEntry.kinds.contains(kind) {
-            throw QRPayError(.journalMalformed, "journal entry has an unknown kind \"\(kind.prefix(32))\"")
-        }
         guard let at = Timestamp.parse(try r.string("at")) else {
             throw QRPayError(.journalMalformed, "journal entry has a malformed time")
         }
         let to = try r.string("to", maxLength: 128)
         var from: String? = nil
         if case .string(let f) = try r.value("from") { from = f }
-        if kind == nil {
-            guard PaymentState(rawValue: to) != nil, from.map({ PaymentState(rawValue: $0) != nil }) ?? true else {
-                throw QRPayError(.journalMalformed, "journal entry has an unknown state")
-            }
-        }
-        seq = try r.int("seq", in: 1...JournalEntry.maxSeq); self.at = at; self.kind = kind; shop = try r.string("shop"); payment = try r.string("payment")
-        fromName = from; toName = to; evidence = try r.string("evidence"); prev = try r.string("prev"); hash = try r.string("hash")
+        event = try JournalEvent(kind: kind, from: from, to: to)
+        seq = try r.int("seq", in: 1...JournalEntry.maxSeq); self.at = at; shop = try r.string("shop"); payment = try r.string("payment")
+        evidence = try r.string("evidence"); prev = try r.string("prev"); hash = try r.string("hash")
     }
 
     /// A payment's state change.
     init(seq: Int64, at: Date, shop: String, payment: String, from: PaymentState?, to: PaymentState, evidence: String, prev: String) {
-        self.init(seq: seq, at: at, kind: nil, shop: shop, payment: payment, from: from?.rawValue, to: to.rawValue, evidence: evidence, prev: prev)
+        self.init(seq: seq, at: at, event: .transition(from: from, to: to), shop: shop, payment: payment, evidence: evidence, prev: prev)
     }
 
-    init(seq: Int64, at: Date, kind: String?, shop: String, payment: String, from: String?, to: String, evidence: String, prev: String) {
-        self.init(seq: seq, at: Date(timeIntervalSince1970: at.timeIntervalSince1970.rounded(.down)), kind: kind, shop: shop,
-                  payment: payment, from: from, to: to, evidence: evidence, prev: prev, hash: "")
+    init(seq: Int64, at: Date, event: JournalEvent, shop: String, payment: String, evidence: String, prev: String) {
+        self.seq = seq; self.at = Date(timeIntervalSince1970: at.timeIntervalSince1970.rounded(.down)); self.event = event
+        self.shop = shop; self.payment = payment; self.evidence = evidence; self.prev = prev; self.hash = ""
         self.hash = JournalEntry.computeHash(unsignedJSON)
-    }
-
-    private init(seq: Int64, at: Date, kind: String?, shop: String, payment: String, from: String?, to: String,
-                 evidence: String, prev: String, hash: String) {
-        self.seq = seq; self.at = at; self.kind = kind; self.shop = shop; self.payment = payment; self.fromName = from; self.toName = to
-        self.evidence = evidence; self.prev = prev; self.hash = hash
     }
 
     /// Whether `hash` matches the entry's content.
@@ -119,12 +181,10 @@ package struct JournalEntry: Equatable, Sendable {
 }
 
 package struct TransitionRequest: Sendable {
-    /// nil for a payment's state change; else a JournalEntry kind.
-    package let kind: String?
+    package let event: JournalEvent
     package let shop: String
+    /// The payment, or what an event of another kind is about (see `JournalEvent`).
     package let payment: String
-    package let from: String?
-    package let to: String
     /// base64url SHA-256 of the evidence: a signed document's `documentHash` (SHA-256 of its compact
     /// serialization, whatever its JSON whitespace), or of a rule's evidence JSON. The record's
     /// history keeps the same, so `qrpay-spool check` compares them.
@@ -134,14 +194,12 @@ package struct TransitionRequest: Sendable {
         self.init(shop: shop, payment: payment, from: from, to: to, evidenceHash: Base64URL.encode(Digest.sha256(evidence)), at: at)
     }
     package init(shop: String, payment: String, from: PaymentState?, to: PaymentState, evidenceHash: String, at: Date) {
-        self.kind = nil
-        self.shop = shop; self.payment = payment; self.from = from?.rawValue; self.to = to.rawValue; self.evidence = evidenceHash; self.at = at
+        self.init(.transition(from: from, to: to), shop: shop, subject: payment, evidenceHash: evidenceHash, at: at)
     }
-    /// An event of another kind (JournalEntry.kinds).
-    package init(kind: String, shop: String, subject: String, from: String?, to: String, evidenceHash: String, at: Date) {
-        precondition(JournalEntry.kinds.contains(kind))
-        self.kind = kind
-        self.shop = shop; self.payment = subject; self.from = from; self.to = to; self.evidence = evidenceHash; self.at = at
+    /// Any event; `subject` is the payment, or what an event of another kind is about.
+    package init(_ event: JournalEvent, shop: String, subject: String, evidenceHash: String, at: Date) {
+        self.event = event
+        self.shop = shop; self.payment = subject; self.evidence = evidenceHash; self.at = at
     }
 }
 
@@ -192,8 +250,7 @@ package final class Journal: Sendable {
         var bytesByFile: [(String, Data)] = []
         for t in transitions {
             seq += 1
-            let e = JournalEntry(seq: seq, at: t.at, kind: t.kind, shop: t.shop, payment: t.payment, from: t.from, to: t.to,
-                                 evidence: t.evidence, prev: prev)
+            let e = JournalEntry(seq: seq, at: t.at, event: t.event, shop: t.shop, payment: t.payment, evidence: t.evidence, prev: prev)
             prev = e.hash
             entries.append(e)
             let file = layout.journalFile(day: Timestamp.day(max(t.at, head?.at ?? t.at)))
@@ -217,7 +274,9 @@ package final class Journal: Sendable {
 
     struct IntentKey: Hashable {
         let shop: String, payment: String, to: String, evidence: String
-        init(_ t: TransitionRequest) { shop = (t.kind.map { $0 + ":" } ?? "") + t.shop; payment = t.payment; to = t.to; evidence = t.evidence }
+        init(_ t: TransitionRequest) {
+            shop = (t.event.kind.map { $0.rawValue + ":" } ?? "") + t.shop; payment = t.payment; to = t.event.toName; evidence = t.evidence
+        }
         init(shop: String, payment: String, to: String, evidence: String) {
             self.shop = shop; self.payment = payment; self.to = to; self.evidence = evidence
         }
@@ -252,7 +311,7 @@ package final class Journal: Sendable {
     func announce(_ transitions: [TransitionRequest]) throws -> String {
         let path = layout.journalIntent(name: FileIO.uniqueName())
         let value: JSONValue = ["v": 1, "at": .string(Timestamp.format(Date())), "transitions": .array(transitions.map {
-            ["shop": .string(IntentKey($0).shop), "payment": .string($0.payment), "to": .string($0.to), "evidence": .string($0.evidence)]
+            ["shop": .string(IntentKey($0).shop), "payment": .string($0.payment), "to": .string($0.event.toName), "evidence": .string($0.evidence)]
         })]
         func write() throws {
             let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o640)
@@ -285,17 +344,17 @@ package final class Journal: Sendable {
     /// Whether the journal's last two files hold this very transition (any kind): what an announced
     /// append that did not finish had already written.
     func journaled(_ t: TransitionRequest, days: Int = 2) -> Bool {
-        holds(kind: t.kind, shop: t.shop, payment: t.payment, to: t.to, evidence: t.evidence, days: days)
+        holds(kind: t.event.kind, shop: t.shop, payment: t.payment, to: t.event.toName, evidence: t.evidence, days: days)
     }
 
     /// The one scan behind `contains` and `journaled`: the last `days` files, newest first.
-    private func holds(kind: String?, shop: String, payment: String, to: String, evidence: String, days: Int) -> Bool {
+    private func holds(kind: JournalEventKind?, shop: String, payment: String, to: String, evidence: String, days: Int) -> Bool {
         guard let files = try? files().suffix(days) else { return false }
         for file in files.reversed() {
             guard let reader = try? LineReader(path: file) else { continue }
             while let line = try? reader.next() {
                 guard let entry = try? JournalEntry(line: line) else { continue }
-                if entry.kind == kind && entry.payment == payment && entry.shop == shop && entry.toName == to
+                if entry.kind == kind && entry.payment == payment && entry.shop == shop && entry.event.toName == to
                     && entry.evidence == evidence { return true }
             }
         }

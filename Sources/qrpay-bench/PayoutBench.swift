@@ -123,7 +123,7 @@ extension QRPayBench {
             _ = try spool.layout.bank.deliver(Data(statement.utf8), name: "statement.xml")
             info("qrpay-payout --once reading a pain.002 and a camt.053 of \(e2e.count) transfers each")
             let back = try payout("payout-bank.log")
-            let booked = try store.load(p.id)?.transfers.filter { $0.status == "booked" }.count ?? 0
+            let booked = try store.load(p.id)?.transfers.filter { $0.status == .booked }.count ?? 0
             guard booked == e2e.count else { throw QRPayError(.benchFailed, "\(booked) of \(e2e.count) transfers booked; see \(work)/payout-bank.log") }
             table.add("qrpay-payout --once, bank files back", String(format: "%.2f s", back.seconds),
                       note: String(format: "pain.002 + camt.053 of %d transfers each (%.1f MB), all booked; peak RSS %.0f MiB",

@@ -59,6 +59,9 @@ extension QRPaySpool {
         @Option(name: .customLong("max-age"), parsing: .unconditional,
                 help: ArgumentHelp("A file waiting or claimed in pg/inbox, pg/approvals or pg/cancels for longer than this is a finding.", valueName: "duration"))
         var maxAge = "1h"
+        @Option(name: .customLong("checkpoint-age"), parsing: .unconditional,
+                help: ArgumentHelp("Journal entries no checkpoint signs, the first of them older than this, are a finding (the checkpoint runs daily).", valueName: "duration"))
+        var checkpointAge = "25h"
 
         func thresholds() throws -> CheckThresholds {
             var t = CheckThresholds()
@@ -66,6 +69,7 @@ extension QRPaySpool {
             t.crlWarning = try parseDuration(crlWarn, option: "--crl-warn")
             t.maxDeferred = try parseDuration(maxDeferred, option: "--max-deferred")
             t.maxAge = try parseDuration(maxAge, option: "--max-age")
+            t.checkpointAge = try parseDuration(checkpointAge, option: "--checkpoint-age")
             return t
         }
 

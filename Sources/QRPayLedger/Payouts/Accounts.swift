@@ -192,8 +192,8 @@ package struct AccountStore: Sendable {
         let commit = GroupCommit(context: context)
         try context.ensureDirectory(FileIO.parentDirectory(path))
         commit.journal(Journal(layout: layout), TransitionRequest(
-            kind: "account", shop: account.shop ?? "pg-debtor", subject: account.shop == nil ? account.currency.code : "account",
-            from: previous.map { Base64URL.encode(Digest.sha256($0)) }, to: "set",
+            .account(previous: previous.map { Base64URL.encode(Digest.sha256($0)) }),
+            shop: account.shop ?? "pg-debtor", subject: account.shop == nil ? account.currency.code : "account",
             evidenceHash: Base64URL.encode(Digest.sha256(data)), at: account.updated))
         try commit.write(data, to: path, mode: 0o640, ifExists: .replace)
         try commit.flush()

@@ -19,6 +19,18 @@ import QRPaySupport
 import QRPaySpool
 import QRPayPayments
 
+/// What the bank said of a credit transfer, as the payout record and the journal keep it.
+package enum PayoutStatus: String, Sendable, CaseIterable {
+    /// In a payout file QR-Pay wrote; the bank has said nothing yet.
+    case sent
+    /// A pain.002 accepted it (ACCP, ACSP, ...).
+    case accepted
+    /// A pain.002 rejected it (RJCT): the shop is not paid.
+    case rejected
+    /// A camt.053 or camt.054 booked the debit.
+    case booked
+}
+
 package struct PayoutPayment: Sendable, Equatable {
     package let payment: String
     package let total: Int64
@@ -38,14 +50,14 @@ package struct PayoutTransfer: Sendable, Equatable {
     package let amount: Int64
     package let account: PayoutAccount
     package let payments: [PayoutPayment]
-    package var status: String
+    package var status: PayoutStatus
     package var reason: String?
     package var bookedAmount: Int64?
     package var bookedOn: String?
     package var history: [JSONValue]
 
     package init(endToEndId: String, shop: String, amount: Int64, account: PayoutAccount, payments: [PayoutPayment],
-                 status: String, reason: String? = nil, bookedAmount: Int64? = nil, bookedOn: String? = nil, history: [JSONValue]) {
+                 status: PayoutStatus, reason: String? = nil, bookedAmount: Int64? = nil, bookedOn: String? = nil, history: [JSONValue]) {
         self.endToEndId = endToEndId; self.shop = shop; self.amount = amount; self.account = account
         self.payments = payments; self.status = status; self.reason = reason; self.bookedAmount = bookedAmount
         self.bookedOn = bookedOn; self.history = history
@@ -60,7 +72,7 @@ package struct PayoutTransfer: Sendable, Equatable {
     var json: JSONValue {
         var o: [String: JSONValue] = [
             "endToEndId": .string(endToEndId), "shop": .string(shop), "amount": .int(amount), "account": account.json,
-            "payments": .array(payments.map(\.json)), "status": .string(status), "history": .array(history),
+            "payments": .array(payments.map(\.json)), "status": .string(status.rawValue), "history": .array(history),
         ]
         if let reason { o["reason"] = .string(reason) }
         if let bookedAmount { o["bookedAmount"] = .int(bookedAmount) }
@@ -76,10 +88,17 @@ package struct PayoutTransfer: Sendable, Equatable {
 
 package struct Payout: Sendable, Equatable {
     package static let version: Int64 = 1
-    package static let statuses: Set<String> = ["sent", "accepted", "rejected", "booked"]
+    /// How far a payout got: its record is written first, then its file and the payments' marks.
+    package enum State: String, Sendable {
+        /// The record is written; the file and the payments' marks are not yet (a crash in between:
+        /// the next run completes it).
+        case prepared
+        /// Everything is written.
+        case sent
+    }
+
     package let id: String
-    /// "prepared" (record written, file and payments not yet) or "sent" (everything written).
-    package var state: String
+    package var state: State
     package let currency: Currency
     package let created: Date
     package let until: Date
@@ -107,7 +126,7 @@ package struct Payout: Sendable, Equatable {
     }
 
     package init(id: String, currency: Currency, created: Date, until: Date, debtor: PayoutAccount, transfers: [PayoutTransfer]) {
-        self.id = id; state = "prepared"; self.currency = currency
+        self.id = id; state = .prepared; self.currency = currency
         self.created = Date(timeIntervalSince1970: created.timeIntervalSince1970.rounded(.down))
         self.until = Date(timeIntervalSince1970: until.timeIntervalSince1970.rounded(.down))
         self.debtor = debtor; self.transfers = transfers; fileHash = ""; manifest = Data()
@@ -122,7 +141,7 @@ package struct Payout: Sendable, Equatable {
     }
 
     package var json: JSONValue {
-        ["v": .int(Payout.version), "payout": .string(id), "state": .string(state), "currency": .string(currency.code),
+        ["v": .int(Payout.version), "payout": .string(id), "state": .string(state.rawValue), "currency": .string(currency.code),
          "created": .string(Timestamp.format(created)), "until": .string(Timestamp.format(until)), "debtor": debtor.json,
          "file": .string(fileName), "fileHash": .string(fileHash),
          "manifest": (try? JSONValue.parse(manifest)) ?? .null, "transfers": .array(transfers.map(\.json))]
@@ -148,8 +167,8 @@ package struct Payout: Sendable, Equatable {
                     try pr.requireOnly(["payment", "total", "day"])
                     payments.append(PayoutPayment(payment: try pr.string("payment"), total: try pr.int("total", in: 0...maximumAmount), day: try pr.string("day")))
                 }
-                let status = try tr.string("status")
-                guard Payout.statuses.contains(status) else { throw QRPayError(.payoutMalformed, "unknown status \(status)") }
+                let statusName = try tr.string("status")
+                guard let status = PayoutStatus(rawValue: statusName) else { throw QRPayError(.payoutMalformed, "unknown status \(statusName.prefix(32))") }
                 transfers.append(PayoutTransfer(
                     endToEndId: try tr.string("endToEndId"), shop: try tr.string("shop"), amount: try tr.int("amount", in: 0...maximumAmount),
                     account: try PayoutAccount(data: try tr.value("account").serialized(), path: path), payments: payments, status: status,
@@ -157,8 +176,8 @@ package struct Payout: Sendable, Equatable {
                     bookedOn: try tr.optionalString("bookedOn"), history: try tr.array("history", maxCount: 1000)))
             }
             self.init(id: try r.string("payout"), currency: currency, created: created, until: until, debtor: debtor, transfers: transfers)
-            let state = try r.string("state")
-            guard state == "prepared" || state == "sent" else { throw QRPayError(.payoutMalformed, "unknown state \(state)") }
+            let stateName = try r.string("state")
+            guard let state = State(rawValue: stateName) else { throw QRPayError(.payoutMalformed, "unknown state \(stateName.prefix(32))") }
             self.state = state
             fileHash = try r.string("fileHash")
             manifest = try r.value("manifest").serialized()

@@ -89,6 +89,11 @@ package struct JournalAudit {
     package private(set) var payouts: [String: [String]] = [:]
     /// Keep the replay map (check needs it; checkpoint does not).
     let replay: Bool
+    /// `check`: entries no checkpoint signs (all of them, when there is none) that began longer ago
+    /// than this are a finding (`checkpoint.missing`, `checkpoint.behind`): the daily checkpoint did
+    /// not run, or checkpoints were removed, and what is unsigned can be rewritten unseen.
+    package var checkpointAge: TimeInterval?
+    package var now = Date()
 
     package init(spoolRoot: String, replay: Bool = true, report: @escaping (String, String, String) -> Void) {
         self.spoolRoot = spoolRoot
@@ -141,6 +146,8 @@ package struct JournalAudit {
     /// of a checkpoint.
     package mutating func run() throws {
         var pending = loadCheckpoints()
+        let signedUpTo = pending.keys.max() ?? 0
+        var firstUnsigned: JournalEntry?
         var prevHash = Journal.genesis
         var prevSeq: Int64 = 0
         var last: [String: Last] = [:]
@@ -163,6 +170,7 @@ package struct JournalAudit {
                     continue
                 }
                 entries += 1
+                if entry.seq > signedUpTo && firstUnsigned == nil { firstUnsigned = entry }
                 if !entry.isIntact {
                     report("journal.hash", at, "entry seq \(entry.seq) was edited: its hash does not match its content")
                 }
@@ -178,22 +186,22 @@ package struct JournalAudit {
                                "entry seq \(entry.seq) is not the one checkpoint \(path.relative(to: spoolRoot)) signed: the journal was changed at or before it")
                     }
                 }
-                if replay, entry.kind == "payout" {
-                    payouts[entry.shop + "/" + entry.payment, default: []].append(entry.toName)
+                if replay, case .payout(let id) = entry.event {
+                    payouts[entry.shop + "/" + entry.payment, default: []].append(id)
                 }
-                if replay, entry.kind == nil {
+                if replay, case .transition(let from, let to) = entry.event {
                     let key = entry.shop + "/" + entry.payment
                     if let l = last[key] {
-                        let retry = l.from == entry.from && l.to == entry.to && l.evidence == entry.evidence
-                        let superseded = l.from == entry.from
-                        if entry.from != l.to && !retry && !superseded {
+                        let retry = l.from == from && l.to == to && l.evidence == entry.evidence
+                        let superseded = l.from == from
+                        if from != l.to && !retry && !superseded {
                             report("journal.sequence", at,
-                                   "payment \(key) moves \(entry.from?.rawValue ?? "(new)") → \(entry.to.rawValue) but the journal had it \(l.to.rawValue)")
+                                   "payment \(key) moves \(from?.rawValue ?? "(new)") → \(to.rawValue) but the journal had it \(l.to.rawValue)")
                         }
-                    } else if entry.from != nil {
-                        report("journal.sequence", at, "payment \(key) first appears moving from \(entry.from!.rawValue), not as a new payment")
+                    } else if let from {
+                        report("journal.sequence", at, "payment \(key) first appears moving from \(from.rawValue), not as a new payment")
                     }
-                    last[key] = Last(from: entry.from, to: entry.to, evidence: entry.evidence, at: entry.at)
+                    last[key] = Last(from: from, to: to, evidence: entry.evidence, at: entry.at)
                 }
                 prevHash = entry.hash
                 prevSeq = entry.seq
@@ -204,6 +212,15 @@ package struct JournalAudit {
             for (path, _) in cps {
                 report("checkpoint.mismatch", path.relative(to: spoolRoot),
                        "the checkpoint signed entry seq \(seq) but the journal has no such entry (it ends at seq \(prevSeq)): entries were removed")
+            }
+        }
+        if let maxAge = checkpointAge, let first = firstUnsigned, now.timeIntervalSince(first.at) > maxAge {
+            let dir = Checkpoint.directory(spoolRoot: spoolRoot).relative(to: spoolRoot)
+            let hours = Int(maxAge / 3600)
+            if signedUpTo == 0 {
+                report("checkpoint.missing", dir, "no checkpoint signs the journal, whose first entry (seq \(first.seq)) is from \(Timestamp.format(first.at)), over \(hours) h ago: run `qrpay-spool checkpoint` daily (the sample timer or crontab); an unsigned journal can be rewritten unseen")
+            } else {
+                report("checkpoint.behind", dir, "the newest checkpoint signs seq \(signedUpTo); the entries after it began with seq \(first.seq) at \(Timestamp.format(first.at)), over \(hours) h ago, and no checkpoint signs them: is the daily `qrpay-spool checkpoint` running?")
             }
         }
         if replay { finalStates = last.mapValues { JournalFinal(state: $0.to, at: $0.at, evidence: $0.evidence) } }

@@ -26,7 +26,11 @@
 //   payout.unbooked       a credit transfer sent more than --booking-days days ago, never booked
 //   payout.paid-twice     the journal records two payouts of one payment
 //   payout.record         a payment a payout covers does not name that payout, or has no paid marker
-//   journal.*, checkpoint.* see JournalAudit.swift
+//   payout.unjournaled    a sent payout covers a payment the journal does not record paid by it (the
+//                         journal's tail cut, or a record written by hand)
+//   journal.*, checkpoint.* see JournalAudit.swift; and:
+//   checkpoint.missing     no checkpoint signs the journal, whose first entry is older than --checkpoint-age (25h)
+//   checkpoint.behind      entries after the newest checkpoint began longer ago than --checkpoint-age
 //   crl.expired            the CRL's nextUpdate has passed: every stage defers everything
 //   cert.expired           a certificate (the CA's, the PG's, a shop's or user's in ca/certs/) has expired
 //   queue.foreign          a foreign name waiting in a queue's new/ (no stage will take it)
@@ -62,6 +66,9 @@ package struct CheckThresholds: Sendable, Equatable {
     package var crlWarning: TimeInterval = 86400
     package var maxDeferred: TimeInterval = 3600
     package var maxAge: TimeInterval = 3600
+    /// Journal entries no checkpoint signs, begun longer ago than this, are a finding (the
+    /// checkpoint runs daily: a day and an hour).
+    package var checkpointAge: TimeInterval = 25 * 3600
     package init() {}
 }
 
@@ -107,7 +114,9 @@ package final class SpoolCheck {
     /// Payments whose record disagrees with the journal: their markers are not repaired from the record.
     var suspect: Set<String> = []
     /// Payments the journal knows that have no record.
-    var journalOnly: Set<String> = []
+    /// Every payment the journal holds, with its last transition: a marker the journal supports is
+    /// never removed, whatever has become of its record.
+    var journalFinals: [String: JournalFinal] = [:]
 
     init(root: String, repair: Bool, now: Date, thresholds: CheckThresholds) {
         self.root = root; self.repair = repair; self.now = now; self.thresholds = thresholds
@@ -136,13 +145,15 @@ package final class SpoolCheck {
             var audit = JournalAudit(spoolRoot: spoolRoot) { code, path, message in
                 check.add(code, path, message)
             }
+            audit.checkpointAge = thresholds.checkpointAge
+            audit.now = now
             try audit.run()
             check.counted["journalEntries"] = audit.entries
             check.counted["checkpoints"] = audit.checkpoints
             var journalStates = audit.finalStates
+            check.journalFinals = audit.finalStates
             check.checkExpiries()
             try check.checkRecords(&journalStates)
-            check.journalOnly = Set(journalStates.keys)
             for (key, final) in journalStates.sorted(by: { $0.key < $1.key }) where !check.isRecent(final.at) {
                 let parts = key.split(separator: "/", maxSplits: 1).map(String.init)
                 let path = parts.count == 2 ? check.layout.relative(check.layout.recordPath(shop: parts[0], payment: parts[1])) : key
@@ -387,10 +398,12 @@ package final class SpoolCheck {
         let record: PaymentRecord?
         do { record = try store.load(shop: m.shop, payment: m.payment) } catch { return }  // reported with the records
         guard let record else {
-            if journalOnly.contains(key) {
-                // The journal knows this payment: its record is missing, not the marker extra. Never
-                // remove the last trace of a real payment; a person restores the record.
-                add("marker.orphan", rel, "a \(m.state.rawValue) marker for payment \(key), whose record is missing but whose journal entries are there: restore the record (not repaired)")
+            if let final = journalFinals[key] {
+                // The journal knows this payment: its record is missing or misplaced, not the marker
+                // extra. Never remove an index entry the journal supports; a person restores the record.
+                let supported = final.state == m.state ? "which the journal supports (its last transition is to \(final.state.rawValue))"
+                    : "whose journal entries are there (its last transition is to \(final.state.rawValue))"
+                add("marker.orphan", rel, "a \(m.state.rawValue) marker for payment \(key), \(supported), but no record at \(recordPath.relative(to: root)): restore the record (not repaired)")
             } else {
                 add("marker.orphan", rel, "a \(m.state.rawValue) marker for payment \(key), which has no record", repairable: true, repairedBy: removeMarker)
             }
@@ -559,7 +572,7 @@ package final class SpoolCheck {
                 add("payout.malformed", path, e.message)
                 continue
             }
-            if payout.state == "prepared" {
+            if payout.state == .prepared {
                 if !isRecent(payout.created) {
                     add("payout.unfinished", path, "payout \(id) was prepared at \(Timestamp.format(payout.created)) but never sent: the next qrpay-payout run completes it")
                 }
@@ -567,12 +580,15 @@ package final class SpoolCheck {
             }
             for t in payout.transfers {
                 let amount = payout.currency.format(t.amount)
-                if t.status == "rejected" {
+                if t.status == .rejected {
                     add("payout.rejected", path, "the bank rejected \(t.endToEndId) to shop \(t.shop) (\(amount))\(t.reason.map { ": \($0)" } ?? ""): the shop is not paid; correct its account and pay it again")
-                } else if t.status != "booked", now.timeIntervalSince(payout.created) > Double(bookingDays) * 86_400 {
-                    add("payout.unbooked", path, "\(t.endToEndId) to shop \(t.shop) (\(amount)) was sent \(Timestamp.format(payout.created)) and is \(t.status), not booked after \(bookingDays) days")
+                } else if t.status != .booked, now.timeIntervalSince(payout.created) > Double(bookingDays) * 86_400 {
+                    add("payout.unbooked", path, "\(t.endToEndId) to shop \(t.shop) (\(amount)) was sent \(Timestamp.format(payout.created)) and is \(t.status.rawValue), not booked after \(bookingDays) days")
                 }
                 for p in t.payments {
+                    if !(journalPayouts[t.shop + "/" + p.payment] ?? []).contains(id) {
+                        add("payout.unjournaled", path, "payout \(id) covers \(t.shop)/\(p.payment), but the journal does not record it paid by \(id): the journal was cut or the record written by hand; believe the journal")
+                    }
                     guard let record = try? store.load(shop: t.shop, payment: p.payment) else {
                         add("payout.record", path, "payout \(id) covers \(t.shop)/\(p.payment), whose record is missing or does not parse")
                         continue

@@ -119,14 +119,14 @@ package struct DailyReport: Sendable {
             let reader = try LineReader(path: path)
             while let line = try reader.next() {
                 guard !line.isEmpty, let entry = try? JournalEntry(line: line) else { continue }
-                guard entry.kind == nil else { continue }  // payouts and accounts share the chain
+                guard let (_, to) = entry.transition else { continue }  // payouts and accounts share the chain
                 seen += 1
                 if seen % 10_000 == 0 { progress?(seen) }
                 let key = entry.shop + "/" + entry.payment
-                if entry.to == .request { requested[key] = entry.at }
-                guard let s = slot(entry.at), let name = transitions.first(where: { $0.state == entry.to })?.name else { continue }
+                if to == .request { requested[key] = entry.at }
+                guard let s = slot(entry.at), let name = transitions.first(where: { $0.state == to })?.name else { continue }
                 report.hours[s].counts[name, default: 0] += 1
-                if entry.to == .accept {
+                if to == .accept {
                     if let (cur, total) = amounts[key] { report.hours[s].accepted[cur, default: 0] &+= total }
                     if let asked = requested[key] { report.latencies.append(max(0, entry.at.timeIntervalSince(asked))) }
                 }

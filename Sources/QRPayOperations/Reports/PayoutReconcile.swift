@@ -124,20 +124,20 @@ package enum PayoutReconcile {
             }
             try row(m.shop, m.currency) { try $0.paidOut.add(m.total) }
             let (payout, transfer) = found[0]
-            if transfer.status == "booked" { try row(m.shop, m.currency) { try $0.booked.add(m.total) } }
+            if transfer.status == .booked { try row(m.shop, m.currency) { try $0.booked.add(m.total) } }
             guard listed.insert(transfer.endToEndId).inserted else { return }
             let cur = payout.currency
             let overdue = now.timeIntervalSince(payout.created) > Double(bookingDays) * 86_400
             switch transfer.status {
-            case "rejected":
+            case .rejected:
                 report.differences.append(PayoutDifference(kind: "rejected", shop: m.shop, currency: m.currency, payment: nil, payout: payout.id,
                                                            endToEndId: transfer.endToEndId, expected: transfer.amount, actual: nil,
                                                            message: "the bank rejected \(transfer.endToEndId) (\(cur.format(transfer.amount)))" + (transfer.reason.map { ": \($0)" } ?? "")))
-            case "booked" where transfer.bookedAmount != transfer.amount:
+            case .booked where transfer.bookedAmount != transfer.amount:
                 report.differences.append(PayoutDifference(kind: "booked-amount", shop: m.shop, currency: m.currency, payment: nil, payout: payout.id,
                                                            endToEndId: transfer.endToEndId, expected: transfer.amount, actual: transfer.bookedAmount,
                                                            message: "the bank booked \(transfer.endToEndId) with \(cur.format(transfer.bookedAmount ?? 0)), not \(cur.format(transfer.amount))"))
-            case "sent" where overdue, "accepted" where overdue:
+            case .sent where overdue, .accepted where overdue:
                 report.differences.append(PayoutDifference(kind: "not-booked", shop: m.shop, currency: m.currency, payment: nil, payout: payout.id,
                                                            endToEndId: transfer.endToEndId, expected: transfer.amount, actual: nil,
                                                            message: "\(transfer.endToEndId) was sent \(Timestamp.format(payout.created)) and is not booked after \(bookingDays) days"))

@@ -97,24 +97,24 @@ package struct PayoutStage: SpoolStage {
                 let before = t.status
                 switch item.kind {
                 case .status:
-                    if item.status == "RJCT", before == "sent" || before == "accepted" {
-                        t.status = "rejected"; t.reason = item.reason
-                    } else if ["ACCP", "ACSP", "ACSC", "ACTC", "ACWC", "ACCC", "ACFC", "ACIS", "ACPD", "ACWP"].contains(item.status), before == "sent" {
-                        t.status = "accepted"
+                    if item.status == "RJCT", before == .sent || before == .accepted {
+                        t.status = .rejected; t.reason = item.reason
+                    } else if ["ACCP", "ACSP", "ACSC", "ACTC", "ACWC", "ACCC", "ACFC", "ACIS", "ACPD", "ACWP"].contains(item.status), before == .sent {
+                        t.status = .accepted
                     }
                 case .booking:
-                    if item.status == "BOOK", item.debit, item.currency == p.currency.code, before != "booked" {
-                        t.status = "booked"; t.bookedAmount = item.amount; t.bookedOn = item.day ?? Timestamp.day(now)
+                    if item.status == "BOOK", item.debit, item.currency == p.currency.code, before != .booked {
+                        t.status = .booked; t.bookedAmount = item.amount; t.bookedOn = item.day ?? Timestamp.day(now)
                     }
                 }
                 guard t.status != before else { continue }
                 changes += 1
-                t.history.append(["status": .string(t.status), "at": .string(Timestamp.format(now)), "evidence": .string(evidence),
+                t.history.append(["status": .string(t.status.rawValue), "at": .string(Timestamp.format(now)), "evidence": .string(evidence),
                                   "file": .string(file.name), "type": .string(message.type)])
                 p.transfers[index] = t
                 changed[id] = p
-                commit.journal(store.journal, TransitionRequest(kind: "payout-state", shop: t.shop, subject: t.endToEndId, from: before,
-                                                                to: t.status, evidenceHash: evidence, at: now))
+                commit.journal(store.journal, TransitionRequest(.payoutState(from: before, to: t.status), shop: t.shop,
+                                                                subject: t.endToEndId, evidenceHash: evidence, at: now))
             }
         }
         let record: JSONValue = ["v": 1, "file": .string(file.name), "hash": .string(hex), "type": .string(message.type),
@@ -134,7 +134,7 @@ package struct PayoutStage: SpoolStage {
         var report = TickReport()
         // 1. What a crash left half done.
         for id in try payouts.ids() {
-            guard let p = try payouts.load(id), p.state == "prepared" else { continue }
+            guard let p = try payouts.load(id), p.state == .prepared else { continue }
             try complete(p, context: context)
             report.lines.append("\(id): completed a payout a crash had interrupted (\(p.transfers.count) transfer(s), \(p.currency.format(p.total)))")
             report.changed += 1
@@ -181,7 +181,7 @@ package struct PayoutStage: SpoolStage {
             var payout = Payout(id: id, currency: try Currency(currency), created: now, until: cutoff, debtor: debtor, transfers: transfers.enumerated().map { i, t in
                 PayoutTransfer(endToEndId: id + "-" + String(format: "%04d", i + 1), shop: t.shop,
                                amount: t.payments.reduce(0) { $0 + $1.total }, account: t.account, payments: t.payments,
-                               status: "sent", history: [])
+                               status: .sent, history: [])
             })
             let xml = try ISO20022.pain001(payout)
             payout.fileHash = Base64URL.encode(Digest.sha256(xml))
@@ -254,7 +254,7 @@ package struct PayoutStage: SpoolStage {
                 try context.ensureDirectory(FileIO.parentDirectory(paid))
                 try commit.write(Data(), to: paid, mode: 0o640, ifExists: .replace)
                 record.payout = prepared.id
-                commit.journal(store.journal, TransitionRequest(kind: "payout", shop: t.shop, subject: p.payment, from: nil, to: prepared.id,
+                commit.journal(store.journal, TransitionRequest(.payout(id: prepared.id), shop: t.shop, subject: p.payment,
                                                                 evidenceHash: manifestHash, at: prepared.created))
                 try commit.write(record.serialized(), to: layout.recordPath(shop: t.shop, payment: p.payment), mode: 0o640,
                                  ifExists: .replace, last: true)
@@ -264,11 +264,11 @@ package struct PayoutStage: SpoolStage {
         try commit.flush()
         let last = GroupCommit(context: context)
         for t in prepared.transfers {
-            last.journal(store.journal, TransitionRequest(kind: "payout-state", shop: t.shop, subject: t.endToEndId, from: nil, to: "sent",
+            last.journal(store.journal, TransitionRequest(.payoutState(from: nil, to: .sent), shop: t.shop, subject: t.endToEndId,
                                                           evidenceHash: prepared.fileHash, at: prepared.created))
         }
         var sent = prepared
-        sent.state = "sent"
+        sent.state = .sent
         try last.write(sent.serialized(), to: layout.payoutRecordPath(payout: prepared.id), mode: 0o640, ifExists: .replace, last: true)
         try last.flush()
     }

@@ -10,13 +10,8 @@ import Foundation
 @testable import QRPayPKI
 @testable import QRPayImaging
 @testable import QRPayDecoder
-@testable import QRPayTestPhotos
 @testable import QRPayPayments
 @testable import QRPayLedger
-@testable import QRPayStages
-@testable import QRPayShopClient
-@testable import QRPayUserClient
-@testable import QRPayOperations
 import Testing
 
 @Suite(.serialized) struct ClientTests {

@@ -3,18 +3,6 @@
 // target: tests never assert timings.
 
 import Foundation
-@testable import QRPaySupport
-@testable import QRPaySpool
-@testable import QRPayPKI
-@testable import QRPayImaging
-@testable import QRPayDecoder
-@testable import QRPayTestPhotos
-@testable import QRPayPayments
-@testable import QRPayLedger
-@testable import QRPayStages
-@testable import QRPayShopClient
-@testable import QRPayUserClient
-@testable import QRPayOperations
 import Testing
 
 @Suite struct BenchTests {

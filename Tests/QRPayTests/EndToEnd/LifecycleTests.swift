@@ -6,14 +6,9 @@ import Foundation
 @testable import QRPaySpool
 @testable import QRPayPKI
 @testable import QRPayImaging
-@testable import QRPayDecoder
 @testable import QRPayTestPhotos
 @testable import QRPayPayments
 @testable import QRPayLedger
-@testable import QRPayStages
-@testable import QRPayShopClient
-@testable import QRPayUserClient
-@testable import QRPayOperations
 import Testing
 
 @Suite(.serialized) struct LifecycleTests {
@@ -73,7 +68,7 @@ import Testing
         #expect(s.files(s.root + "/shops/1001/notices/new") == ["L-1.accept.json", "L-1.finish.json", "L-1.request.json"])
         #expect(try s.markers(.finish) == ["1001/L-1"] && s.markers(.accept).isEmpty && s.markers(.request).isEmpty)
         // The journal tells the same story, chained.
-        #expect(try s.journalEntries().map(\.to) == [.request, .accept, .finish])
+        #expect(try s.journalEntries().map { $0.transition?.to } == [.request, .accept, .finish])
         // A finished payment can no longer be approved from the photo.
         #expect(s.run("qrpay-user", ["scan", "--user", "u1", photoPath]).status == 65)
     }

@@ -3,17 +3,9 @@
 
 import Foundation
 @testable import QRPaySupport
-@testable import QRPaySpool
-@testable import QRPayPKI
 @testable import QRPayImaging
 @testable import QRPayDecoder
 @testable import QRPayTestPhotos
-@testable import QRPayPayments
-@testable import QRPayLedger
-@testable import QRPayStages
-@testable import QRPayShopClient
-@testable import QRPayUserClient
-@testable import QRPayOperations
 import Testing
 
 /// A QR-Pay payment payload of the longest kind: 64-character shop and payment ids, 86-char signature.

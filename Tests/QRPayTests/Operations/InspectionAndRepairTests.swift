@@ -6,14 +6,8 @@ import Foundation
 @testable import QRPaySupport
 @testable import QRPaySpool
 @testable import QRPayPKI
-@testable import QRPayImaging
-@testable import QRPayDecoder
-@testable import QRPayTestPhotos
 @testable import QRPayPayments
 @testable import QRPayLedger
-@testable import QRPayStages
-@testable import QRPayShopClient
-@testable import QRPayUserClient
 @testable import QRPayOperations
 import Testing
 #if canImport(Glibc)
@@ -114,6 +108,57 @@ func codes(_ findings: [JSONValue]) -> [String] { findings.compactMap { $0["code
         let text = o.spool("check")
         #expect(text.status == 1)
         #expect(text.stdout.split(separator: "\n").contains { $0.hasPrefix("record.journal pg/payments/1001/") && $0.contains(": the record says finish") })
+    }
+
+    /// A finished record moved into another bucket: `check --repair` reports it misplaced and keeps
+    /// the finish marker the journal supports (it used to delete it as an orphan, and payout and
+    /// reconcile then lost the payment).
+    @Test func repairNeverRemovesAMarkerTheJournalSupports() throws {
+        let o = try OperationsSpool()
+        let a = try o.record("1001", "A")
+        let path = o.s.store.recordPath(shop: "1001", payment: "A")
+        let bucket = SpoolLayout.bucket("A") == "00" ? "01" : "00"
+        let moved = o.s.root + "/pg/payments/1001/" + bucket + "/A.json"
+        try FileIO.makeDirectory(FileIO.parentDirectory(moved), mode: 0o750)
+        #expect(rename(path, moved) == 0)
+        let marker = o.s.store.markerPath(state: .finish, info: a.info)
+        #expect(FileIO.exists(marker))
+        let repaired = try o.check(repair: true)
+        #expect(repaired.status == 1)
+        #expect(codes(repaired.findings).contains("record.misplaced"))
+        let orphan = try #require(repaired.findings.first { $0["code"] == "marker.orphan" })
+        #expect(orphan["repaired"] == false && orphan["repairable"] == false)
+        #expect(orphan["message"]?.stringValue?.contains("which the journal supports") == true, "\(orphan)")
+        #expect(FileIO.exists(marker), "the finish marker the journal supports was removed")
+        // Put back, the spool is clean again.
+        #expect(rename(moved, path) == 0)
+        #expect(try o.check().findings.isEmpty)
+    }
+
+    /// A journal no checkpoint signs for over a day is a finding, and so are entries left unsigned
+    /// after the newest checkpoint: removing the checkpoints no longer makes `check` clean.
+    @Test func aJournalLeftUnsignedTooLongIsAFinding() throws {
+        let o = try OperationsSpool()
+        func checkpointCodes(_ ahead: Int, _ extra: [String] = []) throws -> [String] {
+            let r = runProgram("qrpay-spool", ["check", "--json"] + extra, env: o.s.env.merging(["QRPAY_CLOCK": "+\(ahead)"]) { $1 })
+            return codes(try JSONValue.parse(r.stdout)["findings"]?.arrayValue ?? []).filter { $0.hasPrefix("checkpoint.") }
+        }
+        #expect(try checkpointCodes(3600).isEmpty, "an hour-old journal waits for tonight's checkpoint")
+        let day = 26 * 3600
+        #expect(try checkpointCodes(day) == ["checkpoint.missing"])
+        #expect(try checkpointCodes(day, ["--checkpoint-age", "2d"]).isEmpty)
+        let text = runProgram("qrpay-spool", ["check"], env: o.s.env.merging(["QRPAY_CLOCK": "+\(day)"]) { $1 })
+        #expect(text.status == 1 && text.stdout.contains("checkpoint.missing pg/journal/checkpoints: no checkpoint signs the journal"), "\(text.stdout)")
+        #expect(o.spool("checkpoint", "--password-file", o.s.passwordFile).status == 0)
+        #expect(try checkpointCodes(day).isEmpty, "everything is signed")
+        // A transition after the checkpoint, then a day without one.
+        try o.s.dropApproval(try o.s.approval(for: try o.record("1001", "B")))
+        #expect(o.approve().status == 0)
+        #expect(try checkpointCodes(3600).isEmpty)
+        #expect(try checkpointCodes(day) == ["checkpoint.behind"])
+        // Removing the checkpoints shows the whole journal unsigned again.
+        try FileManager.default.removeItem(atPath: o.s.root + "/pg/journal/checkpoints")
+        #expect(try checkpointCodes(day) == ["checkpoint.missing"])
     }
 
     @Test func checkCatchesARemovedJournalLine() throws {
@@ -225,7 +270,7 @@ func codes(_ findings: [JSONValue]) -> [String] { findings.compactMap { $0["code
         var prev = Journal.genesis
         var lines = Data()
         for (i, e) in entries.enumerated() {
-            let rebuilt = JournalEntry(seq: e.seq, at: e.at, shop: e.shop, payment: e.payment, from: e.from, to: e.to,
+            let rebuilt = JournalEntry(seq: e.seq, at: e.at, event: e.event, shop: e.shop, payment: e.payment,
                                        evidence: i == 1 ? String(repeating: "B", count: 43) : e.evidence, prev: prev)
             prev = rebuilt.hash
             lines.append(rebuilt.line)

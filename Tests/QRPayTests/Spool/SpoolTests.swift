@@ -5,16 +5,6 @@
 import Foundation
 @testable import QRPaySupport
 @testable import QRPaySpool
-@testable import QRPayPKI
-@testable import QRPayImaging
-@testable import QRPayDecoder
-@testable import QRPayTestPhotos
-@testable import QRPayPayments
-@testable import QRPayLedger
-@testable import QRPayStages
-@testable import QRPayShopClient
-@testable import QRPayUserClient
-@testable import QRPayOperations
 import Synchronization
 import Testing
 #if canImport(Glibc)

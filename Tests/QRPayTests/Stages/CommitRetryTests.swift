@@ -6,15 +6,8 @@ import Foundation
 @testable import QRPaySupport
 @testable import QRPaySpool
 @testable import QRPayPKI
-@testable import QRPayImaging
-@testable import QRPayDecoder
-@testable import QRPayTestPhotos
 @testable import QRPayPayments
 @testable import QRPayLedger
-@testable import QRPayStages
-@testable import QRPayShopClient
-@testable import QRPayUserClient
-@testable import QRPayOperations
 import Testing
 
 @Suite(.serialized) struct RetryTests {
@@ -49,7 +42,7 @@ import Testing
         retry.journal(journal, t)
         try retry.write(Data("accepted".utf8), to: target)
         try retry.flush()
-        #expect(try entries(journal).map(\.to) == [.accept])
+        #expect(try entries(journal).map { $0.transition?.to } == [.accept])
         #expect(try String(decoding: FileIO.read(target), as: UTF8.self) == "accepted")
         // The retry's own intent is gone; the failed one's stays until it ages out (harmless).
         #expect(try FileIO.listDirectory(layout.journalIntentsDirectory).count == 1)
@@ -58,7 +51,7 @@ import Testing
         let next = GroupCommit(context: StageContext(layout: layout))
         next.journal(journal, TransitionRequest(shop: "1001", payment: "P-1", from: .accept, to: .finish, evidence: Data("hold".utf8), at: Date()))
         try next.flush()
-        #expect(try entries(journal).map(\.to) == [.accept, .finish])
+        #expect(try entries(journal).map { $0.transition?.to } == [.accept, .finish])
         #expect(try FileIO.listDirectory(layout.journalIntentsDirectory).count == 1)
     }
 

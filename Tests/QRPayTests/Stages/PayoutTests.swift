@@ -8,15 +8,9 @@ import Foundation
 @testable import QRPaySupport
 @testable import QRPaySpool
 @testable import QRPayPKI
-@testable import QRPayImaging
-@testable import QRPayDecoder
-@testable import QRPayTestPhotos
 @testable import QRPayPayments
 @testable import QRPayLedger
 @testable import QRPayStages
-@testable import QRPayShopClient
-@testable import QRPayUserClient
-@testable import QRPayOperations
 import Testing
 
 /// xmlschema's verdict on each file: "valid" or "invalid: why".
@@ -134,7 +128,7 @@ enum BankSamples {
             let id = Payout.makeID(created: created, currency: currency, payments: ["\(creditor.shop!)/P1"])
             let payout = Payout(id: id, currency: try Currency(currency), created: created, until: created, debtor: debtor, transfers: [
                 PayoutTransfer(endToEndId: id + "-0001", shop: creditor.shop!, amount: 1_234_567, account: creditor,
-                               payments: [PayoutPayment(payment: "P1", total: 1_234_567, day: "2027-01-15")], status: "sent", history: []),
+                               payments: [PayoutPayment(payment: "P1", total: 1_234_567, day: "2027-01-15")], status: .sent, history: []),
             ])
             let xml = try ISO20022.pain001(payout)
             #expect(try ISO20022.pain001(payout) == xml, "the same payout writes the same bytes")
@@ -265,7 +259,7 @@ enum BankSamples {
         let id = String(xmlName.dropLast(4))
         #expect(xsdVerdicts("pain.001.001.09", [layout.payouts.newDirectory + "/" + xmlName]) == ["valid"])
         let payout = try #require(try PayoutStore(layout: layout).load(id))
-        #expect(payout.state == "sent" && payout.transfers.map(\.shop) == ["1001", "2002", "3003"])
+        #expect(payout.state == .sent && payout.transfers.map(\.shop) == ["1001", "2002", "3003"])
         #expect(payout.transfers.map(\.amount) == [1000 + 1125, 1000, 1000])
         #expect(payout.transfers[0].endToEndId == id + "-0001")
         // The manifest: PG-signed, naming every payment and the file's hash.
@@ -277,7 +271,7 @@ enum BankSamples {
         for p in ["P-1001-0", "P-1001-1"] { #expect(try s.store.load(shop: "1001", payment: p)?.payout == id) }
         #expect(try s.store.load(shop: "1001", payment: "C-1")?.payout == nil)
         #expect(try s.store.load(shop: "2002", payment: "X-1")?.payout == nil)
-        #expect(try s.journalEntries().filter { $0.kind == "payout" }.count == 4)
+        #expect(try s.journalEntries().filter { $0.kind == .payout }.count == 4)
         // Again: nothing more to pay, no second file.
         #expect(runPayout(s, clock: fixedClock(ahead + 120)).status == 0)
         #expect(s.files(layout.payouts.newDirectory).count == 2)
@@ -292,7 +286,7 @@ enum BankSamples {
         #expect(back.status == 65, "junk.xml is quarantined: \(back.stderr)")
         #expect(try s.quarantine(layout.bank).map(\.code) == ["bank.message"])
         let after = try #require(try PayoutStore(layout: layout).load(id))
-        #expect(after.transfers.map(\.status) == ["booked", "rejected", "booked"])
+        #expect(after.transfers.map(\.status) == [.booked, .rejected, .booked])
         #expect(after.transfers[1].reason == "AC04" && after.transfers[2].bookedAmount == 999 && after.transfers[0].bookedAmount == 2125)
 
         // Reconciliation reports exactly those differences.
@@ -322,6 +316,33 @@ enum BankSamples {
     /// Phase 2 marks payments in commits (a commit holds a descriptor per staged file): a run that
     /// stops between two commits leaves the payout prepared with some payments marked; the next run
     /// marks only the rest, with the same file, and journals each payment and transfer once.
+    /// The journal's tail cut after a payout (its `payout` and `payout-state` entries gone, the chain
+    /// still intact and no checkpoint to compare): the payout records still say the payments were
+    /// paid, and `check` says the journal does not.
+    @Test func aPayoutTheJournalLostIsAFinding() throws {
+        let s = try PipelineSpool()
+        let ahead = try finishedPayments(s, perShop: ["1001": 2])
+        #expect(runPayout(s, clock: fixedClock(ahead + 120)).status == 0)
+        #expect(s.run("qrpay-spool", ["check"]).status == 0)
+        var cut = false
+        for file in try s.store.journal.files() {
+            var kept: [Substring] = []
+            for line in String(decoding: try FileIO.read(file, maxBytes: 1 << 24), as: UTF8.self).split(separator: "\n") {
+                if !cut, try JournalEntry(line: Data(line.utf8)).kind == .payout { cut = true }
+                if !cut { kept.append(line) }
+            }
+            if kept.isEmpty { #expect(unlink(file) == 0) }
+            else { try Durable.write(Data((kept.joined(separator: "\n") + "\n").utf8), to: file, mode: 0o640, ifExists: .replace) }
+        }
+        let left = try s.journalEntries()
+        #expect(cut && !left.contains { $0.kind == .payout || $0.kind == .payoutState })
+        let check = s.run("qrpay-spool", ["check"])
+        #expect(check.status == 1, "\(check.stdout)")
+        let found = check.stdout.split(separator: "\n").filter { $0.hasPrefix("payout.unjournaled ") }
+        #expect(found.count == 2 && found.allSatisfy { $0.contains("the journal does not record it paid") }, "\(check.stdout)")
+        #expect(!check.stdout.contains("journal.chain"), "the chain itself is intact: \(check.stdout)")
+    }
+
     @Test func aPayoutStoppedBetweenItsCommitsIsCompletedOnce() throws {
         let s = try PipelineSpool()
         let ahead = try finishedPayments(s, perShop: ["1001": 5, "2002": 3, "3003": 1])
@@ -332,7 +353,7 @@ enum BankSamples {
         let until = Date().addingTimeInterval(ahead + 60)
         _ = try PayoutStage(layout: SpoolLayout(root: copy), pg: s.pg, until: until).tick(context: StageContext(spoolRoot: copy))
         var prepared = try #require(try PayoutStore(layout: SpoolLayout(root: copy)).all().first)
-        prepared.state = "prepared"
+        prepared.state = .prepared
         try Durable.write(prepared.serialized(), to: layout.payoutRecordPath(payout: prepared.id), mode: 0o640, ifExists: .fail)
         // Phase 2 in commits of 2 payments stops at 2002's last payment (its record is away): 1001's
         // five and 2002's first are committed, 2002's second was staged and is discarded.
@@ -340,7 +361,7 @@ enum BankSamples {
         #expect(rename(away, away + ".away") == 0)
         let stage = PayoutStage(layout: layout, pg: s.pg, until: until, paymentsPerCommit: 2)
         #expect(throws: QRPayError.self) { try stage.complete(prepared, context: StageContext(layout: layout)) }
-        #expect(try PayoutStore(layout: layout).load(prepared.id)?.state == "prepared")
+        #expect(try PayoutStore(layout: layout).load(prepared.id)?.state == .prepared)
         let marked = try ["1001", "2002", "3003"].flatMap { shop in
             try (0..<5).compactMap { i in try s.store.load(shop: shop, payment: "P-\(shop)-\(i)") }.filter { $0.payout == prepared.id }
         }
@@ -353,7 +374,7 @@ enum BankSamples {
         #expect(run.status == 0, "\(run.stderr)")
         #expect((run.stdout + run.stderr).contains("completed a payout a crash had interrupted"), "\(run.stdout)\(run.stderr)")
         let payouts = try PayoutStore(layout: layout).all()
-        #expect(payouts.count == 1 && payouts[0].id == prepared.id && payouts[0].state == "sent")
+        #expect(payouts.count == 1 && payouts[0].id == prepared.id && payouts[0].state == .sent)
         #expect(try FileIO.read(layout.payouts.newDirectory + "/" + prepared.fileName) == xml)
         #expect(s.files(layout.payouts.newDirectory).filter { $0.hasSuffix(".xml") } == [prepared.fileName])
         for (shop, n) in ["1001": 5, "2002": 3, "3003": 1] {
@@ -363,9 +384,9 @@ enum BankSamples {
             }
         }
         let entries = try s.journalEntries()
-        let paid = entries.filter { $0.kind == "payout" }.map { $0.shop + "/" + $0.payment }
+        let paid = entries.filter { $0.kind == .payout }.map { $0.shop + "/" + $0.payment }
         #expect(paid.count == 9 && Set(paid).count == 9, "\(paid)")
-        #expect(entries.filter { $0.kind == "payout-state" && $0.toName == "sent" }.count == 3)
+        #expect(entries.filter { $0.event == .payoutState(from: nil, to: .sent) }.count == 3)
         let check = s.run("qrpay-spool", ["check"])
         #expect(check.status == 0, "\(check.stdout)")
     }
@@ -402,7 +423,7 @@ enum BankSamples {
         #expect(xmls == [refName], "one payout file, after \(killed) kills: \(xmls)")
         #expect(try FileIO.read(layout.payouts.newDirectory + "/" + refName) == refBytes, "the file is identical byte for byte")
         let payouts = try PayoutStore(layout: layout).all()
-        #expect(payouts.count == 1 && payouts.first?.state == "sent")
+        #expect(payouts.count == 1 && payouts.first?.state == .sent)
         var covered: [String: Int] = [:]
         for p in payouts { for t in p.transfers { for pay in t.payments { covered[t.shop + "/" + pay.payment, default: 0] += 1 } } }
         #expect(covered.count == 61 && covered.values.allSatisfy { $0 == 1 })
