@@ -12,8 +12,8 @@ import QRPaySupport
 
 package enum ProgramCatalogue {
     /// Areas every program can raise: the command line, internal errors, system calls, the spool,
-    /// ids, password files and keys.
-    static let common = ["usage", "internal", "io", "spool", "id", "password", "pki", "ca"]
+    /// ids, password files and keys, the ledger.
+    static let common = ["usage", "internal", "io", "spool", "id", "password", "pki", "ca", "ledger"]
 
     /// Each program's areas beyond `common`, and its own statuses.
     static let programs: [String: (areas: [String], own: [SysExit: String])] = [

@@ -83,6 +83,8 @@ extension SpoolStage {
 package struct TickReport: Sendable {
     package var lines: [String] = []
     package var changed = 0
+    /// What the tick left for later for a fault of this system (counted as deferred: exit 75).
+    package var deferred = 0
     package init(lines: [String] = [], changed: Int = 0) { self.lines = lines; self.changed = changed }
 }
 
@@ -337,6 +339,7 @@ package struct StageRunner: Sendable {
             do {
                 let report = try stage.tick(context: context)
                 summary.ticked += report.changed
+                summary.deferred += report.deferred
                 log.write(report.lines.map { "\(stage.name): \($0)" })
             } catch let error as QRPayError where error.isTransient {
                 // Nothing of the failed commit was named: what was due stays due, for the next pass.

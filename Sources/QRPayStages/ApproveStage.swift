@@ -72,7 +72,7 @@ package struct ApproveStage: SpoolStage {
             if let entry = record.history.first(where: { $0.state == .accept }),
                entry.evidence["documentHash"]?.stringValue == approvalHash {
                 if !store.isStaged(shop: approval.shop, payment: approval.payment, in: commit) {
-                    try store.reindex(record, commit: commit)
+                    try store.reindexFromJournal(record, now: commit.context.now(), commit: commit)
                     try finishOutputs(record, user: approval.user, commit: commit)
                 }
                 return .done("\(approval.shop)/\(approval.payment) already accepted with this approval; nothing changed")

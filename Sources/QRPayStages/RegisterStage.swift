@@ -108,7 +108,7 @@ package struct RegisterStage: SpoolStage {
         if !FileIO.exists(layout.absolute(record.qrPath)), let sig = Base64URL.decode(record.signature) {
             _ = try writeQR(try QRPayload(shop: record.info.shop, payment: record.info.payment, signature: sig), commit: commit)
         }
-        try store.reindex(record, commit: commit)
+        try store.reindexFromJournal(record, now: commit.context.now(), commit: commit)
         try store.publish(record, signedBy: notifier.pg, commit: commit)
         try notifier.notifyShop(record, commit: commit)
     }

@@ -80,7 +80,7 @@ package struct SettleStage: SpoolStage {
         case .cancel:
             if record.history.last?.evidence["documentHash"]?.stringValue == hash {
                 if !store.isStaged(shop: cancel.shop, payment: cancel.payment, in: commit) {
-                    try store.reindex(record, commit: commit)
+                    try store.reindexFromJournal(record, now: commit.context.now(), commit: commit)
                     try outputs(record, reason: cancel.reason, commit: commit)
                 }
                 return .done("\(cancel.shop)/\(cancel.payment) already cancelled by this request; nothing changed")
@@ -167,7 +167,11 @@ package struct SettleStage: SpoolStage {
                         lines.append("\(entry.shop)/\(entry.payment) not \(kind == .accepted ? "finished: a cancel" : "expired: an approval") for it is waiting in \(kind == .accepted ? "pg/cancels" : "pg/approvals")")
                         continue
                     }
-                    if let line = try settle(entry, now: now, commit: commit) { lines.append(line); changed += 1 }
+                    switch try settle(entry, now: now, commit: commit) {
+                    case .unchanged: break
+                    case .changed(let line): lines.append(line); changed += 1
+                    case .deferred(let line): lines.append(line); report.deferred += 1
+                    }
                 }
                 try commit.flush()
                 report.lines += lines
@@ -197,21 +201,25 @@ package struct SettleStage: SpoolStage {
     }
 
     /// Stages what is due for one entry; a log line when the payment changed. A stale entry (its
-    /// record has moved on, or was never written) is removed.
-    func settle(_ entry: DueEntry, now: Date, commit: GroupCommit) throws -> String? {
+    /// record has moved on, or was never written) is removed, and the record's indexes rebuilt,
+    /// when the journal holds the record's state; a record the journal does not hold (edited by
+    /// hand) is left alone with its entry: `ledger.mismatch`, deferred.
+    func settle(_ entry: DueEntry, now: Date, commit: GroupCommit) throws -> Settled {
         let entryPath = DueIndex.path(entry, layout: layout)
         guard let record = try store.load(shop: entry.shop, payment: entry.payment, commit: commit) else {
             commit.remove(entryPath)
-            return nil
+            return .unchanged
         }
         guard record.state == entry.kind.state, DueIndex.entry(for: record) == entry else {
-            try store.reindex(record, commit: commit)
+            do { try store.reindexFromJournal(record, now: now, commit: commit) } catch let e as QRPayError where e.code == .ledgerMismatch {
+                return .deferred("\(entry.shop)/\(entry.payment) deferred [\(e.code)]: \(e.message)")
+            }
             commit.remove(entryPath)
-            return nil
+            return .unchanged
         }
         switch entry.kind {
         case .accepted:
-            guard let accepted = SettleStage.acceptedAt(record), now >= accepted + hold else { return nil }
+            guard let accepted = SettleStage.acceptedAt(record), now >= accepted + hold else { return .unchanged }
             // A certificate revoked at or before the acceptance (the PG had an older CRL then) voids
             // the payment: cancelled with the reason instead of finished. One revoked later does not.
             if let revoked = try revokedParty(record, acceptedAt: accepted) {
@@ -220,19 +228,29 @@ package struct SettleStage: SpoolStage {
                 let cancelled = try store.transition(record, to: .cancel, at: now, evidence: evidence, commit: commit)
                 let reason = "the certificate of \(revoked.party) was revoked at \(Timestamp.format(revoked.at)), before the payment was accepted"
                 try outputs(cancelled, reason: reason, commit: commit)
-                return "\(entry.shop)/\(entry.payment) cancel: \(reason)"
+                return .changed("\(entry.shop)/\(entry.payment) cancel: \(reason)")
             }
             let evidence: JSONValue = ["type": "hold-elapsed", "acceptedAt": .string(Timestamp.format(accepted)),
                                        "holdSeconds": .int(Int64(hold))]
             let finished = try store.transition(record, to: .finish, at: now, evidence: evidence, commit: commit)
             try outputs(finished, commit: commit)
-            return "\(entry.shop)/\(entry.payment) finish \(record.info.currency.format(record.info.total))"
+            return .changed("\(entry.shop)/\(entry.payment) finish \(record.info.currency.format(record.info.total))")
         case .expires:
-            guard now >= record.info.expires else { return nil }
+            guard now >= record.info.expires else { return .unchanged }
             let evidence: JSONValue = ["type": "expired", "expires": .string(Timestamp.format(record.info.expires))]
             let expired = try store.transition(record, to: .expire, at: now, evidence: evidence, commit: commit)
             try outputs(expired, commit: commit)
-            return "\(entry.shop)/\(entry.payment) expire"
+            return .changed("\(entry.shop)/\(entry.payment) expire")
         }
+    }
+
+    /// What `settle(_:now:commit:)` did with one due entry.
+    enum Settled {
+        /// Nothing to log (not due yet, or a stale entry cleared).
+        case unchanged
+        /// The payment changed: the log line.
+        case changed(String)
+        /// Left for later for a fault of this system (`ledger.mismatch`): the log line.
+        case deferred(String)
     }
 }

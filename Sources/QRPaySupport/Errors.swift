@@ -277,6 +277,7 @@ extension ErrorCode {
     package static let listUnsigned = ErrorCode("list.unsigned", .dataError, .input, "a list entry is not signed by the PG the CA certified")
     package static let listMismatch = ErrorCode("list.mismatch", .dataError, .input, "a list entry is for another payment than the QR code")
     package static let journalMalformed = ErrorCode("journal.malformed", .dataError, .input, "a journal entry does not parse")
+    package static let ledgerMismatch = ErrorCode("ledger.mismatch", .tempFail, .system, "a record disagrees with the journal (the ledger of record); nothing is derived from it until it is restored")
     package static let journalCorrupt = ErrorCode("journal.corrupt", .ioError, .system, "the journal's last line cannot be read: {path}")
     package static let journalBroken = ErrorCode("journal.broken", .dataError, .input, "the journal does not verify; nothing signed")
     package static let checkpointVersion = ErrorCode("checkpoint.version", .dataError, .input, "a checkpoint of an unknown version")
@@ -351,7 +352,7 @@ extension ErrorCode {
         approvalReplay, approvalExpired, approvalTotalMismatch, approvalDocumentMismatch, approvalIntent, approvalAmbiguous, approvalRepeated, approvalOwnCertificate, userDeclined, approvalPaymentPending, cancelPaymentPending,
         cancelVersion, cancelReason, cancelTime, cancelUnknownPayment, cancelNotOpen, cancelFinished, cancelTooLate,
         noticeParty, shopPaymentUsed, shopUnknownPayment, shopNoQR, noticeState, noticeTime,
-        recordMalformed, recordSignature, recordMismatch, listMalformed, listUnsigned, listMismatch, journalMalformed,
+        recordMalformed, recordSignature, recordMismatch, listMalformed, listUnsigned, listMismatch, journalMalformed, ledgerMismatch,
         journalCorrupt, journalBroken, checkpointVersion, checkpointMalformed, verifyMismatch,
         qrEmpty, qrTooLong, qrEncode, qrModuleSize, qrMargin, qrNone, qrNotQRPay, qrSignature, qrMismatch,
         imageEmpty, imageUnsupported, imageTruncated, imageCorrupt, imageTooLarge, imageMemory, imageWrite,

@@ -122,24 +122,3 @@ package enum PaymentVerification {
         return lines.joined(separator: "\n")
     }
 }
-
-/// What the journal records as the evidence of a payment's change, from the record's history.
-package enum PaymentEvidence {
-    /// Whether `journalEvidence` (the journal's hash for the payment's last change) is the evidence
-    /// of the record's last history entry: a signed document's `documentHash` (for journals written
-    /// before that rule: SHA-256 of its JSON as stored), or SHA-256 of a rule's evidence JSON.
-    package static func matches(_ record: PaymentRecord, journalEvidence: String) -> Bool {
-        guard let last = record.history.last else { return false }
-        var candidates: [String] = []
-        switch last.evidence["type"]?.stringValue {
-        case "payment":
-            candidates = [record.documentHash, Base64URL.encode(Digest.sha256(record.document))]
-        case "approval", "cancel":
-            if let hash = last.evidence["documentHash"]?.stringValue { candidates.append(hash) }
-            if let document = last.evidence["document"] { candidates.append(Base64URL.encode(Digest.sha256(document.serialized()))) }
-        default:
-            candidates = [PaymentStore.evidenceHash(last.evidence)]
-        }
-        return candidates.contains(journalEvidence)
-    }
-}
