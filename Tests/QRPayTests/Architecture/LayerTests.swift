@@ -15,10 +15,9 @@ struct PackageLayers {
     var programs: [String: [String]]
     /// QRPayFuzz's dependencies (the fuzz targets and their seed generator: test tooling).
     var fuzz: [String] = []
-    /// What QRPayCommand depends on, and every program besides its own layers (Package.swift's
-    /// QRPayCommand and executable targets).
-    static let commandDependencies = ["QRPaySupport", "QRPaySpool", "QRPayPKI", "QRPayPayments"]
-    static let programBase = commandDependencies + ["QRPayCommand"]
+    /// What QRPayCommand depends on, and what every program depends on besides its own layers.
+    var command: [String] = []
+    var programBase: [String] = []
 
     static func load() throws -> PackageLayers {
         let text = try String(contentsOfFile: repositoryRoot + "/Package.swift", encoding: .utf8)
@@ -43,15 +42,21 @@ struct PackageLayers {
         for match in try block(after: "let programLayers:").matches(of: /"(qrpay-[\w-]+)": \[([^\]]*)\]/) {
             programs[String(match.1)] = names(match.2)
         }
-        var fuzz: [String] = []
-        if let match = text.firstMatch(of: /\.target\(name: "QRPayFuzz", dependencies: \[([^\]]*)\]/) { fuzz = names(match.1) }
-        return PackageLayers(layers: layers, programs: programs, fuzz: fuzz)
+        /// The quoted target names of a dependency list (products such as ArgumentParser's aside).
+        func targets(_ list: Substring) -> [String] {
+            list.matches(of: /"(\w+)"/).map { String($0.1) }.filter { $0.hasPrefix("QRPay") || $0.first == "C" }
+        }
+        var package = PackageLayers(layers: layers, programs: programs)
+        if let match = text.firstMatch(of: /\.target\(name: "QRPayFuzz", dependencies: \[([^\]]*)\]/) { package.fuzz = targets(match.1) }
+        if let match = text.firstMatch(of: /name: "QRPayCommand",\s*dependencies: \[([^\]]*)\]/) { package.command = targets(match.1) }
+        if let match = text.firstMatch(of: /\+ \[("QRPaySupport"[^\]]*)\]/) { package.programBase = targets(match.1) }
+        return package
     }
 
     func dependencies(of target: String) -> [String]? {
         if let layer = layers.first(where: { $0.name == target }) { return layer.dependencies }
-        if let own = programs[target] { return own + Self.programBase }
-        if target == "QRPayCommand" { return Self.commandDependencies }
+        if let own = programs[target] { return own + programBase }
+        if target == "QRPayCommand" { return command }
         if target == "QRPayFuzz" { return fuzz }
         return nil
     }
@@ -143,7 +148,8 @@ enum LayerCheck {
         #expect(package.layers.count >= 10, "the layer table was not read: \(package.layers.map(\.name))")
         #expect(Set(package.programs.keys) == Set(Self.programs), "every program has a row in programLayers")
         var imports: [String: [SourceImport]] = [:]
-        #expect(!package.fuzz.isEmpty, "QRPayFuzz's dependencies were not read")
+        #expect(!package.fuzz.isEmpty && !package.command.isEmpty && package.programBase.contains("QRPayCommand"),
+                "QRPayFuzz's, QRPayCommand's or the programs' dependencies were not read")
         for target in package.layers.map(\.name) + Self.programs + ["QRPayCommand", "QRPayFuzz"] {
             imports[target] = try LayerCheck.imports(of: target)
             #expect(!(imports[target] ?? []).isEmpty || target == "QRPaySupport", "\(target): no imports read")
