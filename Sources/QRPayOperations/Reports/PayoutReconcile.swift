@@ -2,8 +2,11 @@
 // booked, and every difference between them.
 //
 // The day is the payments' creation day (UTC), as for the payment reconciliation: the finished
-// payments are that day's finish markers; a payment is paid out when a payout record covers it;
-// booked when its credit transfer is booked. Differences (`kind`):
+// payments are that day's finish markers; a payment is paid out when a payout record covers it and
+// the journal (the ledger of record) records it paid by that payout; booked when its credit transfer
+// is booked. Differences (`kind`):
+//   unjournaled            a payout record covers the payment, the journal does not record it paid by
+//                          that payout (its tail cut, the record written by hand): not counted paid out
 //   not-paid-out           finished, but no payout covers it (yet: a shop without an account waits)
 //   paid-twice             two payouts cover the same payment
 //   rejected               the bank rejected the transfer that pays it (with the bank's reason)
@@ -88,6 +91,20 @@ package struct PayoutReconcileReport: Sendable {
 package enum PayoutReconcile {
     package static let defaultBookingDays = 5
 
+    /// The payouts the journal records for each payment ("shop/payment" → payout ids), from the
+    /// journal's files of `day` on (a payment is paid out after it was created).
+    static func journalPayouts(_ journal: Journal, since day: String) throws -> [String: Set<String>] {
+        var out: [String: Set<String>] = [:]
+        for file in try journal.files() where (file as NSString).lastPathComponent >= day + ".jsonl" {
+            let reader = try LineReader(path: file)
+            while let line = try reader.next() {
+                guard !line.isEmpty, let entry = try? JournalEntry(line: line), case .payout(let id) = entry.event else { continue }
+                out[entry.shop + "/" + entry.payment, default: []].insert(id)
+            }
+        }
+        return out
+    }
+
     package static func run(layout: SpoolLayout, day: String, bookingDays: Int = defaultBookingDays, now: Date = Date()) throws -> PayoutReconcileReport {
         var report = PayoutReconcileReport(day: day, generated: now)
         let store = PaymentStore(layout: layout)
@@ -99,6 +116,7 @@ package enum PayoutReconcile {
                 for pay in t.payments where pay.day == day { covering[t.shop + "/" + pay.payment, default: []].append((p, t)) }
             }
         }
+        let journaled = covering.isEmpty ? [:] : try journalPayouts(store.journal, since: day)
         func row(_ shop: String, _ currency: String, _ body: (inout PayoutRow) throws -> Void) rethrows {
             let key = shop + " " + currency
             var r = report.rows[key] ?? (shop, currency, PayoutRow())
@@ -108,7 +126,14 @@ package enum PayoutReconcile {
         var listed = Set<String>()  // end-to-end ids already listed
         try store.forEachMarker(in: .finish, day: day) { m in
             try row(m.shop, m.currency) { try $0.finished.add(m.total) }
-            let found = covering[m.shop + "/" + m.payment] ?? []
+            let key = m.shop + "/" + m.payment
+            let recorded = covering[key] ?? []
+            for id in Set(recorded.map(\.payout.id)).sorted() where !(journaled[key] ?? []).contains(id) {
+                report.differences.append(PayoutDifference(kind: "unjournaled", shop: m.shop, currency: m.currency, payment: m.payment,
+                                                           payout: id, endToEndId: nil, expected: m.total, actual: nil,
+                                                           message: "payout \(id) covers payment \(key), but the journal does not record it paid by \(id): not counted as paid out (the journal is the ledger of record)"))
+            }
+            let found = recorded.filter { (journaled[key] ?? []).contains($0.payout.id) }
             let ids = Array(Set(found.map(\.payout.id))).sorted()
             if ids.isEmpty {
                 report.differences.append(PayoutDifference(kind: "not-paid-out", shop: m.shop, currency: m.currency, payment: m.payment, payout: nil,

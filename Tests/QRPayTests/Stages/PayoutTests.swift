@@ -341,6 +341,14 @@ enum BankSamples {
         let found = check.stdout.split(separator: "\n").filter { $0.hasPrefix("payout.unjournaled ") }
         #expect(found.count == 2 && found.allSatisfy { $0.contains("the journal does not record it paid") }, "\(check.stdout)")
         #expect(!check.stdout.contains("journal.chain"), "the chain itself is intact: \(check.stdout)")
+        // Reconciliation believes the journal: the two payments are not paid out.
+        let day = Timestamp.day(Date())
+        let rec = s.run("qrpay-reconcile", ["--payouts", "--date", day, "--format", "json"])
+        #expect(rec.status == 1, "\(rec.stderr)")
+        let report = try JSONValue.parse(rec.stdout)
+        let kinds = (report["differences"]?.arrayValue ?? []).compactMap { $0["kind"]?.stringValue }
+        #expect(kinds.filter { $0 == "unjournaled" }.count == 2 && kinds.filter { $0 == "not-paid-out" }.count == 2, "\(rec.stdout)")
+        #expect((report["shops"]?.arrayValue ?? []).allSatisfy { $0["paidOut"]?["count"]?.intValue == 0 }, "\(rec.stdout)")
     }
 
     @Test func aPayoutStoppedBetweenItsCommitsIsCompletedOnce() throws {
