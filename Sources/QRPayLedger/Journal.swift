@@ -338,24 +338,29 @@ package final class Journal: Sendable {
     /// only for files recovered after a crash, so that the rerun finishes that work instead of
     /// judging it anew (and contradicting the journal).
     package func contains(shop: String, payment: String, to: PaymentState, evidence: String, days: Int = 2) -> Bool {
-        holds(kind: nil, shop: shop, payment: payment, to: to.rawValue, evidence: evidence, days: days)
+        holds(kind: nil, shop: shop, payment: payment, to: to.rawValue, evidence: [evidence], days: days)
+    }
+
+    /// `contains` for a change whose evidence may be any of `evidences` (one scan).
+    package func contains(shop: String, payment: String, to: PaymentState, anyOf evidences: Set<String>, days: Int) -> Bool {
+        !evidences.isEmpty && holds(kind: nil, shop: shop, payment: payment, to: to.rawValue, evidence: evidences, days: days)
     }
 
     /// Whether the journal's last two files hold this very transition (any kind): what an announced
     /// append that did not finish had already written.
     func journaled(_ t: TransitionRequest, days: Int = 2) -> Bool {
-        holds(kind: t.event.kind, shop: t.shop, payment: t.payment, to: t.event.toName, evidence: t.evidence, days: days)
+        holds(kind: t.event.kind, shop: t.shop, payment: t.payment, to: t.event.toName, evidence: [t.evidence], days: days)
     }
 
     /// The one scan behind `contains` and `journaled`: the last `days` files, newest first.
-    private func holds(kind: JournalEventKind?, shop: String, payment: String, to: String, evidence: String, days: Int) -> Bool {
+    private func holds(kind: JournalEventKind?, shop: String, payment: String, to: String, evidence: Set<String>, days: Int) -> Bool {
         guard let files = try? files().suffix(days) else { return false }
         for file in files.reversed() {
             guard let reader = try? LineReader(path: file) else { continue }
             while let line = try? reader.next() {
                 guard let entry = try? JournalEntry(line: line) else { continue }
                 if entry.kind == kind && entry.payment == payment && entry.shop == shop && entry.event.toName == to
-                    && entry.evidence == evidence { return true }
+                    && evidence.contains(entry.evidence) { return true }
             }
         }
         return false

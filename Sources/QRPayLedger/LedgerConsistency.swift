@@ -43,9 +43,8 @@ extension PaymentStore {
     package func journalHolds(_ record: PaymentRecord, now: Date) -> Bool {
         guard let last = record.history.last else { return false }
         let days = Int(max(0, now.timeIntervalSince(last.at)) / 86_400) + 2
-        return PaymentEvidence.candidates(record).contains {
-            journal.contains(shop: record.info.shop, payment: record.info.payment, to: record.state, evidence: $0, days: days)
-        }
+        return journal.contains(shop: record.info.shop, payment: record.info.payment, to: record.state,
+                                anyOf: Set(PaymentEvidence.candidates(record)), days: days)
     }
 
     /// `reindex`, for a record the journal holds; a record the journal does not hold is refused
