@@ -243,9 +243,14 @@ package final class Journal: Sendable {
         }
         var intent: String?
         if announcing && !transitions.isEmpty { intent = try announce(transitions) }
-        let head = try lastEntry()
+        let last = try lastEntry()
+        let head = last?.entry
         var seq = head?.seq ?? 0
         var prev = head?.hash ?? Journal.genesis
+        // Files never go back in time: an entry goes into the file of its own day or of the newest
+        // entry's file, whichever is later (an entry dated in the future, a stage run with a clock
+        // ahead, moved later entries on; the day of the newest entry's time may be earlier than its file's).
+        var day = last?.day ?? ""
         var entries: [JournalEntry] = []
         var bytesByFile: [(String, Data)] = []
         for t in transitions {
@@ -253,7 +258,8 @@ package final class Journal: Sendable {
             let e = JournalEntry(seq: seq, at: t.at, event: t.event, shop: t.shop, payment: t.payment, evidence: t.evidence, prev: prev)
             prev = e.hash
             entries.append(e)
-            let file = layout.journalFile(day: Timestamp.day(max(t.at, head?.at ?? t.at)))
+            day = max(day, Timestamp.day(t.at))
+            let file = layout.journalFile(day: day)
             if let last = bytesByFile.last, last.0 == file {
                 bytesByFile[bytesByFile.count - 1].1.append(e.line)
             } else {
@@ -372,8 +378,9 @@ package final class Journal: Sendable {
             .map { directory + "/" + $0 }
     }
 
-    /// The newest entry; a torn last line left by a crash (no newline) is cut off first.
-    func lastEntry() throws -> JournalEntry? {
+    /// The newest entry and the day of the file it is in; a torn last line left by a crash (no
+    /// newline) is cut off first.
+    func lastEntry() throws -> (entry: JournalEntry, day: String)? {
         for file in try files().reversed() {
             let fd = open(file, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
             guard fd >= 0 else { throw QRPayError.io("open the journal", path: file, errno: errno) }
@@ -398,7 +405,7 @@ package final class Journal: Sendable {
             }
             let body = buffer[0..<(end - 1)]
             let start = (body.lastIndex(of: 0x0A).map { $0 + 1 }) ?? 0
-            return try JournalEntry(line: Data(buffer[start..<(end - 1)]))
+            return (try JournalEntry(line: Data(buffer[start..<(end - 1)])), String((file as NSString).lastPathComponent.dropLast(".jsonl".count)))
         }
         return nil
     }
