@@ -36,6 +36,9 @@ import Testing
     @Test func shopReadsNoticesAndRefusals() throws {
         let s = try PipelineSpool()
         let layout = SpoolLayout(root: s.root)
+        // The day the payments are created (the status below asks for it: run across midnight, "today"
+        // would be the next day).
+        let created = Timestamp.day(Date())
         let paid = try s.registerPayment(try s.paymentInfo(payment: "N-1"))
         _ = try s.registerPayment(try s.paymentInfo(payment: "N-2", total: 1500, quantity: 1))
         try s.dropApproval(try s.approval(for: paid))
@@ -43,8 +46,14 @@ import Testing
         let cancel = s.run("qrpay-shop", ["cancel", "--shop", "1001", "--password-file", s.passwordFile, "--reason", "left", "N-2"])
         #expect(cancel.status == 0, "\(cancel.stderr)")
         #expect(settle(s).status == 0)
-        // N-3 expired before the PG saw it: the PG refuses it and tells the shop.
-        try s.dropInInbox(try s.signedPayment(try s.paymentInfo(payment: "N-3", created: Date() - 3600, lifetime: 60)))
+        // N-3 expired before the PG saw it: the PG refuses it and tells the shop. Created on the same
+        // UTC day as the others (an hour ago, or at midnight when the day is younger), so that the
+        // day's status below counts it whatever the time of day.
+        let now = Date()
+        let dayStart = try #require(Timestamp.parse(created + "T00:00:00Z"))
+        let n3Created = max(dayStart, now - 3600)
+        try s.dropInInbox(try s.signedPayment(try s.paymentInfo(payment: "N-3", created: n3Created,
+                                                                lifetime: max(1, min(60, now.timeIntervalSince(n3Created) / 2)))))
         #expect(s.run("qrpay-register", ["--password-file", s.passwordFile, "--once"]).status == 65)
         let notices = layout.notices(shop: "1001")
         #expect(s.files(notices.newDirectory).contains { $0.hasPrefix("N-3.refused.") })
@@ -84,13 +93,13 @@ import Testing
         #expect(again.status == 0 && again.stdout.isEmpty, "\(again.stdout) \(again.stderr)")
 
         // The day at closing time, from the journal.
-        let status = s.run("qrpay-shop", ["status", "--shop", "1001", "--json"])
+        let status = s.run("qrpay-shop", ["status", "--shop", "1001", "--day", created, "--json"])
         #expect(status.status == 0, "\(status.stderr)")
         let day = try JSONValue.parse(status.stdout)
         #expect(day["payments"] == 3)
         #expect(day["states"]?["finish"]?["count"] == 1 && day["states"]?["finish"]?["totals"]?["KRW"] == 9000)
         #expect(day["states"]?["cancel"]?["count"] == 1 && day["states"]?["refused"]?["count"] == 1)
-        let text = s.run("qrpay-shop", ["status", "--shop", "1001"])
+        let text = s.run("qrpay-shop", ["status", "--shop", "1001", "--day", created])
         #expect(text.status == 0 && text.stdout.contains("3 payment(s) created") && text.stdout.contains("KRW 9,000"), "\(text.stdout)")
     }
 
