@@ -215,20 +215,20 @@ package final class Journal: Sendable {
     /// Appends entries for `transitions` in one locked, fsync'd write.
     @discardableResult
     package func append(_ transitions: [TransitionRequest]) throws -> [JournalEntry] {
-        let (entries, intent) = try append(transitions, announcing: true)
-        if let intent { finished(intent: intent) }
-        return entries
+        let appended = try append(transitions, announcing: true)
+        finished(appended.completion)
+        return appended.entries
     }
 
     /// Appends entries for `transitions`, announced first by an intent file (pg/journal/intents/)
-    /// that the caller removes with `finished(intent:)` once the records they describe are in place.
+    /// that the caller removes with `finished(_:)` once the records they describe are in place.
     /// A transition that an earlier append announced and whose intent is still there (that append's
     /// process was killed, or its commit failed after the journal) is journaled only if the journal
     /// does not hold it already: a rerun journals nothing twice. The intent is written without an
     /// fsync: `kill -9` cannot lose it; after a power loss a rerun may repeat an entry, which
     /// `qrpay-spool check` recognizes as a benign identical repeat.
-    package func append(_ transitions: [TransitionRequest], announcing: Bool) throws -> (entries: [JournalEntry], intent: String?) {
-        guard !transitions.isEmpty else { return ([], nil) }
+    package func append(_ transitions: [TransitionRequest], announcing: Bool) throws -> (entries: [JournalEntry], completion: Completion) {
+        guard !transitions.isEmpty else { return ([], Completion(intent: nil, adopted: [])) }
         try layout.makeDirectories(directory)
         let lockFD = open(layout.journalLock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o640)
         guard lockFD >= 0 else { throw QRPayError.io("open the journal lock", path: layout.journalLock, errno: errno) }
@@ -238,8 +238,14 @@ package final class Journal: Sendable {
         }
         defer { flock(lockFD, LOCK_UN) }
         let pending = pendingIntents()
+        // A change an earlier, unfinished append announced and wrote is adopted, not written again:
+        // this commit finishes it, and its announcement goes with this commit's.
+        var adopted = Set<IntentKey>()
         let transitions = transitions.filter { t in
-            !(pending.contains(IntentKey(t)) && journaled(t))
+            let key = IntentKey(t)
+            guard pending.contains(key) && journaled(t) else { return true }
+            adopted.insert(key)
+            return false
         }
         var intent: String?
         if announcing && !transitions.isEmpty { intent = try announce(transitions) }
@@ -275,7 +281,15 @@ package final class Journal: Sendable {
             guard fsync(fd) == 0 else { throw QRPayError.io("fsync the journal", path: file, errno: errno) }
             if created { try FileIO.fsyncDirectory(directory) }
         }
-        return (entries, intent)
+        return (entries, Completion(intent: intent, adopted: adopted))
+    }
+
+    /// What to undo once a commit's records are in place: its own intent, and the changes it
+    /// adopted from earlier intents.
+    package struct Completion: Sendable {
+        let intent: String?
+        let adopted: Set<IntentKey>
+        package var isEmpty: Bool { intent == nil && adopted.isEmpty }
     }
 
     struct IntentKey: Hashable {
@@ -285,6 +299,12 @@ package final class Journal: Sendable {
         }
         init(shop: String, payment: String, to: String, evidence: String) {
             self.shop = shop; self.payment = payment; self.to = to; self.evidence = evidence
+        }
+        /// One transition of an intent file, as `announce` writes it.
+        init?(_ t: JSONValue) {
+            guard let shop = t["shop"]?.stringValue, let payment = t["payment"]?.stringValue,
+                  let to = t["to"]?.stringValue, let evidence = t["evidence"]?.stringValue else { return nil }
+            self.init(shop: shop, payment: payment, to: to, evidence: evidence)
         }
     }
 
@@ -306,9 +326,7 @@ package final class Journal: Sendable {
                 continue
             }
             for t in value["transitions"]?.arrayValue ?? [] {
-                guard let shop = t["shop"]?.stringValue, let payment = t["payment"]?.stringValue,
-                      let to = t["to"]?.stringValue, let evidence = t["evidence"]?.stringValue else { continue }
-                keys.insert(IntentKey(shop: shop, payment: payment, to: to, evidence: evidence))
+                if let key = IntentKey(t) { keys.insert(key) }
             }
         }
         return keys
@@ -334,9 +352,87 @@ package final class Journal: Sendable {
         return path
     }
 
-    /// The records an intent announced are in place: the intent goes.
-    package func finished(intent: String) {
-        unlink(intent)
+    /// A payment change an intent still announces: a commit that appended it to the journal and was
+    /// killed, or failed, before its last name (its record, markers, notices, receipts, list entry).
+    package struct UnfinishedChange: Equatable, Sendable {
+        package let to: String
+        package let evidence: String
+    }
+
+    /// The changes of payment (shop, payment) that intents still announce (usually none: the
+    /// directory is empty). Until the stage that began such a change reruns and finishes it, the
+    /// payment takes no other change: a cancel never overtakes an approval the journal holds.
+    /// Only changes the journal holds count: an intent whose append failed before the journal did
+    /// (a full disk) announces nothing that happened.
+    package func unfinishedChanges(shop: String, payment: String) -> [UnfinishedChange] {
+        pendingIntents().filter { key in
+            key.shop == shop && key.payment == payment
+                && holds(kind: nil, shop: shop, payment: payment, to: key.to, evidence: [key.evidence], days: 2)
+        }.map { UnfinishedChange(to: $0.to, evidence: $0.evidence) }
+    }
+
+    /// An intent file still there: its path, when it was written, and the changes it announces
+    /// (`shop` carries a `kind:` prefix for events other than a payment's change).
+    package struct PendingIntent: Sendable {
+        package let path: String
+        package let at: Date?
+        package let changes: [(shop: String, payment: String, to: String, evidence: String, journaled: Bool)]
+    }
+
+    /// Every intent still there, for `qrpay-spool check` (the usual answer: none).
+    package func intents() -> [PendingIntent] {
+        let dir = layout.journalIntentsDirectory
+        var out: [PendingIntent] = []
+        for name in ((try? FileIO.listDirectory(dir)) ?? []).sorted() where name.hasSuffix(".json") && !name.hasPrefix(".") {
+            let path = dir + "/" + name
+            guard let data = try? FileIO.read(path, maxBytes: 16 << 20),
+                  let value = try? JSONValue.parse(data, options: .init(maxBytes: 16 << 20), what: "journal intent") else {
+                out.append(PendingIntent(path: path, at: nil, changes: []))
+                continue
+            }
+            let changes = (value["transitions"]?.arrayValue ?? []).compactMap(IntentKey.init).map { key in
+                let parts = key.shop.split(separator: ":", maxSplits: 1).map(String.init)
+                let kind = parts.count == 2 ? JournalEventKind(rawValue: parts[0]) : nil
+                let shop = parts.count == 2 ? parts[1] : key.shop
+                return (shop: key.shop, payment: key.payment, to: key.to, evidence: key.evidence,
+                        journaled: holds(kind: kind, shop: shop, payment: key.payment, to: key.to, evidence: [key.evidence], days: 3))
+            }
+            out.append(PendingIntent(path: path, at: value["at"]?.stringValue.flatMap(Timestamp.parse), changes: changes))
+        }
+        return out
+    }
+
+    /// The records an intent announced are in place: the intent goes. The changes adopted from
+    /// earlier intents leave them (an intent whose every change is finished goes; one with others
+    /// left is rewritten without the finished ones, under the journal's lock).
+    package func finished(_ completion: Completion) {
+        if let intent = completion.intent { unlink(intent) }
+        guard !completion.adopted.isEmpty else { return }
+        let lockFD = open(layout.journalLock, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
+        guard lockFD >= 0 else { return }  // the intents stay: a later rerun finds them journaled
+        defer { close(lockFD) }
+        while flock(lockFD, LOCK_EX) != 0 { if errno != EINTR { return } }
+        defer { flock(lockFD, LOCK_UN) }
+        let dir = layout.journalIntentsDirectory
+        for name in (try? FileIO.listDirectory(dir)) ?? [] where name.hasSuffix(".json") && !name.hasPrefix(".") {
+            let path = dir + "/" + name
+            guard let data = try? FileIO.read(path, maxBytes: 16 << 20),
+                  let value = try? JSONValue.parse(data, options: .init(maxBytes: 16 << 20), what: "journal intent"),
+                  case .object(var object) = value, let all = value["transitions"]?.arrayValue else { continue }
+            let left = all.filter { t in
+                guard let key = IntentKey(t) else { return true }
+                return !completion.adopted.contains(key)
+            }
+            if left.count == all.count { continue }
+            if left.isEmpty { unlink(path); continue }
+            object["transitions"] = .array(left)
+            let tmp = dir + "/." + FileIO.uniqueName()
+            let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o640)
+            guard fd >= 0 else { continue }
+            let written = (try? FileIO.writeAll(fd: fd, JSONValue.object(object).serialized(), path: tmp)) != nil
+            close(fd)
+            if !written || rename(tmp, path) != 0 { unlink(tmp) }
+        }
     }
 
     /// Whether the journal's last `days` files hold a transition of (shop, payment) to `to` with this

@@ -7,8 +7,9 @@ import QRPaySpool
 
 extension Journal: CommitLog {
     package func append(committing entries: [TransitionRequest]) throws -> (() -> Void)? {
-        guard let intent = try append(entries, announcing: true).intent else { return nil }
-        return { self.finished(intent: intent) }
+        let completion = try append(entries, announcing: true).completion
+        guard !completion.isEmpty else { return nil }
+        return { self.finished(completion) }
     }
 }
 

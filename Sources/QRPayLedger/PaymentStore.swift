@@ -73,6 +73,7 @@ package struct PaymentStore: Sendable {
 
     /// Stages a new record: journal entry, marker, due entry, record (never replacing one).
     package func create(_ record: PaymentRecord, commit: GroupCommit) throws {
+        try requireFinished(shop: record.info.shop, payment: record.info.payment, to: record.state, evidence: record.documentHash)
         let path = recordPath(shop: record.info.shop, payment: record.info.payment)
         try commit.claim(key: path)
         try commit.context.ensureDirectory(FileIO.parentDirectory(path))
@@ -95,6 +96,8 @@ package struct PaymentStore: Sendable {
         guard record.state.canMove(to: next) else {
             throw QRPayError(.paymentState, "payment \(record.info.shop)/\(record.info.payment) is \(record.state.rawValue); it cannot become \(next.rawValue)")
         }
+        let hash = evidenceHash ?? PaymentStore.evidenceHash(evidence)
+        try requireFinished(shop: record.info.shop, payment: record.info.payment, to: next, evidence: hash)
         let path = recordPath(shop: record.info.shop, payment: record.info.payment)
         try commit.claim(key: path)
         var updated = record
@@ -102,7 +105,7 @@ package struct PaymentStore: Sendable {
         if let user { updated.user = user }
         updated.history.append(HistoryEntry(state: next, at: at, evidence: evidence))
         commit.journal(journal, TransitionRequest(shop: record.info.shop, payment: record.info.payment, from: record.state,
-                                                  to: next, evidenceHash: evidenceHash ?? PaymentStore.evidenceHash(evidence), at: at))
+                                                  to: next, evidenceHash: hash, at: at))
         try writeMarker(updated, commit: commit)
         try writeDueEntry(updated, commit: commit)
         try commit.write(updated.serialized(), to: path, mode: 0o640, ifExists: .replace, last: true)
@@ -111,6 +114,26 @@ package struct PaymentStore: Sendable {
             commit.remove(DueIndex.path(old, layout: layout))
         }
         return updated
+    }
+
+    /// Refuses (`ledger.unfinished`, transient) a change of a payment while the journal announces
+    /// another change of it that its stage has not finished (killed or failed after the journal
+    /// append): the rerun of that stage finishes it first, with its outputs, and only then does
+    /// anything else happen to the payment. The very change announced (the rerun) goes through.
+    package func requireFinished(shop: String, payment: String, to: PaymentState, evidence: String) throws {
+        let unfinished = journal.unfinishedChanges(shop: shop, payment: payment)
+        guard !unfinished.isEmpty, !unfinished.contains(Journal.UnfinishedChange(to: to.rawValue, evidence: evidence)) else { return }
+        let stage = unfinished.map { PaymentStore.stage(making: $0.to) }.joined(separator: ", ")
+        throw QRPayError(.ledgerUnfinished, "payment \(shop)/\(payment) has a change to \(unfinished.map(\.to).joined(separator: ", ")) that the journal holds and its stage has not finished (\(layout.relative(layout.journalIntentsDirectory))): the change to \(to.rawValue) waits until \(stage) reruns and finishes it")
+    }
+
+    /// The program that makes a change to `state`.
+    package static func stage(making state: String) -> String {
+        switch PaymentState(rawValue: state) {
+        case .request: return "qrpay-register"
+        case .accept: return "qrpay-approve"
+        default: return "qrpay-settle"
+        }
     }
 
     /// base64url SHA-256 of a rule's evidence JSON (canonical: sorted keys, compact).

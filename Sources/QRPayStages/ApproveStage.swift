@@ -79,9 +79,12 @@ package struct ApproveStage: SpoolStage {
             }
             throw QRPayError(.approvalReplay, "payment \(approval.shop)/\(approval.payment) is already \(record.state.rawValue); one approval per payment (replay refused)")
         }
-        // A file recovered after a crash whose acceptance the journal already holds is finished as it was begun.
-        guard record.info.expires > now || (file.recovered && store.journal.contains(shop: record.info.shop, payment: record.info.payment,
-                                                                                     to: .accept, evidence: approvalHash)) else {
+        // A file recovered after a crash whose acceptance the journal already holds is finished as it
+        // was begun: the journal decided, and nothing judged anew (the expiry, a revocation since)
+        // contradicts it. Until then no other change of the payment is made (`ledger.unfinished`).
+        let begun = file.recovered && store.journal.contains(shop: record.info.shop, payment: record.info.payment,
+                                                             to: .accept, evidence: approvalHash)
+        guard record.info.expires > now || begun else {
             throw QRPayError(.approvalExpired, "payment \(approval.shop)/\(approval.payment) expired at \(Timestamp.format(record.info.expires))")
         }
         guard approval.currency == record.info.currency.code, approval.total == record.info.total else {
@@ -91,7 +94,7 @@ package struct ApproveStage: SpoolStage {
             throw QRPayError(.approvalDocumentMismatch, "the approval was made for another version of the shop's payment document")
         }
         // The shop must still stand behind its payment: a shop certificate revoked by then stops it.
-        if let fingerprint = record.signer["fingerprint"]?.stringValue {
+        if !begun, let fingerprint = record.signer["fingerprint"]?.stringValue {
             let shopCertificate = try trust.certificate(fingerprint: fingerprint)
             do { try trust.verify(shopCertificate, role: .shop, id: record.info.shop, at: now) } catch let e as QRPayError where e.code == .pkiRevoked {
                 throw QRPayError(.pkiRevoked, "shop \(record.info.shop)'s certificate was revoked: its payment \(record.info.payment) can no longer be approved (\(e.message))")

@@ -167,7 +167,12 @@ package struct SettleStage: SpoolStage {
                         lines.append("\(entry.shop)/\(entry.payment) not \(kind == .accepted ? "finished: a cancel" : "expired: an approval") for it is waiting in \(kind == .accepted ? "pg/cancels" : "pg/approvals")")
                         continue
                     }
-                    switch try settle(entry, now: now, commit: commit) {
+                    let settled: Settled
+                    do { settled = try settle(entry, now: now, commit: commit) } catch let e as QRPayError where e.code == .ledgerUnfinished {
+                        // Nothing was staged for it (the check comes first): the others go on.
+                        settled = .deferred("\(entry.shop)/\(entry.payment) deferred [\(e.code)]: \(e.message)")
+                    }
+                    switch settled {
                     case .unchanged: break
                     case .changed(let line): lines.append(line); changed += 1
                     case .deferred(let line): lines.append(line); report.deferred += 1
@@ -250,7 +255,7 @@ package struct SettleStage: SpoolStage {
         case unchanged
         /// The payment changed: the log line.
         case changed(String)
-        /// Left for later for a fault of this system (`ledger.mismatch`): the log line.
+        /// Left for later for a fault of this system (`ledger.mismatch`, `ledger.unfinished`): the log line.
         case deferred(String)
     }
 }

@@ -278,6 +278,7 @@ extension ErrorCode {
     package static let listMismatch = ErrorCode("list.mismatch", .dataError, .input, "a list entry is for another payment than the QR code")
     package static let journalMalformed = ErrorCode("journal.malformed", .dataError, .input, "a journal entry does not parse")
     package static let ledgerMismatch = ErrorCode("ledger.mismatch", .tempFail, .system, "a record disagrees with the journal (the ledger of record); nothing is derived from it until it is restored")
+    package static let ledgerUnfinished = ErrorCode("ledger.unfinished", .tempFail, .system, "a change of this payment the journal announced is not finished yet; no other change of it is made until the stage that began it reruns")
     package static let journalCorrupt = ErrorCode("journal.corrupt", .ioError, .system, "the journal's last line cannot be read: {path}")
     package static let journalBroken = ErrorCode("journal.broken", .dataError, .input, "the journal does not verify; nothing signed")
     package static let checkpointVersion = ErrorCode("checkpoint.version", .dataError, .input, "a checkpoint of an unknown version")
@@ -352,7 +353,7 @@ extension ErrorCode {
         approvalReplay, approvalExpired, approvalTotalMismatch, approvalDocumentMismatch, approvalIntent, approvalAmbiguous, approvalRepeated, approvalOwnCertificate, userDeclined, approvalPaymentPending, cancelPaymentPending,
         cancelVersion, cancelReason, cancelTime, cancelUnknownPayment, cancelNotOpen, cancelFinished, cancelTooLate,
         noticeParty, shopPaymentUsed, shopUnknownPayment, shopNoQR, noticeState, noticeTime,
-        recordMalformed, recordSignature, recordMismatch, listMalformed, listUnsigned, listMismatch, journalMalformed, ledgerMismatch,
+        recordMalformed, recordSignature, recordMismatch, listMalformed, listUnsigned, listMismatch, journalMalformed, ledgerMismatch, ledgerUnfinished,
         journalCorrupt, journalBroken, checkpointVersion, checkpointMalformed, verifyMismatch,
         qrEmpty, qrTooLong, qrEncode, qrModuleSize, qrMargin, qrNone, qrNotQRPay, qrSignature, qrMismatch,
         imageEmpty, imageUnsupported, imageTruncated, imageCorrupt, imageTooLarge, imageMemory, imageWrite,

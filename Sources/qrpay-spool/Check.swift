@@ -24,7 +24,9 @@ extension QRPaySpool {
             world-writable directory; the CRL and every certificate (the CA's, the PG's, each shop's and \
             user's in ca/certs/) unexpired; no foreign name waiting in a queue's new/; nothing deferred \
             longer than --max-deferred; nothing waiting or claimed in the PG's queues (pg/inbox, \
-            pg/approvals, pg/cancels) longer than --max-age (notices and receipts wait for their party).
+            pg/approvals, pg/cancels) longer than --max-age (notices and receipts wait for their party); \
+            no journal intent older than --max-age (journal.unfinished: a change the journal holds whose \
+            stage was killed before its records, notices and receipts were in place; rerun that stage).
 
             Findings and warnings: a finding is something wrong now (an expired CRL or certificate, a \
             file stuck in a queue, a record that disagrees with the journal) and makes the exit status 1. \

@@ -35,6 +35,9 @@
 //   cert.expired           a certificate (the CA's, the PG's, a shop's or user's in ca/certs/) has expired
 //   queue.foreign          a foreign name waiting in a queue's new/ (no stage will take it)
 //   queue.deferred         a file deferred for longer than --max-deferred (default 1h): a fault that lasts
+//   journal.unfinished     a journal intent older than --max-age: a change the journal holds whose stage
+//                          was killed before its records and outputs were in place (rerun the stage); or an
+//                          intent announcing nothing the journal holds (--repair removes it)
 //   queue.old              a file waiting or claimed in a PG queue (pg/inbox, pg/approvals, pg/cancels)
 //                          for longer than --max-age (default 1h): is the stage running?
 //
@@ -163,6 +166,7 @@ package final class SpoolCheck {
             try check.checkPayouts(journalPayouts: audit.payouts)
             try check.checkTemporaryFiles()
             try check.checkQueues()
+            check.checkIntents()
             try check.checkModes()
         }
         return check
@@ -515,6 +519,29 @@ package final class SpoolCheck {
                     }
                 }
             }
+        }
+    }
+
+    /// Journal intents left longer than `--max-age`: a change the journal holds whose stage was
+    /// killed (or failed) before its records, notices and receipts were in place. The payment takes
+    /// no other change until that stage reruns. An intent announcing nothing the journal holds (its
+    /// append failed) is stale: `--repair` removes it.
+    func checkIntents() {
+        let dir = layout.journalIntentsDirectory
+        guard SpoolLayout.mayRead(dir) else { return }
+        for intent in store.journal.intents() {
+            let age = intent.at.map { now.timeIntervalSince($0) }
+            guard (age ?? .infinity) > thresholds.maxAge else { continue }
+            let journaled = intent.changes.filter(\.journaled)
+            let path = layout.relative(intent.path)
+            if journaled.isEmpty {
+                add("journal.unfinished", path, "a journal intent \(age.map { "of " + SpoolCheck.span($0) + " ago " } ?? "")announces nothing the journal holds (its append failed): nothing waits on it",
+                    repairable: true) { try FileIO.remove(intent.path) }
+                continue
+            }
+            let changes = journaled.map { "\($0.shop)/\($0.payment) → \($0.to)" }
+            let stages = Set(journaled.map { PaymentStore.stage(making: $0.to) }).sorted()
+            add("journal.unfinished", path, "the journal holds \(changes.count) change(s) (\(changes.prefix(5).joined(separator: ", "))\(changes.count > 5 ? ", …" : "")) whose records, notices and receipts are not all in place, for \(age.map(SpoolCheck.span) ?? "an unknown time"): the payments take no other change until \(stages.joined(separator: ", ")) reruns (is it running? its claimed input finishes them)")
         }
     }
 
