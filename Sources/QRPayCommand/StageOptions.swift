@@ -87,10 +87,12 @@ package func stageContext(_ root: String) throws -> StageContext {
 /// tells cron and systemd the truth (StageSummary.exitStatus): 0 every input processed, 65 some
 /// quarantined, 75 some deferred or left waiting (or another instance holds the lock). A `--watch`
 /// run stopped by SIGTERM exits 0 (it ran until asked to stop).
-package func runStage(program: String, context: StageContext, stage: any SpoolStage, options: StageModeOptions) throws {
+package func runStage(program: String, context: StageContext, stage: any SpoolStage, options: StageModeOptions,
+                      signalsSince: Int? = nil) throws {
     var status = SysExit.ok
     try runReportingErrors(program) {
-        let runner = StageRunner(stage: stage, context: context, mode: options.runMode)
+        var runner = StageRunner(stage: stage, context: context, mode: options.runMode)
+        runner.signalsSince = signalsSince
         let summary = try runner.run()
         Diagnostics.info(program, "\(summary)")
         if options.mode == .once { status = summary.exitStatus }
@@ -105,6 +107,9 @@ package func runPGStage(program: String, spool: SpoolOptions, passwordFile: Stri
     let root = spool.root
     var stage: (any SpoolStage)?
     var context: StageContext?
+    // Before the key unlock (scrypt: up to a second): a SIGTERM from then on stops the run cleanly
+    // (exit 0 for --watch) instead of killing the process with the default action.
+    let signalsSince = StopSignals.shared.install()
     try runReportingErrors(program) {
         try spool.requireSpool()
         context = try stageContext(root)
@@ -113,5 +118,5 @@ package func runPGStage(program: String, spool: SpoolOptions, passwordFile: Stri
         }
         stage = try make(context!.layout, pg)
     }
-    try runStage(program: program, context: context!, stage: stage!, options: options)
+    try runStage(program: program, context: context!, stage: stage!, options: options, signalsSince: signalsSince)
 }

@@ -211,10 +211,12 @@ package final class StopSignals: Sendable {
     /// The signals received so far.
     package var generation: Int { signalGeneration.load(ordering: .sequentiallyConsistent) }
 
-    /// Installs the handlers (once per process) and unblocks the signals.
-    package func install() {
+    /// Installs the handlers (once per process) and unblocks the signals. Returns the generation
+    /// from then on (what a run started later passes as `signalsSince`).
+    @discardableResult
+    package func install() -> Int {
         guard installed.compareExchange(expected: false, desired: true, ordering: .sequentiallyConsistent).exchanged
-        else { return }
+        else { return generation }
         _ = signalGeneration.load(ordering: .sequentiallyConsistent)
         _ = signalWakeFD.load(ordering: .sequentiallyConsistent)
         for sig in [SIGTERM, SIGINT] {
@@ -235,6 +237,7 @@ package final class StopSignals: Sendable {
         sigaddset(&unblock, SIGTERM)
         sigaddset(&unblock, SIGINT)
         pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
+        return generation
     }
 
     /// A descriptor that becomes readable when a signal arrives (for `DirectoryWatcher.wait`).
@@ -258,6 +261,10 @@ package struct StageRunner: Sendable {
     package let control: StageControl
     /// Stop on SIGTERM/SIGINT (programs do; tests may not).
     package let stopsOnSignals: Bool
+    /// The signal generation the run counts from: a program passes the one at which it installed
+    /// the handlers (its start), so that a SIGTERM during its key unlock stops it too; nil: the
+    /// run's own start (tests that run several runners in one process).
+    package var signalsSince: Int? = nil
     /// Seconds to wait before retry number `attempts` (1, 2, ...) of a deferred file.
     package let backoff: @Sendable (Int) -> TimeInterval
 
@@ -289,7 +296,7 @@ package struct StageRunner: Sendable {
             throw QRPayError(.internalError, "stage name \"\(stage.name)\" is not a valid id")
         }
         StandardError.ignoreBrokenPipes()
-        let signalsAtStart = StopSignals.shared.generation
+        let signalsAtStart = signalsSince ?? StopSignals.shared.generation
         if stopsOnSignals { StopSignals.shared.install() }
         let shouldStop: @Sendable () -> Bool = { [control, stopsOnSignals] in
             control.isStopped || (stopsOnSignals && StopSignals.shared.generation != signalsAtStart)

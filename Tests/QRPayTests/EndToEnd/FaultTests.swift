@@ -115,6 +115,35 @@ let isRoot = geteuid() == 0
         #expect(s.run("qrpay-spool", ["check"]).status == 0)
     }
 
+    // 2c. SIGTERM at any instant of a --watch run, its key unlock included, stops it cleanly (exit 0):
+    // the handlers are installed before the unlock (the default action used to kill it, -15).
+    @Test(arguments: [0.1]) func aSIGTERMAnyTimeStopsAWatchCleanly(after seconds: Double) throws {
+        let s = try PipelineSpool()
+        // The PG's key at the standard scrypt cost (the fixtures' unlocks in 5 ms): the unlock takes
+        // a good part of a second, and the early signals come during it.
+        let password = try String(contentsOfFile: s.passwordFile, encoding: .utf8).trimmingCharacters(in: .newlines)
+        try Durable.write(try s.pg.key.encryptedPEM(password: password, protection: .standard), to: s.root + "/pg/key.pem",
+                          mode: 0o600, ifExists: .replace)
+        // Started by python3 with no signal blocked (the test process may block SIGTERM, and a blocked
+        // signal would wait, pending, for the handler), as systemd and a shell start it.
+        let launcher = """
+            import signal, subprocess, sys, time
+            signal.pthread_sigmask(signal.SIG_SETMASK, [])
+            p = subprocess.Popen(sys.argv[2:], stderr=subprocess.DEVNULL)
+            time.sleep(float(sys.argv[1]))
+            p.send_signal(signal.SIGTERM)
+            print(p.wait())
+            """
+        for program in ["qrpay-settle", "qrpay-approve"] {
+            let args = [programDirectory() + "/" + program, "--spool", s.root, "--password-file", s.passwordFile, "--watch"]
+                + (program == "qrpay-settle" ? ["--hold", "1h"] : [])
+            let r = runExecutable(tool("python3"), ["-c", launcher, String(seconds)] + args)
+            // Popen's returncode: the exit status, or minus the signal that killed it.
+            #expect(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "0",
+                    "\(program) --watch, SIGTERM after \(seconds) s: \(r.stdout)\(r.stderr)")
+        }
+    }
+
     // 2b. A full disk during the tick: nothing finishes without its receipt; the next run finishes all.
     @Test(.enabled(if: isRoot, "needs root: mounts a small tmpfs to fill"))
     func aFullDiskInTheTickDefersIt() throws {
