@@ -13,6 +13,12 @@ extension SpoolLayout {
             + StateMarker.name(shop: info.shop, payment: info.payment, currency: info.currency.code, total: info.total)
     }
 
+    /// pg/unpaid/DAY/MARKER: a finished payment not yet paid out (the payout's index).
+    package func unpaidPath(info: PaymentInfo) -> String {
+        unpaidDirectory(day: Timestamp.day(info.created)) + "/"
+            + StateMarker.name(shop: info.shop, payment: info.payment, currency: info.currency.code, total: info.total)
+    }
+
     package func stateDirectory(_ state: PaymentState) -> String { statesDirectory + "/" + state.rawValue }
     package func stateDirectory(_ state: PaymentState, day: String) -> String { stateDirectory(state) + "/" + day }
     /// pg/states/STATE/DAY/SHOP~PAYMENT~CUR~TOTAL (DAY: the payment's UTC creation day).

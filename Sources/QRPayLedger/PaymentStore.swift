@@ -108,6 +108,7 @@ package struct PaymentStore: Sendable {
                                                   to: next, evidenceHash: hash, at: at))
         try writeMarker(updated, commit: commit)
         try writeDueEntry(updated, commit: commit)
+        if next == .finish { try writeUnpaidEntry(updated, commit: commit) }
         try commit.write(updated.serialized(), to: path, mode: 0o640, ifExists: .replace, last: true)
         commit.remove(markerPath(state: record.state, info: record.info))
         if let old = DueIndex.entry(for: record), old != DueIndex.entry(for: updated) {
@@ -153,9 +154,34 @@ package struct PaymentStore: Sendable {
         try commit.write(Data(), to: path, mode: 0o640, ifExists: .replace)
     }
 
+    /// Whether the payout's unpaid index (pg/unpaid) is in use: `qrpay-payout` builds it whole the
+    /// first time; until then nothing writes into it (a half index would hide payments).
+    package var keepsUnpaidIndex: Bool { FileIO.isDirectory(layout.unpaidDirectory) }
+
+    /// Whether `record` belongs in the unpaid index: finished, no payout named, no paid marker.
+    package func isUnpaid(_ record: PaymentRecord) -> Bool {
+        record.state == .finish && record.payout == nil && !FileIO.exists(layout.paidPath(info: record.info))
+    }
+
+    func writeUnpaidEntry(_ record: PaymentRecord, commit: GroupCommit) throws {
+        guard keepsUnpaidIndex else { return }
+        let path = layout.unpaidPath(info: record.info)
+        // Not the run's directory cache: the payout removes a day's directory once it is all paid,
+        // while a settle --watch process lives on.
+        let day = FileIO.parentDirectory(path)
+        if !FileIO.isDirectory(day) { try layout.makeDirectories(day) }
+        try commit.write(Data(), to: path, mode: 0o640, ifExists: .replace)
+    }
+
     /// Stages what makes the markers and due entries agree with the record: exactly one marker, in
-    /// the record's state; a due entry only while it is open.
+    /// the record's state; a due entry only while it is open; an unpaid entry only while it is
+    /// finished and not paid out.
     package func reindex(_ record: PaymentRecord, commit: GroupCommit) throws {
+        if keepsUnpaidIndex {
+            let unpaid = layout.unpaidPath(info: record.info)
+            if isUnpaid(record) { if !FileIO.exists(unpaid) { try writeUnpaidEntry(record, commit: commit) } }
+            else if FileIO.exists(unpaid) { commit.remove(unpaid) }
+        }
         if !FileIO.exists(markerPath(state: record.state, info: record.info)) { try writeMarker(record, commit: commit) }
         for state in PaymentState.allCases where state != record.state {
             let path = markerPath(state: state, info: record.info)
@@ -172,6 +198,7 @@ package struct PaymentStore: Sendable {
     /// Whether the markers and due entries agree with the record (what `reindex` would change nothing of).
     package func isIndexed(_ record: PaymentRecord) -> Bool {
         guard FileIO.exists(markerPath(state: record.state, info: record.info)) else { return false }
+        if keepsUnpaidIndex && isUnpaid(record) != FileIO.exists(layout.unpaidPath(info: record.info)) { return false }
         for state in PaymentState.allCases where state != record.state {
             if FileIO.exists(markerPath(state: state, info: record.info)) { return false }
         }

@@ -204,6 +204,15 @@ package struct SpoolLayout: Sendable {
     /// pg/paid/DAY/MARKER: finished payments already paid out (the finish marker's name, by creation day).
     package var paidDirectory: String { pgDirectory + "/paid" }
     package func paidDirectory(day: String) -> String { paidDirectory + "/" + day }
+    /// pg/unpaid/DAY/MARKER: finished payments not yet paid out (an index: pg/states/finish minus
+    /// pg/paid, as the journal has them), what a payout pass reads instead of every finish marker.
+    /// Built whole by `qrpay-payout` the first time (in pg/unpaid.new, renamed into place).
+    package var unpaidDirectory: String { pgDirectory + "/unpaid" }
+    package func unpaidDirectory(day: String) -> String { unpaidDirectory + "/" + day }
+    /// pg/payout-records/prepared/PAYOUT: payouts a crash may have left half done (an index of the
+    /// records in state "prepared": what a payout pass reads instead of every payout record).
+    package var preparedPayoutsDirectory: String { payoutRecordsDirectory + "/prepared" }
+    package func preparedPayoutPath(payout: String) -> String { preparedPayoutsDirectory + "/" + payout }
     /// pg/bank: status reports and statements from the bank (pain.002, camt.053, camt.054), read by qrpay-payout.
     package var bank: Queue { Queue(path: pgDirectory + "/bank") }
     /// pg/bank-records/HASH.json: what each bank file said, as read (HASH: hex SHA-256 of the file, 32 digits).
@@ -460,9 +469,14 @@ extension SpoolLayout {
                     queue: .own(.pg)),
         LayoutEntry("pg/payout-records", .directory, .pg, .pg, 0o750, writer: "`qrpay-payout`", reader: "`qrpay-reconcile --payouts`, `qrpay-spool check`"),
         LayoutEntry("pg/payout-records/{payout}.json", .file, .pg, .pg, 0o640, writer: "`qrpay-payout`", reader: "reconcile, check (the payout: transfers, payments, the bank's statuses)"),
+        LayoutEntry("pg/payout-records/prepared", .directory, .pg, .pg, 0o750, writer: "`qrpay-payout`", reader: "`qrpay-payout` (an index of the payout records still \"prepared\")"),
+        LayoutEntry("pg/payout-records/prepared/{payout}", .file, .pg, .pg, 0o640, writer: "`qrpay-payout` (with the record; removed when it is \"sent\")", reader: "`qrpay-payout` (a crash's half-done payout, completed first)"),
         LayoutEntry("pg/paid", .directory, .pg, .pg, 0o750, writer: "`qrpay-payout`", reader: "`qrpay-payout`, `qrpay-reconcile --payouts`"),
         LayoutEntry("pg/paid/{day}", .directory, .pg, .pg, 0o750, writer: "`qrpay-payout`", reader: "`qrpay-payout`, `qrpay-reconcile --payouts` (DAY: UTC creation day)"),
         LayoutEntry("pg/paid/{day}/{marker}", .file, .pg, .pg, 0o640, writer: "`qrpay-payout`", reader: "payout, reconcile (empty: the finish marker's name; the record names the payout)"),
+        LayoutEntry("pg/unpaid", .directory, .pg, .pg, 0o750, writer: "`qrpay-payout` (built whole once), `qrpay-settle`", reader: "`qrpay-payout`"),
+        LayoutEntry("pg/unpaid/{day}", .directory, .pg, .pg, 0o750, writer: "`qrpay-settle`, `qrpay-payout`", reader: "`qrpay-payout` (DAY: UTC creation day)"),
+        LayoutEntry("pg/unpaid/{day}/{marker}", .file, .pg, .pg, 0o640, writer: "`qrpay-settle` (with the finish), `qrpay-payout` (removed with the paid marker)", reader: "`qrpay-payout` (an index: finished and not paid out; checked against the record, which the journal supports)"),
         LayoutEntry("pg/bank", .queue, .pg, .pg, 0o700, writer: "the bank's channel: pain.002, camt.053, camt.054 files", reader: "`qrpay-payout`",
                     queue: .own(.pg)),
         LayoutEntry("pg/bank-records", .directory, .pg, .pg, 0o750, writer: "`qrpay-payout`", reader: "`qrpay-reconcile --payouts`"),

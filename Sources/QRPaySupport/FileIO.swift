@@ -213,6 +213,25 @@ package enum FileIO {
         if unlink(path) != 0 && errno != ENOENT { throw QRPayError.io("remove", path: path, errno: errno) }
     }
 
+    /// Removes the directory `path` and everything under it, following no link (a link is removed,
+    /// never what it points to); a missing path is fine.
+    package static func removeTree(_ path: String) throws {
+        guard let (kind, _) = lstatKind(path) else { return }
+        if kind == .directory {
+            for name in try listDirectory(path) { try removeTree(path + "/" + name) }
+            if rmdir(path) != 0 && errno != ENOENT { throw QRPayError.io("remove the directory", path: path, errno: errno) }
+        } else {
+            try remove(path)
+        }
+    }
+
+    /// Renames `from` to `to` (a directory built whole beside its place) and makes the rename
+    /// durable (fsync of the parent directory).
+    package static func renameDurably(_ from: String, to: String) throws {
+        guard rename(from, to) == 0 else { throw QRPayError.io("rename into place", path: to, errno: errno) }
+        try fsyncDirectory(parentDirectory(to))
+    }
+
     // MARK: durability
 
     private typealias SyncFS = @convention(c) (Int32) -> Int32

@@ -35,6 +35,9 @@
 //   cert.expired           a certificate (the CA's, the PG's, a shop's or user's in ca/certs/) has expired
 //   queue.foreign          a foreign name waiting in a queue's new/ (no stage will take it)
 //   queue.deferred         a file deferred for longer than --max-deferred (default 1h): a fault that lasts
+//   unpaid.missing         a finished, unpaid payment missing from the unpaid index (pg/unpaid): payout would
+//                          never pay it (--repair adds it)
+//   unpaid.extra           an unpaid entry whose payment is not finished and unpaid (--repair removes it)
 //   journal.unfinished     a journal intent older than --max-age: a change the journal holds whose stage
 //                          was killed before its records and outputs were in place (rerun the stage); or an
 //                          intent announcing nothing the journal holds (--repair removes it)
@@ -163,6 +166,7 @@ package final class SpoolCheck {
                 check.add("record.missing", path, "the journal has payment \(key) (\(final.state.rawValue)) but there is no record")
             }
             try check.checkMarkers()
+            try check.checkUnpaidIndex()
             try check.checkPayouts(journalPayouts: audit.payouts)
             try check.checkTemporaryFiles()
             try check.checkQueues()
@@ -276,6 +280,36 @@ package final class SpoolCheck {
                 addMarkerFinding("due.missing", path.relative(to: root),
                                  "payment \(key) is \(record.state.rawValue) but is not in the due index: qrpay-settle would never \(due.kind == .accepted ? "finish" : "expire") it",
                                  key: key) { try self.reindex(record) }
+            }
+        }
+        if store.keepsUnpaidIndex && store.isUnpaid(record) {
+            let path = layout.unpaidPath(info: record.info)
+            if !FileIO.exists(path) {
+                addMarkerFinding("unpaid.missing", path.relative(to: root),
+                                 "payment \(key) is finished and not paid out but is not in the unpaid index: qrpay-payout would never pay it",
+                                 key: key) { try self.reindex(record) }
+            }
+        }
+    }
+
+    /// Entries of the unpaid index whose payment is not finished-and-unpaid (a hand-made entry, or
+    /// one a crash left): the payout checks each against its record and removes it; `--repair` too.
+    func checkUnpaidIndex() throws {
+        guard store.keepsUnpaidIndex else { return }
+        for day in try FileIO.listDirectory(layout.unpaidDirectory).sorted() where Timestamp.isDay(day) {
+            let dir = layout.unpaidDirectory(day: day)
+            for name in try FileIO.listDirectory(dir).sorted() where !name.hasPrefix(".") {
+                let path = dir + "/" + name
+                guard let m = StateMarker(name: name, state: .finish, day: day) else {
+                    add("unpaid.extra", path.relative(to: root), "not a payment's name", repairable: true) { try FileIO.remove(path) }
+                    continue
+                }
+                let record = try? store.load(shop: m.shop, payment: m.payment)
+                if let record, store.isUnpaid(record), layout.unpaidPath(info: record.info) == path { continue }
+                if let record, isRecent(record.history.last?.at ?? .distantPast) { continue }
+                add("unpaid.extra", path.relative(to: root),
+                    "payment \(m.shop)/\(m.payment) is \(record.map { $0.state == .finish ? "paid out" : $0.state.rawValue } ?? "unknown"), not finished and unpaid: the payout skips it",
+                    repairable: true) { try FileIO.remove(path) }
             }
         }
     }

@@ -8,10 +8,14 @@
 // or not, is kept in ROOT/pg/bank-records/HASH.json (reconcile lists bookings without a payout); the
 // same file again changes nothing. A file that is not one of these messages is quarantined.
 //
-// Each pass (tick), after the bank queue is drained:
-//  1. a payout a crash left "prepared" is completed, exactly as it was prepared (same bytes);
-//  2. finished payments not yet paid out (pg/states/finish minus pg/paid, names only), finished at
-//     or before --until, are gathered per currency and shop; shops without an account in that
+// Each pass (tick), after the bank queue is drained (work proportional to what is due, not to the
+// days of history):
+//  1. a payout a crash left "prepared" (pg/payout-records/prepared/, an index of them) is
+//     completed, exactly as it was prepared (same bytes);
+//  2. finished payments not yet paid out (the unpaid index pg/unpaid: pg/states/finish minus
+//     pg/paid, built whole from them the first time; settle adds each finish, the payout removes
+//     each paid one; each entry checked against its record), finished at or before --until, are
+//     gathered per currency and shop; shops without an account in that
 //     currency wait (a log line says so); a currency without the PG's debtor account waits (exit 75);
 //  3. per currency: the payout record is written first (one commit: the signed manifest inside,
 //     the transfers, state "prepared"); then PAYOUT.xml and PAYOUT.manifest.jws are delivered into
@@ -132,29 +136,43 @@ package struct PayoutStage: SpoolStage {
 
     package func tick(context: StageContext) throws -> TickReport {
         var report = TickReport()
-        // 1. What a crash left half done.
-        for id in try payouts.ids() {
-            guard let p = try payouts.load(id), p.state == .prepared else { continue }
+        // 1. What a crash left half done: the prepared index (every record, the first time).
+        for id in try preparedPayouts(context: context) {
+            guard let p = try payouts.load(id) else { continue }
+            guard p.state == .prepared else {
+                try? FileIO.remove(layout.preparedPayoutPath(payout: id))  // a stale entry (a crash after the record)
+                continue
+            }
             try complete(p, context: context)
             report.lines.append("\(id): completed a payout a crash had interrupted (\(p.transfers.count) transfer(s), \(p.currency.format(p.total)))")
             report.changed += 1
         }
-        // 2. What is due.
+        // 2. What is due: the unpaid index (built whole the first time), each entry checked against
+        // its record; a stale entry (paid, or no longer finished) goes.
         let now = context.now()
         let cutoff = until ?? now
+        try buildUnpaidIndex(context: context)
         // Only what the payout needs of each payment is kept (not the records: a day may hold many).
         var byCurrency: [String: [String: [PayoutPayment]]] = [:]
-        for day in try store.days(in: .finish) {
-            let paid = Set((try? FileIO.listDirectory(layout.paidDirectory(day: day))) ?? [])
-            try store.forEachMarker(in: .finish, day: day) { m in
-                let name = StateMarker.name(shop: m.shop, payment: m.payment, currency: m.currency, total: m.total)
-                if paid.contains(name) { return }
-                guard let record = try store.load(shop: m.shop, payment: m.payment), record.state == .finish, record.payout == nil,
-                      let finished = record.history.last(where: { $0.state == .finish })?.at, finished <= cutoff else { return }
+        let stale = GroupCommit(context: context)
+        let unpaidDays = try FileIO.listDirectory(layout.unpaidDirectory).filter({ Timestamp.isDay($0) }).sorted()
+        // A day all paid out goes (the next pass lists only days with something unpaid); rmdir never
+        // removes one a payment is in.
+        defer { for day in unpaidDays { rmdir(layout.unpaidDirectory(day: day)) } }
+        for day in unpaidDays {
+            let dir = layout.unpaidDirectory(day: day)
+            for name in try FileIO.listDirectory(dir) where !name.hasPrefix(".") {
+                guard let m = StateMarker(name: name, state: .finish, day: day) else { continue }
+                guard let record = try store.load(shop: m.shop, payment: m.payment), store.isUnpaid(record) else {
+                    stale.remove(dir + "/" + name)
+                    continue
+                }
+                guard let finished = record.history.last(where: { $0.state == .finish })?.at, finished <= cutoff else { continue }
                 byCurrency[record.info.currency.code, default: [:]][record.info.shop, default: []].append(
                     PayoutPayment(payment: record.info.payment, total: record.info.total, day: Timestamp.day(record.info.created)))
             }
         }
+        try stale.flush()
         var missingDebtor: [String] = []
         for (currency, shops) in byCurrency.sorted(by: { $0.key < $1.key }) {
             guard let debtor = try accounts.debtor(currency: currency) else {
@@ -186,9 +204,11 @@ package struct PayoutStage: SpoolStage {
             let xml = try ISO20022.pain001(payout)
             payout.fileHash = Base64URL.encode(Digest.sha256(xml))
             payout.manifest = try JWS.sign(payload: payout.manifestPayload.serialized(), type: .payout, credentials: pg)
-            // Phase 1: the record, with everything the file and the payments will get.
+            // Phase 1: the record, with everything the file and the payments will get, and its entry
+            // in the prepared index.
             let commit = GroupCommit(context: context)
-            try context.ensureDirectory(layout.payoutRecordsDirectory)
+            try context.ensureDirectory(layout.preparedPayoutsDirectory)
+            try commit.write(Data(), to: layout.preparedPayoutPath(payout: id), mode: 0o640, ifExists: .replace)
             try commit.write(payout.serialized(), to: layout.payoutRecordPath(payout: id), mode: 0o640, ifExists: .fail)
             try commit.flush()
             // Phase 2: the file, the manifest, the payments.
@@ -246,6 +266,7 @@ package struct PayoutStage: SpoolStage {
                         try commit.write(Data(), to: paid, mode: 0o640, ifExists: .replace)
                         staged += 1
                     }
+                    commit.remove(layout.unpaidPath(info: record.info))
                     continue
                 }
                 guard record.payout == nil, record.state == .finish else {
@@ -253,6 +274,7 @@ package struct PayoutStage: SpoolStage {
                 }
                 try context.ensureDirectory(FileIO.parentDirectory(paid))
                 try commit.write(Data(), to: paid, mode: 0o640, ifExists: .replace)
+                commit.remove(layout.unpaidPath(info: record.info))
                 record.payout = prepared.id
                 commit.journal(store.journal, TransitionRequest(.payout(id: prepared.id), shop: t.shop, subject: p.payment,
                                                                 evidenceHash: manifestHash, at: prepared.created))
@@ -270,6 +292,54 @@ package struct PayoutStage: SpoolStage {
         var sent = prepared
         sent.state = .sent
         try last.write(sent.serialized(), to: layout.payoutRecordPath(payout: prepared.id), mode: 0o640, ifExists: .replace, last: true)
+        last.remove(layout.preparedPayoutPath(payout: prepared.id))
         try last.flush()
+    }
+
+    /// The ids in the prepared index. A spool whose payouts predate it has none: then every record
+    /// is read once, the prepared ones indexed, and the index directory made (only after, so that
+    /// a crash in between repeats the whole read).
+    func preparedPayouts(context: StageContext) throws -> [String] {
+        let dir = layout.preparedPayoutsDirectory
+        if FileIO.isDirectory(dir) {
+            return try FileIO.listDirectory(dir).filter { Identifier.isValid($0) }.sorted()
+        }
+        let ids = try payouts.ids().filter { (try? payouts.load($0))??.state == .prepared }
+        let building = dir + ".new"
+        try? FileIO.removeTree(building)
+        try context.ensureDirectory(building)
+        for id in ids { try Durable.write(Data(), to: building + "/" + id, mode: 0o640, ifExists: .replace) }
+        try FileIO.renameDurably(building, to: dir)
+        return ids
+    }
+
+    /// Builds the unpaid index (pg/unpaid) the first time: every finish marker without a paid
+    /// marker whose record is unpaid, written into pg/unpaid.new, renamed into place whole. From
+    /// then on settle adds each finished payment and the payout removes each paid one.
+    func buildUnpaidIndex(context: StageContext) throws {
+        guard !FileIO.isDirectory(layout.unpaidDirectory) else { return }
+        let building = layout.unpaidDirectory + ".new"
+        try? FileIO.removeTree(building)
+        try context.ensureDirectory(building)
+        var commit = GroupCommit(context: context)
+        var staged = 0
+        for day in try store.days(in: .finish) {
+            let paid = Set((try? FileIO.listDirectory(layout.paidDirectory(day: day))) ?? [])
+            try store.forEachMarker(in: .finish, day: day) { m in
+                let name = StateMarker.name(shop: m.shop, payment: m.payment, currency: m.currency, total: m.total)
+                if paid.contains(name) { return }
+                guard let record = try store.load(shop: m.shop, payment: m.payment), store.isUnpaid(record) else { return }
+                try context.ensureDirectory(building + "/" + day)
+                try commit.write(Data(), to: building + "/" + day + "/" + name, mode: 0o640, ifExists: .replace)
+                staged += 1
+                if staged == paymentsPerCommit {
+                    try commit.flush()
+                    commit = GroupCommit(context: context)
+                    staged = 0
+                }
+            }
+        }
+        try commit.flush()
+        try FileIO.renameDurably(building, to: layout.unpaidDirectory)
     }
 }

@@ -351,6 +351,58 @@ enum BankSamples {
         #expect((report["shops"]?.arrayValue ?? []).allSatisfy { $0["paidOut"]?["count"]?.intValue == 0 }, "\(rec.stdout)")
     }
 
+    /// A payout pass reads the unpaid index, not history: the index is built whole on first use
+    /// (settle keeps none before), settle adds each finish, the payout removes each paid one, an
+    /// entry is checked against its record (a hand-made one pays nothing and goes), and an idle pass
+    /// opens no finish-marker day, no paid day and no payout record.
+    @Test func thePayoutReadsTheUnpaidIndexNotHistory() throws {
+        let s = try PipelineSpool()
+        let ahead = try finishedPayments(s, perShop: ["1001": 2, "2002": 1])
+        let layout = SpoolLayout(root: s.root)
+        #expect(!FileIO.exists(layout.unpaidDirectory), "settle kept an index the payout had not built")
+        var run = runPayout(s, clock: fixedClock(ahead + 60))
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(FileIO.isDirectory(layout.unpaidDirectory) && FileIO.isDirectory(layout.preparedPayoutsDirectory))
+        #expect(s.files(layout.unpaidDirectory).isEmpty, "\(s.files(layout.unpaidDirectory))")
+        #expect(s.files(layout.preparedPayoutsDirectory).isEmpty)
+
+        // A new payment finishes: settle puts it in the index.
+        let info = try s.paymentInfo(shop: "1001", payment: "N-1", total: 4321, quantity: 1, currency: "EUR")
+        let n1 = try s.registerPayment(info)
+        try s.dropApproval(try s.approval(for: n1))
+        #expect(s.run("qrpay-approve", ["--password-file", s.passwordFile, "--once"]).status == 0)
+        #expect(s.run("qrpay-settle", ["--password-file", s.passwordFile, "--hold", "10m", "--once"], clockAhead: ahead + 1000).status == 0)
+        #expect(FileIO.exists(layout.unpaidPath(info: info)))
+        // Its entry lost: check names it (payout would never pay it) and --repair puts it back.
+        try FileIO.remove(layout.unpaidPath(info: info))
+        #expect(s.run("qrpay-spool", ["check"]).stdout.contains("unpaid.missing"))
+        let repair = s.run("qrpay-spool", ["check", "--repair"])
+        #expect(repair.stdout.contains("unpaid.missing") && FileIO.exists(layout.unpaidPath(info: info)), "\(repair.stdout)")
+        // An entry made by hand for the cancelled C-1: check names it; the payout pays nothing for it.
+        let c1 = try #require(try s.store.load(shop: "1001", payment: "C-1"))
+        try Durable.write(Data(), to: layout.unpaidPath(info: c1.info), mode: 0o640, ifExists: .fail)
+        #expect(s.run("qrpay-spool", ["check"]).stdout.contains("unpaid.extra"))
+        run = runPayout(s, clock: fixedClock(ahead + 1100))
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(try s.store.load(shop: "1001", payment: "N-1")?.payout != nil)
+        #expect(try s.store.load(shop: "1001", payment: "C-1")?.payout == nil && !FileIO.exists(layout.paidPath(info: c1.info)))
+        #expect(s.files(layout.unpaidDirectory).isEmpty, "a paid day's directory stays: \(s.files(layout.unpaidDirectory))")
+
+        // An idle pass, traced: it opens the indexes, never a finish-marker day, a paid day or a payout record.
+        let trace = s.dir.path + "/payout.trace"
+        let idle = runExecutable(tool("strace"), ["-f", "-e", "trace=openat,open", "-o", trace, programDirectory() + "/qrpay-payout",
+                                                  "--password-file", s.passwordFile, "--once"],
+                                 env: s.env.merging(["QRPAY_CLOCK": fixedClock(ahead + 1200)]) { $1 })
+        #expect(idle.status == 0, "\(idle.stderr)")
+        let opened = String(decoding: try FileIO.read(trace, maxBytes: 1 << 24), as: UTF8.self).split(separator: "\n")
+            .filter { $0.contains(s.root) }.map(String.init)
+        #expect(opened.contains { $0.contains("/pg/unpaid") }, "the idle pass did not read the index: \(opened)")
+        let history = opened.filter { $0.contains("/pg/states/finish") || $0.contains("/pg/paid") || $0.contains("/pg/payout-records/PO") }
+        #expect(history.isEmpty, "the idle pass read history: \(history)")
+        let check = s.run("qrpay-spool", ["check"])
+        #expect(check.status == 0, "\(check.stdout)")
+    }
+
     @Test func aPayoutStoppedBetweenItsCommitsIsCompletedOnce() throws {
         let s = try PipelineSpool()
         let ahead = try finishedPayments(s, perShop: ["1001": 5, "2002": 3, "3003": 1])
