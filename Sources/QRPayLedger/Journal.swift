@@ -454,18 +454,29 @@ package final class Journal: Sendable {
         holds(kind: t.event.kind, shop: t.shop, payment: t.payment, to: t.event.toName, evidence: [t.evidence], days: days)
     }
 
+    /// The entry of a change of (shop, payment) to `to` with this evidence in the last `days` files:
+    /// what a rerun that finishes a change the journal holds takes its time from (so the record says
+    /// what the journal says, and the due entry the crashed run named is the one it names).
+    package func entry(shop: String, payment: String, to: PaymentState, evidence: String, days: Int = 2) -> JournalEntry? {
+        find(kind: nil, shop: shop, payment: payment, to: to.rawValue, evidence: [evidence], days: days)
+    }
+
     /// The one scan behind `contains` and `journaled`: the last `days` files, newest first.
     private func holds(kind: JournalEventKind?, shop: String, payment: String, to: String, evidence: Set<String>, days: Int) -> Bool {
-        guard let files = try? files().suffix(days) else { return false }
+        find(kind: kind, shop: shop, payment: payment, to: to, evidence: evidence, days: days) != nil
+    }
+
+    private func find(kind: JournalEventKind?, shop: String, payment: String, to: String, evidence: Set<String>, days: Int) -> JournalEntry? {
+        guard let files = try? files().suffix(days) else { return nil }
         for file in files.reversed() {
             guard let reader = try? LineReader(path: file) else { continue }
             while let line = try? reader.next() {
                 guard let entry = try? JournalEntry(line: line) else { continue }
                 if entry.kind == kind && entry.payment == payment && entry.shop == shop && entry.event.toName == to
-                    && evidence.contains(entry.evidence) { return true }
+                    && evidence.contains(entry.evidence) { return entry }
             }
         }
-        return false
+        return nil
     }
 
     /// Journal files, oldest first.

@@ -55,6 +55,21 @@ extension PaymentStore {
     }
 }
 
+extension PaymentStore {
+    /// How far back a refusal looks for the record's latest change (a refusal of a payment changed
+    /// longer ago is judged on the record alone: `qrpay-spool check` audits every record).
+    package static let refusalLookback: TimeInterval = 31 * 86_400
+
+    /// Before an input is refused because of the record's state (a replay, a payment no longer
+    /// open), the journal must hold that state: a record edited by hand (a `request` made `finish`)
+    /// must not turn a valid approval or cancel into a refused one. Throws the transient
+    /// `ledger.mismatch` (the input waits for the record to be restored) when it does not.
+    package func requireJournalHolds(_ record: PaymentRecord, toRefuse now: Date) throws {
+        guard let last = record.history.last, now.timeIntervalSince(last.at) < PaymentStore.refusalLookback else { return }
+        guard journalHolds(record, now: now) else { throw LedgerMismatch.record(record) }
+    }
+}
+
 package enum LedgerMismatch {
     package static func record(_ record: PaymentRecord) -> QRPayError {
         QRPayError(.ledgerMismatch, "the record of \(record.info.shop)/\(record.info.payment) says \(record.state.rawValue), but the journal does not hold that change: nothing is indexed from it (qrpay-spool check names the difference; restore the record)")

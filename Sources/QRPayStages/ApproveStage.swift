@@ -77,14 +77,17 @@ package struct ApproveStage: SpoolStage {
                 }
                 return .done("\(approval.shop)/\(approval.payment) already accepted with this approval; nothing changed")
             }
+            if !store.isStaged(shop: approval.shop, payment: approval.payment, in: commit) {
+                try store.requireJournalHolds(record, toRefuse: commit.context.now())
+            }
             throw QRPayError(.approvalReplay, "payment \(approval.shop)/\(approval.payment) is already \(record.state.rawValue); one approval per payment (replay refused)")
         }
         // A file recovered after a crash whose acceptance the journal already holds is finished as it
         // was begun: the journal decided, and nothing judged anew (the expiry, a revocation since)
         // contradicts it. Until then no other change of the payment is made (`ledger.unfinished`).
-        let begun = file.recovered && store.journal.contains(shop: record.info.shop, payment: record.info.payment,
-                                                             to: .accept, evidence: approvalHash)
-        guard record.info.expires > now || begun else {
+        let begun = file.recovered ? store.journal.entry(shop: record.info.shop, payment: record.info.payment,
+                                                         to: .accept, evidence: approvalHash) : nil
+        guard record.info.expires > now || begun != nil else {
             throw QRPayError(.approvalExpired, "payment \(approval.shop)/\(approval.payment) expired at \(Timestamp.format(record.info.expires))")
         }
         guard approval.currency == record.info.currency.code, approval.total == record.info.total else {
@@ -94,15 +97,16 @@ package struct ApproveStage: SpoolStage {
             throw QRPayError(.approvalDocumentMismatch, "the approval was made for another version of the shop's payment document")
         }
         // The shop must still stand behind its payment: a shop certificate revoked by then stops it.
-        if !begun, let fingerprint = record.signer["fingerprint"]?.stringValue {
+        if begun == nil, let fingerprint = record.signer["fingerprint"]?.stringValue {
             let shopCertificate = try trust.certificate(fingerprint: fingerprint)
             do { try trust.verify(shopCertificate, role: .shop, id: record.info.shop, at: now) } catch let e as QRPayError where e.code == .pkiRevoked {
                 throw QRPayError(.pkiRevoked, "shop \(record.info.shop)'s certificate was revoked: its payment \(record.info.payment) can no longer be approved (\(e.message))")
             }
         }
         let accepted = try store.transition(
-            // Accepted now: the shop's hold to cancel runs from when the PG accepted the payment.
-            record, to: .accept, at: commit.context.now(),
+            // Accepted now: the shop's hold to cancel runs from when the PG accepted the payment (a
+            // rerun: when the journal says it did).
+            record, to: .accept, at: begun?.at ?? commit.context.now(),
             evidence: ["type": "approval", "user": .string(approval.user), "documentHash": .string(approvalHash),
                        "document": (try? JSONValue.parse(data)) ?? .null],
             evidenceHash: approvalHash, user: approval.user, commit: commit)

@@ -76,6 +76,19 @@ package struct SettleStage: SpoolStage {
             throw QRPayError(.cancelUnknownPayment, "payment \(cancel.shop)/\(cancel.payment) is not registered")
         }
         let hash = jws.documentHash
+        // A file recovered after a crash whose cancel the journal already holds is finished as begun,
+        // at the time the journal says.
+        let begun = file.recovered ? store.journal.entry(shop: cancel.shop, payment: cancel.payment, to: .cancel, evidence: hash) : nil
+        // A cancel refused for the record's state needs the journal to hold that state (a record
+        // edited by hand does not refuse it: ledger.mismatch, it waits).
+        if record.state != .request {
+            let alreadyThis = record.state == .cancel && record.history.last?.evidence["documentHash"]?.stringValue == hash
+            let accepted = SettleStage.acceptedAt(record)
+            let inHold = record.state == .accept && accepted.map { Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down)) <= $0 + hold } ?? true
+            if !alreadyThis && !inHold && !store.isStaged(shop: cancel.shop, payment: cancel.payment, in: commit) {
+                try store.requireJournalHolds(record, toRefuse: commit.context.now())
+            }
+        }
         switch record.state {
         case .cancel:
             if record.history.last?.evidence["documentHash"]?.stringValue == hash {
@@ -93,8 +106,7 @@ package struct SettleStage: SpoolStage {
         case .accept:
             // History times are whole seconds: a cancel arriving within the second the hold ends wins.
             let arrived = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
-            if let accepted = SettleStage.acceptedAt(record), arrived > accepted + hold,
-               !(file.recovered && store.journal.contains(shop: cancel.shop, payment: cancel.payment, to: .cancel, evidence: hash)) {
+            if let accepted = SettleStage.acceptedAt(record), arrived > accepted + hold, begun == nil {
                 throw QRPayError(.cancelTooLate,
                                  "payment \(cancel.shop)/\(cancel.payment) was accepted at \(Timestamp.format(accepted)); the hold of \(Int(hold)) s has ended")
             }
@@ -102,7 +114,7 @@ package struct SettleStage: SpoolStage {
             break
         }
         let cancelled = try store.transition(
-            record, to: .cancel, at: commit.context.now(),
+            record, to: .cancel, at: begun?.at ?? commit.context.now(),
             evidence: ["type": "cancel", "reason": .string(cancel.reason), "documentHash": .string(hash),
                        "document": (try? JSONValue.parse(data)) ?? .null],
             evidenceHash: hash, commit: commit)

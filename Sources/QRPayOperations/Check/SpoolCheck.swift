@@ -35,6 +35,7 @@
 //   cert.expired           a certificate (the CA's, the PG's, a shop's or user's in ca/certs/) has expired
 //   queue.foreign          a foreign name waiting in a queue's new/ (no stage will take it)
 //   queue.deferred         a file deferred for longer than --max-deferred (default 1h): a fault that lasts
+//   due.extra              a due entry that is not its payment's (--repair removes it)
 //   unpaid.missing         a finished, unpaid payment missing from the unpaid index (pg/unpaid): payout would
 //                          never pay it (--repair adds it)
 //   unpaid.extra           an unpaid entry whose payment is not finished and unpaid (--repair removes it)
@@ -167,6 +168,7 @@ package final class SpoolCheck {
             }
             try check.checkMarkers()
             try check.checkUnpaidIndex()
+            try check.checkDueIndex()
             try check.checkPayouts(journalPayouts: audit.payouts)
             try check.checkTemporaryFiles()
             try check.checkQueues()
@@ -292,6 +294,26 @@ package final class SpoolCheck {
         }
     }
 
+    /// Due entries that are not their payment's (an entry made by hand, or one a crash left): settle
+    /// removes such an entry when it meets it (after the journal holds the record); `--repair` too.
+    func checkDueIndex() throws {
+        for kind in [DueKind.expires, .accepted] where FileIO.isDirectory(layout.dueDirectory(kind)) {
+            for entry in try DueIndex.due(kind, by: Int64.max / 2, layout: layout) {
+                let path = DueIndex.path(entry, layout: layout)
+                let record = try? store.load(shop: entry.shop, payment: entry.payment)
+                if let record, DueIndex.entry(for: record) == entry { continue }
+                if let record, isRecent(record.history.last?.at ?? .distantPast) { continue }
+                let key = entry.shop + "/" + entry.payment
+                // A record that disagrees with the journal is reported as such; an entry the journal's
+                // state supports is then its index, not an extra.
+                if suspect.contains(key), journalFinals[key]?.state == entry.kind.state { continue }
+                addMarkerFinding("due.extra", path.relative(to: root),
+                                 "payment \(key) is \(record?.state.rawValue ?? "unknown (no record)"), not due at this entry's time: settle removes it (--repair too)",
+                                 key: key) { try FileIO.remove(path) }
+            }
+        }
+    }
+
     /// Entries of the unpaid index whose payment is not finished-and-unpaid (a hand-made entry, or
     /// one a crash left): the payout checks each against its record and removes it; `--repair` too.
     func checkUnpaidIndex() throws {
@@ -307,9 +329,11 @@ package final class SpoolCheck {
                 let record = try? store.load(shop: m.shop, payment: m.payment)
                 if let record, store.isUnpaid(record), layout.unpaidPath(info: record.info) == path { continue }
                 if let record, isRecent(record.history.last?.at ?? .distantPast) { continue }
-                add("unpaid.extra", path.relative(to: root),
-                    "payment \(m.shop)/\(m.payment) is \(record.map { $0.state == .finish ? "paid out" : $0.state.rawValue } ?? "unknown"), not finished and unpaid: the payout skips it",
-                    repairable: true) { try FileIO.remove(path) }
+                let key = m.shop + "/" + m.payment
+                if suspect.contains(key), journalFinals[key]?.state == .finish { continue }
+                addMarkerFinding("unpaid.extra", path.relative(to: root),
+                                 "payment \(key) is \(record.map { $0.state == .finish ? "paid out" : $0.state.rawValue } ?? "unknown"), not finished and unpaid: the payout skips it",
+                                 key: key) { try FileIO.remove(path) }
             }
         }
     }

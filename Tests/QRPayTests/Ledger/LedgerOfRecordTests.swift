@@ -57,4 +57,56 @@ import Testing
         #expect(FileIO.exists(marker), "the replay rebuilt the finish marker the journal supports")
         #expect(try o.check().findings.isEmpty)
     }
+
+    /// A record edited by hand never refuses a valid input: an approval meeting a `request` edited
+    /// to `finish` is not quarantined as a replay, nor a cancel meeting one edited to `expire` as
+    /// too late; both wait (`ledger.mismatch`) and apply once the record is restored.
+    @Test func anEditedRecordNeverRefusesAValidInput() throws {
+        let o = try OperationsSpool()
+        let s = o.s
+        try o.rewriteRecord("1001", "B") { $0["state"] = "finish" }
+        try o.rewriteRecord("2002", "E") { $0["state"] = "expire" }
+        try s.dropApproval(try s.approval(for: try o.record("1001", "B")))
+        let approve = s.run("qrpay-approve", ["--password-file", s.passwordFile, "--once"])
+        #expect(approve.status == 75 && approve.stderr.contains("says finish, but the journal does not hold that change"), "\(approve.stderr)")
+        #expect(s.run("qrpay-shop", ["cancel", "--shop", "2002", "--password-file", s.passwordFile, "E"]).status == 0)
+        let settle = s.run("qrpay-settle", ["--password-file", s.passwordFile, "--hold", "1h", "--once"])
+        #expect(settle.status == 75 && settle.stderr.contains("says expire, but the journal does not hold that change"), "\(settle.stderr)")
+        let layout = SpoolLayout(root: s.root)
+        #expect(try s.quarantine(layout.approvals).isEmpty && s.quarantine(layout.cancels).isEmpty)
+        // Restored, the waiting inputs apply (flushed: retried now).
+        try o.rewriteRecord("1001", "B") { $0["state"] = "request" }
+        try o.rewriteRecord("2002", "E") { $0["state"] = "request" }
+        #expect(s.run("qrpay-spool", ["flush"]).status == 0)
+        let again = s.run("qrpay-approve", ["--password-file", s.passwordFile, "--once"])
+        #expect(again.status == 0, "\(again.stderr)")
+        let cancel = s.run("qrpay-settle", ["--password-file", s.passwordFile, "--hold", "1h", "--once"])
+        #expect(cancel.status == 0, "\(cancel.stderr)")
+        #expect(try o.record("1001", "B").state == .accept)
+        #expect(try o.record("2002", "E").state == .cancel)
+        #expect(try o.check().findings.isEmpty)
+    }
+
+    /// A due entry made by hand (for a finished payment) is a finding; settle, meeting it, removes
+    /// it and changes nothing; --repair removes it too.
+    @Test func aDueEntryMadeByHandIsNamedAndChangesNothing() throws {
+        let o = try OperationsSpool()
+        let a = try o.record("1001", "A")
+        let forged = DueEntry(kind: .expires, epoch: DueIndex.seconds(Date()) - 120, shop: "1001", payment: "A")
+        let path = DueIndex.path(forged, layout: o.s.store.layout)
+        try o.s.store.layout.makeDirectories(FileIO.parentDirectory(path))
+        try Durable.write(Data(), to: path, mode: 0o640, ifExists: .fail)
+        let (status, findings) = try o.check()
+        #expect(status == 1 && codes(findings) == ["due.extra"], "\(findings)")
+        let entries = try o.s.journalEntries().count
+        let settle = o.settle("1h")
+        #expect(settle.status == 0, "\(settle.stderr)")
+        #expect(try !FileIO.exists(path) && o.s.journalEntries().count == entries)
+        #expect(try o.record("1001", "A").state == a.state)
+        try o.s.store.layout.makeDirectories(FileIO.parentDirectory(path))  // settle removed the empty minute
+        try Durable.write(Data(), to: path, mode: 0o640, ifExists: .fail)
+        _ = try o.check(repair: true)
+        #expect(!FileIO.exists(path))
+        #expect(try o.check().findings.isEmpty)
+    }
 }

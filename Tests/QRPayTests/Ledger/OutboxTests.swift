@@ -58,6 +58,9 @@ import Testing
             #expect(approve.status == 0, "\(approve.stdout)\(approve.stderr)")
             #expect(changes.map { "\($0.from?.rawValue ?? "-")>\($0.to.rawValue)" } == ["->request", "request>accept", "accept>cancel"])
             #expect(final.history.map(\.state) == [.request, .accept, .cancel])
+            // The rerun accepted it when the journal says it did (the hold, the due entry the killed run named).
+            let journaled = try s.journalEntries().filter { $0.payment == "K-1" }.map(\.at)
+            #expect(final.history.map(\.at) == journaled, "\(final.history.map(\.at)) \(journaled)")
             #expect(receipts == ["1001.K-1.accept.json", "1001.K-1.cancel.json"], "\(receipts)")
             #expect(notices == ["K-1.accept.json", "K-1.cancel.json", "K-1.request.json"], "\(notices)")
             #expect(try s.quarantine(SpoolLayout(root: s.root).approvals).isEmpty)
