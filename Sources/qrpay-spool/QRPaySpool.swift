@@ -18,6 +18,7 @@
 //   init [--shop ID]          create the spool's directories ahead of use (queues, list, shops' buckets)
 //   accounts set|list         shops' payout accounts and the PG's debtor accounts (journaled)
 //   errors [CODE|AREA]       the error catalogue: code, exit status, fault, meaning
+//   rebuild [--dry-run]      the ledger's indexes (markers, due, unpaid) made anew from the journal and the records it holds
 // Inputs:  the spool; checkpoint: the PG's key (--password-file).
 // Outputs: reports on stdout (`--json` for scripts); accounts set: pg/accounts/SHOP.json or
 //          pg/debtor/CUR.json and a journal entry; check --repair: markers, removed tmp files,
@@ -54,7 +55,7 @@ struct QRPaySpool: ParsableCommand {
         version: QRPayVersion.text,
         subcommands: [Status.self, List.self, Show.self, Cat.self, Check.self, CheckpointCommand.self, Quarantine.self, Layout.self,
                       Flush.self, Requeue.self, Hold.self, Release.self, Delete.self, Purge.self, Report.self, Init.self, Setup.self,
-                      Errors.self, Accounts.self])
+                      Errors.self, Accounts.self, Rebuild.self])
 }
 
 extension QRPaySpool {

@@ -7,7 +7,12 @@ For --seconds (default 300), a seeded random schedule mixes:
   - the PG's stages (qrpay-register, qrpay-approve, qrpay-settle) run --once, some killed with
     SIGKILL at a random instant, and --watch instances that run for a while and are killed,
   - faults that come and go: a disk that fills and frees (a tmpfs filled to ENOSPC), directories
-    that turn read-only for a while (read-only bind mounts), a stale CRL.
+    that turn read-only for a while (read-only bind mounts), a stale CRL,
+  - hand edits of the ledger's indexes, one at a time, undone a few steps later: a record's state
+    made final (finish, or expire for a finished one), a state marker deleted or moved to another
+    state, a due entry added for a settled payment. Right after each, `qrpay-spool check` must name
+    it (record.journal, marker.missing, marker.extra, due.extra); meanwhile the stages must not act
+    on it (the final invariants below show they did not).
 Then every fault is cleared, the queues are drained (deferred files flushed), the clock is moved
 past every hold and expiry, and the invariants are checked:
   1. every input is in exactly one final place: the PG's queues hold nothing in tmp/, new/, cur/,
@@ -16,6 +21,7 @@ past every hold and expiry, and the invariants are checked:
      state, the one the inputs imply (approved and not cancelled: finish; cancelled and not
      approved: cancel; both: cancel or finish; neither: expire);
   3. every state change is journaled exactly once, in order, and its notice and receipt delivered;
+     no notice or receipt tells of a state the journal does not hold for that payment;
   4. `qrpay-spool check` finds nothing;
   5. `qrpay-reconcile`'s counts and totals by state equal a model computed from the inputs.
 No program may exit 64 (usage) or 70 (internal error) or die of a signal it was not sent.
@@ -68,6 +74,8 @@ class Stress:
         self.step = 0
         self.fault_ends = {}  # fault -> the step it clears at (faults come and go)
         self.counter = 0
+        self.tampered = None  # (kind, undo) of the hand edit in place
+        self.tampers = collections.Counter()
         self.log = open(os.path.join(self.work, "stress.log"), "w")
 
     # --- running programs -------------------------------------------------------------------
@@ -281,7 +289,120 @@ class Stress:
             self.fault_ends["crl"] = self.step + self.rng.randint(3, 12)
             self.note("CRL stale")
 
+    # --- hand edits of the indexes ------------------------------------------------------------
+
+    def old_records(self):
+        """Records untouched for over a minute (check is lenient with what stages may be changing)."""
+        out = []
+        now = time.time()
+        for path in glob.glob(os.path.join(self.spool, "pg", "payments", "*", "*", "*.json")):
+            try:
+                if now - os.lstat(path).st_mtime < 75:
+                    continue
+                rec = json.load(open(path))
+            except (OSError, ValueError):
+                continue
+            out.append((path, rec))
+        return out
+
+    def marker(self, rec, state=None):
+        name = f"{rec['shop']}~{rec['payment']}~{rec['currency']}~{rec['total']}"
+        return os.path.join(self.spool, "pg", "states", state or rec["state"], rec["created"][:10], name)
+
+    @staticmethod
+    def put(path, data):
+        """Replaces the file, keeping its times (as `touch -r` would: check cannot tell it by its age)."""
+        st = os.stat(path)
+        tmp = path + ".stress-tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o640)
+        os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
+        os.rename(tmp, path)
+
+    def tamper(self):
+        if self.tampered:
+            self.untamper()
+            return
+        records = self.old_records()
+        if not records:
+            return
+        path, rec = self.rng.choice(records)
+        kind = self.rng.choice(["record-state", "marker-delete", "marker-move", "due-add"])
+        if kind == "record-state":
+            original = open(path, "rb").read()
+            edited = dict(rec, state="finish" if rec["state"] != "finish" else "expire")
+            self.put(path, json.dumps(edited, indent=2).encode())
+            expect = "record.journal"
+
+            def undo():
+                try:
+                    if json.load(open(path)).get("state") == edited["state"]:
+                        self.put(path, original)
+                except (OSError, ValueError):
+                    pass
+        elif kind in ("marker-delete", "marker-move"):
+            marker = self.marker(rec)
+            if not os.path.exists(marker):
+                return
+            times = os.stat(marker)
+            if kind == "marker-delete":
+                os.unlink(marker)
+                moved, expect = None, "marker.missing"
+            else:
+                other = self.rng.choice([s for s in ["finish", "cancel", "expire"] if s != rec["state"]])
+                moved = self.marker(rec, other)
+                os.makedirs(os.path.dirname(moved), exist_ok=True)
+                os.rename(marker, moved)
+                expect = "marker.extra"
+
+            def undo():
+                if moved and os.path.exists(moved):
+                    os.unlink(moved)
+                try:
+                    current = json.load(open(path))
+                except (OSError, ValueError):
+                    return
+                if current.get("state") == rec["state"] and not os.path.exists(marker):
+                    os.makedirs(os.path.dirname(marker), exist_ok=True)
+                    open(marker, "wb").close()
+                    os.chmod(marker, 0o640)
+                    os.utime(marker, ns=(times.st_atime_ns, times.st_mtime_ns))  # as it was (check reads ages)
+        else:
+            if rec["state"] not in FINAL:
+                return
+            epoch = int(time.time()) - 120
+            minute = time.strftime("%Y%m%dT%H%M", time.gmtime(epoch))
+            entry = os.path.join(self.spool, "pg", "due", "expires", minute, f"{epoch}~{rec['shop']}~{rec['payment']}")
+            os.makedirs(os.path.dirname(entry), exist_ok=True)
+            open(entry, "wb").close()
+            expect = "due.extra"
+
+            def undo():
+                if os.path.exists(entry):
+                    os.unlink(entry)
+        self.tampers[kind] += 1
+        self.note(f"tamper {kind} {rec['shop']}/{rec['payment']} ({rec['state']})")
+        check = self.run("qrpay-spool", ["check", "--json"])
+        try:
+            codes = {f.get("code") for f in json.loads(check.stdout).get("findings", [])}
+        except ValueError:
+            codes = set()
+        if expect not in codes:
+            self.violations.append(f"check did not name a hand edit ({kind} of {rec['shop']}/{rec['payment']}, {rec['state']}): "
+                                   f"wanted {expect}, found {sorted(codes)}")
+        self.tampered = (kind, undo)
+        self.fault_ends["tamper"] = self.step + self.rng.randint(2, 8)
+
+    def untamper(self):
+        if self.tampered:
+            kind, undo = self.tampered
+            undo()
+            self.tampered = None
+            self.note(f"tamper {kind} undone")
+
     def clear_faults(self):
+        self.untamper()
         for name, w in list(self.watchers.items()):
             w.send_signal(signal.SIGTERM)
             w.wait(timeout=120)
@@ -312,7 +433,7 @@ class Stress:
 
     def schedule(self):
         actions = [(self.create, 5), (self.approve, 5), (self.cancel, 1), (self.some_stage, 6), (self.toggle_watch, 1),
-                   (self.toggle_disk, 0.4), (self.toggle_readonly, 0.6), (self.toggle_crl, 0.3)]
+                   (self.toggle_disk, 0.4), (self.toggle_readonly, 0.6), (self.toggle_crl, 0.3), (self.tamper, 1)]
         fns, weights = zip(*actions)
         end = time.monotonic() + self.args.seconds
         steps = 0
@@ -335,6 +456,8 @@ class Stress:
                     self.note(f"{d} writable again")
                 elif fault == "crl" and self.crl_stale:
                     self.toggle_crl()
+                elif fault == "tamper":
+                    self.untamper()
             if time.monotonic() - last > 15:
                 last = time.monotonic()
                 left = int(end - time.monotonic())
@@ -435,6 +558,17 @@ class Stress:
             chosen = state if state in want else sorted(want)[0]
             model[(chosen, m["currency"])][0] += 1
             model[(chosen, m["currency"])][1] += m["total"]
+        # No notice or receipt of a state the journal does not hold for the payment.
+        for path in glob.glob(os.path.join(self.spool, "shops", "*", "notices", "*", "*.json")) + \
+                glob.glob(os.path.join(self.spool, "shops", "*", "notices", "done", "*", "*.json")):
+            parts = os.path.basename(path)[: -len(".json")].split(".")
+            shop = path.split(os.sep)[-4] if "/done/" not in path else path.split(os.sep)[-5]
+            if len(parts) == 2 and parts[1] in FINAL | {"request", "accept"} and parts[1] not in journal.get((shop, parts[0]), []):
+                v.append(f"{os.path.relpath(path, self.spool)}: a notice of {parts[1]}, which the journal does not hold for {shop}/{parts[0]}")
+        for path in glob.glob(os.path.join(self.spool, "users", "*", "receipts", "*", "*.json")):
+            parts = os.path.basename(path)[: -len(".json")].split(".")
+            if len(parts) == 3 and parts[2] not in journal.get((parts[0], parts[1]), []):
+                v.append(f"{os.path.relpath(path, self.spool)}: a receipt of {parts[2]}, which the journal does not hold")
         for key, steps in journal.items():
             if key not in records:
                 v.append(f"journal lines for a payment without a record: {key}")
@@ -468,6 +602,7 @@ class Stress:
               f"({len(self.attempted) - len(self.created)} refused or failed at the shop), {self.kills} kill -9, "
               f"{quarantined} quarantined")
         print("stress: final states: " + ", ".join(f"{s} {n}" for s, n in sorted(states.items())))
+        print("stress: hand edits: " + (", ".join(f"{k} {n}" for k, n in sorted(self.tampers.items())) or "none (no record old enough)"))
         by = collections.defaultdict(dict)
         for (prog, rc), n in sorted(self.exits.items(), key=lambda x: str(x)):
             by[prog][rc] = n

@@ -382,6 +382,11 @@ enum BankSamples {
         let c1 = try #require(try s.store.load(shop: "1001", payment: "C-1"))
         try Durable.write(Data(), to: layout.unpaidPath(info: c1.info), mode: 0o640, ifExists: .fail)
         #expect(s.run("qrpay-spool", ["check"]).stdout.contains("unpaid.extra"))
+        // rebuild would remove it and keep N-1's (derived from the records the journal holds).
+        let dry = s.run("qrpay-spool", ["rebuild", "--dry-run", "--json"])
+        let report = try JSONValue.parse(dry.stdout)
+        #expect(dry.status == 0 && report["removed"]?.arrayValue?.compactMap(\.stringValue) == [layout.relative(layout.unpaidPath(info: c1.info))]
+                && report["added"]?.arrayValue?.isEmpty == true, "\(dry.stdout)\(dry.stderr)")
         run = runPayout(s, clock: fixedClock(ahead + 1100))
         #expect(run.status == 0, "\(run.stderr)")
         #expect(try s.store.load(shop: "1001", payment: "N-1")?.payout != nil)
