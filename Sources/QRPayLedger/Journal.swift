@@ -517,6 +517,22 @@ package final class Journal: Sendable {
         return nil
     }
 
+    /// The evidence of each payment's changes to `to` in the files of `day` and after (an entry is
+    /// in the file of its day or a later one), keyed "shop/payment": one read of the journal since
+    /// `day` for a whole batch (the payout's check of what it pays against the ledger of record).
+    package func changes(to: PaymentState, since day: String) throws -> [String: Set<String>] {
+        var out: [String: Set<String>] = [:]
+        for file in try files() where (file as NSString).lastPathComponent >= day + ".jsonl" {
+            let reader = try LineReader(path: file)
+            let marker = Data("\"to\":\"\(to.rawValue)\"".utf8)  // lines are compact JSON: parse only those
+            while let line = try reader.next() {
+                guard line.range(of: marker) != nil, let entry = try? JournalEntry(line: line), entry.transition?.to == to else { continue }
+                out[entry.shop + "/" + entry.payment, default: []].insert(entry.evidence)
+            }
+        }
+        return out
+    }
+
     /// Every entry, oldest first, streaming file by file.
     package func forEachEntry(_ body: (JournalEntry, String, Int) throws -> Void) throws {
         for file in try files() {

@@ -152,6 +152,7 @@ extension QRPayBench {
             let made = DirectorySet()
             let created = now.addingTimeInterval(-7200), accepted = now.addingTimeInterval(-7140), finished = now.addingTimeInterval(-3600)
             let certificates = Dictionary(uniqueKeysWithValues: spool.shops.map { ($0.id, $0.credentials.certificate) })
+            let finishEvidence: JSONValue = ["type": "hold-elapsed"]
             try parallelFor((count + chunk - 1) / chunk) { c in
                 var transitions: [TransitionRequest] = []
                 for i in (c * chunk)..<min(count, (c + 1) * chunk) {
@@ -165,13 +166,15 @@ extension QRPayBench {
                         qrPath: spool.layout.qrPath(shop: info.shop, payment: info.payment), user: "U0001",
                         history: [HistoryEntry(state: .request, at: created, evidence: ["type": "payment", "documentHash": .string(p.documentHash)]),
                                   HistoryEntry(state: .accept, at: accepted, evidence: ["type": "approval", "user": "U0001"]),
-                                  HistoryEntry(state: .finish, at: finished, evidence: ["type": "hold-elapsed"])])
+                                  HistoryEntry(state: .finish, at: finished, evidence: finishEvidence)])
                     try made.write(record.serialized(), to: store.recordPath(shop: info.shop, payment: info.payment), directoryMode: 0o750)
                     try made.write(Data(), to: store.markerPath(state: .finish, info: info), directoryMode: 0o750)
                     transitions += [
                         TransitionRequest(shop: info.shop, payment: info.payment, from: nil, to: .request, evidence: p.data, at: created),
                         TransitionRequest(shop: info.shop, payment: info.payment, from: .request, to: .accept, evidence: Data("approval".utf8), at: accepted),
-                        TransitionRequest(shop: info.shop, payment: info.payment, from: .accept, to: .finish, evidence: Data("hold".utf8), at: finished),
+                        // The finish's evidence as the record has it (the payout pays only what the journal holds).
+                        TransitionRequest(shop: info.shop, payment: info.payment, from: .accept, to: .finish,
+                                          evidenceHash: PaymentStore.evidenceHash(finishEvidence), at: finished),
                     ]
                 }
                 try store.journal.append(transitions)

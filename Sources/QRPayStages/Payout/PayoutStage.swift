@@ -154,6 +154,7 @@ package struct PayoutStage: SpoolStage {
         try buildUnpaidIndex(context: context)
         // Only what the payout needs of each payment is kept (not the records: a day may hold many).
         var byCurrency: [String: [String: [PayoutPayment]]] = [:]
+        var candidates: [(record: PaymentRecord, finished: Date)] = []
         let stale = GroupCommit(context: context)
         let unpaidDays = try FileIO.listDirectory(layout.unpaidDirectory).filter({ Timestamp.isDay($0) }).sorted()
         // A day all paid out goes (the next pass lists only days with something unpaid); rmdir never
@@ -168,11 +169,26 @@ package struct PayoutStage: SpoolStage {
                     continue
                 }
                 guard let finished = record.history.last(where: { $0.state == .finish })?.at, finished <= cutoff else { continue }
+                candidates.append((record, finished))
+            }
+        }
+        try stale.flush()
+        // Money follows the journal, not the records: each payment is paid only when the journal
+        // holds its finish with the record's evidence (one read of the journal since the earliest
+        // finish). A record edited to `finish` by hand is left unpaid (ledger.mismatch, exit 75).
+        if let earliest = candidates.map(\.finished).min() {
+            let finishes = try store.journal.changes(to: .finish, since: Timestamp.day(earliest))
+            for (record, _) in candidates {
+                let key = record.info.shop + "/" + record.info.payment
+                guard let journaled = finishes[key], !journaled.isDisjoint(with: PaymentEvidence.candidates(record)) else {
+                    report.lines.append("\(key) not paid out [\(ErrorCode.ledgerMismatch)]: \(LedgerMismatch.record(record).message)")
+                    report.deferred += 1
+                    continue
+                }
                 byCurrency[record.info.currency.code, default: [:]][record.info.shop, default: []].append(
                     PayoutPayment(payment: record.info.payment, total: record.info.total, day: Timestamp.day(record.info.created)))
             }
         }
-        try stale.flush()
         var missingDebtor: [String] = []
         for (currency, shops) in byCurrency.sorted(by: { $0.key < $1.key }) {
             guard let debtor = try accounts.debtor(currency: currency) else {

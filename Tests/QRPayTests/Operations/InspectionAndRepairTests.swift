@@ -23,6 +23,11 @@ final class OperationsSpool {
     var day: String { Timestamp.day(created) }
     var root: String { s.root }
 
+    /// The helpers over a spool set up elsewhere.
+    init(wrapping spool: PipelineSpool) throws {
+        s = spool
+    }
+
     init() throws {
         s = try PipelineSpool()
         for (shop, payment, unit, currency) in [("1001", "A", 4500, "KRW"), ("1001", "B", 4500, "KRW"), ("1001", "C", 625, "USD"),

@@ -408,6 +408,34 @@ enum BankSamples {
         #expect(check.status == 0, "\(check.stdout)")
     }
 
+    /// Money follows the journal: a record edited by hand to `finish` (the expired X-1), with an
+    /// unpaid entry and a finish marker made for it, is not paid out (ledger.mismatch, exit 75);
+    /// the payments the journal finished are.
+    @Test func aRecordEditedToFinishIsNeverPaidOut() throws {
+        let s = try PipelineSpool()
+        let ahead = try finishedPayments(s, perShop: ["1001": 1, "2002": 1])
+        let layout = SpoolLayout(root: s.root)
+        let o = try OperationsSpool(wrapping: s)
+        var run = runPayout(s, clock: fixedClock(ahead + 60))
+        #expect(run.status == 0, "\(run.stderr)")
+        let x1 = try #require(try s.store.load(shop: "2002", payment: "X-1"))
+        #expect(x1.state == .expire)
+        try o.rewriteRecord("2002", "X-1") {
+            $0["state"] = "finish"
+            $0["history"] = .array(($0["history"]?.arrayValue ?? []) + [["state": "finish", "at": .string(Timestamp.format(Date())),
+                                                                           "evidence": ["type": "hold-elapsed"]]])
+        }
+        try layout.makeDirectories(FileIO.parentDirectory(layout.unpaidPath(info: x1.info)))  // the paid day's went
+        try Durable.write(Data(), to: layout.unpaidPath(info: x1.info), mode: 0o640, ifExists: .fail)
+        try layout.makeDirectories(FileIO.parentDirectory(layout.markerPath(state: .finish, info: x1.info)))
+        try Durable.write(Data(), to: layout.markerPath(state: .finish, info: x1.info), mode: 0o640, ifExists: .fail)
+        run = runPayout(s, clock: fixedClock(ahead + 120))
+        #expect(run.status == 75 && (run.stdout + run.stderr).contains("2002/X-1 not paid out [ledger.mismatch]"), "\(run.stdout)\(run.stderr)")
+        #expect(try s.store.load(shop: "2002", payment: "X-1")?.payout == nil && !FileIO.exists(layout.paidPath(info: x1.info)))
+        #expect(try PayoutStore(layout: layout).all().allSatisfy { p in !p.transfers.contains { $0.payments.contains { $0.payment == "X-1" } } })
+        #expect(try s.journalEntries().filter { $0.kind == .payout && $0.payment == "X-1" }.isEmpty)
+    }
+
     @Test func aPayoutStoppedBetweenItsCommitsIsCompletedOnce() throws {
         let s = try PipelineSpool()
         let ahead = try finishedPayments(s, perShop: ["1001": 5, "2002": 3, "3003": 1])
