@@ -88,7 +88,7 @@ extension QRPayBench {
             // 2. An idle pass: everything is paid out, the pass only looks.
             let idle = try payout("payout-idle.log")
             table.add("idle qrpay-payout --once, \(n) paid", String(format: "%.2f s", idle.seconds),
-                      note: String(format: "nothing to pay; it reads the finish and paid markers' names; peak RSS %.0f MiB", idle.maxRSSMiB))
+                      note: String(format: "nothing to pay; it lists the unpaid and prepared indexes (empty), no finish marker, paid marker or payout record; mostly the key's scrypt; peak RSS %.0f MiB", idle.maxRSSMiB))
 
             // 3. The bank's answers: every transfer accepted, then booked.
             let exponent = p.currency.exponent
