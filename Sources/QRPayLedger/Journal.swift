@@ -533,6 +533,21 @@ package final class Journal: Sendable {
         return out
     }
 
+    /// Each payment's last state in the files of `day` and after, keyed "shop/payment" (a payment's
+    /// changes are all in the files of its creation day, or the day before for a clock a little
+    /// ahead, and later): what a day's reconciliation counts by, one read of the journal since then.
+    package func lastStates(since day: String) throws -> [String: PaymentState] {
+        var out: [String: PaymentState] = [:]
+        for file in try files() where (file as NSString).lastPathComponent >= day + ".jsonl" {
+            let reader = try LineReader(path: file)
+            while let line = try reader.next() {
+                guard let entry = try? JournalEntry(line: line), let t = entry.transition else { continue }
+                out[entry.shop + "/" + entry.payment] = t.to
+            }
+        }
+        return out
+    }
+
     /// Every entry, oldest first, streaming file by file.
     package func forEachEntry(_ body: (JournalEntry, String, Int) throws -> Void) throws {
         for file in try files() {

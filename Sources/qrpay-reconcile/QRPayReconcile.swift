@@ -46,7 +46,8 @@ struct QRPayReconcile: ParsableCommand {
         The report goes to stdout and, atomically, to SPOOL/reports/reconcile-DAY[-SHOP].csv|json. \
         Discrepancy kinds: missing-at-pg, missing-at-shop, amount-mismatch, state-mismatch (the shop \
         cancelled but the PG has it request, accept or finish; or the PG cancelled and the shop never \
-        did), two-states. A discrepancy makes the exit status 1, so a timer or cron job that runs it shows up as failed \
+        did), two-states, unjournaled (a state marker whose state is not the journal's last for its \
+        payment: not counted; the journal, the ledger of record, is read from the day before on). A discrepancy makes the exit status 1, so a timer or cron job that runs it shows up as failed \
         until someone looks.
         Examples:
           qrpay-reconcile --date 2026-11-24

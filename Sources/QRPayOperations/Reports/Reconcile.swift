@@ -227,12 +227,25 @@ package enum Reconcile {
         }
         let store = PaymentStore(spoolRoot: spoolRoot)
         let prefix = shop.map { $0 + "~" }
+        // The markers are an index; the journal decides. A marker whose state is not the journal's
+        // last for its payment is not counted (the difference `unjournaled`). The journal is read
+        // from the day before (a shop's clock a little ahead) on.
+        let dayStart = Timestamp.parse(day + "T00:00:00Z") ?? now
+        let finals = try store.journal.lastStates(since: Timestamp.day(dayStart.addingTimeInterval(-86_400)))
         for state in PaymentState.allCases {
             var seen: Int64 = 0
             try FileIO.forEachEntry(store.layout.stateDirectory(state, day: day)) { name, isDirectory in
                 if name.hasPrefix(".") || isDirectory { return }  // a directory named like a marker is not one
                 if let prefix, !name.hasPrefix(prefix) { return }
                 guard let m = StateMarker(name: name, state: state, day: day) else { return }
+                let final = finals[m.shop + "/" + m.payment]
+                guard final == state else {
+                    report.discrepancies.append(Discrepancy(
+                        kind: "unjournaled", shop: m.shop, payment: m.payment, pgState: state, pgCurrency: m.currency, pgTotal: m.total,
+                        shopCurrency: nil, shopTotal: nil, shopCancelled: nil,
+                        message: "a \(state.rawValue) marker, but the journal's last change of this payment is \(final.map { "to " + $0.rawValue } ?? "none"): not counted (run `qrpay-spool check`)"))
+                    return
+                }
                 try report.shops[m.shop, default: [:]][state, default: [:]][m.currency, default: Tally()].add(m.total)
                 report.markers += 1
                 seen += 1

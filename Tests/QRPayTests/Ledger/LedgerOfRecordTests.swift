@@ -109,4 +109,24 @@ import Testing
         #expect(!FileIO.exists(path))
         #expect(try o.check().findings.isEmpty)
     }
+
+    /// The day's reconciliation counts by the journal: a marker made by hand (B, a request, marked
+    /// finish too) is not counted as finished; it is the difference `unjournaled` (exit 1).
+    @Test func reconcileCountsWhatTheJournalHolds() throws {
+        let o = try OperationsSpool()
+        let b = try o.record("1001", "B")
+        let layout = o.s.store.layout
+        let before = o.s.run("qrpay-reconcile", ["--date", o.day, "--format", "json", "--out", o.s.dir.path])
+        #expect(before.status == 0, "\(before.stderr)")
+        let forged = layout.markerPath(state: .finish, info: b.info)
+        try Durable.write(Data(), to: forged, mode: 0o640, ifExists: .fail)
+        let r = o.s.run("qrpay-reconcile", ["--date", o.day, "--format", "json", "--out", o.s.dir.path])
+        #expect(r.status == 1, "\(r.stderr)")
+        let report = try JSONValue.parse(r.stdout)
+        let old = try JSONValue.parse(before.stdout)
+        #expect(report["states"] == old["states"], "the forged marker was counted: \(report["states"] ?? .null)")
+        let differences = report["discrepancies"]?.arrayValue ?? []
+        #expect(differences.count == 1 && differences.first?["kind"]?.stringValue == "unjournaled"
+                && differences.first?["payment"]?.stringValue == "B", "\(differences)")
+    }
 }
