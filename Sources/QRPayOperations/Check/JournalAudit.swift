@@ -66,6 +66,8 @@ package struct JournalFinal: Sendable {
     package let state: PaymentState
     package let at: Date
     package let evidence: String
+    /// The entry's sequence number (0 where not known).
+    package var seq: Int64 = 0
 }
 
 /// The head of the journal: the last entry and the day of the file it is in.
@@ -102,7 +104,7 @@ package struct JournalAudit {
         self.report = report
     }
 
-    private struct Last { var from: PaymentState?; var to: PaymentState; var evidence: String; var at: Date }
+    private struct Last { var from: PaymentState?; var to: PaymentState; var evidence: String; var at: Date; var seq: Int64 = 0 }
 
     /// Loads and verifies every checkpoint (signature by the PG, file name); returns them by seq.
     mutating func loadCheckpoints() -> [Int64: [(path: String, checkpoint: Checkpoint)]] {
@@ -201,7 +203,7 @@ package struct JournalAudit {
                     } else if let from {
                         report("journal.sequence", at, "payment \(key) first appears moving from \(from.rawValue), not as a new payment")
                     }
-                    last[key] = Last(from: from, to: to, evidence: entry.evidence, at: entry.at)
+                    last[key] = Last(from: from, to: to, evidence: entry.evidence, at: entry.at, seq: entry.seq)
                 }
                 prevHash = entry.hash
                 prevSeq = entry.seq
@@ -223,7 +225,7 @@ package struct JournalAudit {
                 report("checkpoint.behind", dir, "the newest checkpoint signs seq \(signedUpTo); the entries after it began with seq \(first.seq) at \(Timestamp.format(first.at)), over \(hours) h ago, and no checkpoint signs them: is the daily `qrpay-spool checkpoint` running?")
             }
         }
-        if replay { finalStates = last.mapValues { JournalFinal(state: $0.to, at: $0.at, evidence: $0.evidence) } }
+        if replay { finalStates = last.mapValues { JournalFinal(state: $0.to, at: $0.at, evidence: $0.evidence, seq: $0.seq) } }
     }
 }
 

@@ -129,4 +129,71 @@ import Testing
         #expect(differences.count == 1 && differences.first?["kind"]?.stringValue == "unjournaled"
                 && differences.first?["payment"]?.stringValue == "B", "\(differences)")
     }
+
+    /// An old copy of a record put back is never acted on. B's request-time record put back after B
+    /// was accepted: the shop's cancel, which would apply to a request, waits (`ledger.mismatch`);
+    /// restored, it applies to the acceptance. C's accept-time record and due entry put back after C
+    /// finished: settle makes the record what the journal says again, journaling nothing twice.
+    @Test func anOldCopyOfARecordIsNeverActedOn() throws {
+        let o = try OperationsSpool()
+        let s = o.s
+        let layout = s.store.layout
+        let bPath = s.store.recordPath(shop: "1001", payment: "B")
+        let bAtRequest = try FileIO.read(bPath, maxBytes: 1 << 22)
+        try s.dropApproval(try s.approval(for: try o.record("1001", "B")))
+        #expect(o.approve().status == 0)
+        let bAtAccept = try FileIO.read(bPath, maxBytes: 1 << 22)
+        try Durable.write(bAtRequest, to: bPath, mode: 0o640, ifExists: .replace)
+        #expect(s.run("qrpay-shop", ["cancel", "--shop", "1001", "--password-file", s.passwordFile, "B"]).status == 0)
+        let entries = try s.journalEntries()
+        let waiting = o.settle("1h")
+        #expect(waiting.status == 75 && waiting.stderr.contains("says request, but the journal's latest change of it is to accept"), "\(waiting.stderr)")
+        #expect(try s.journalEntries() == entries)
+        #expect(try o.check().findings.contains { $0["code"] == "record.journal" })
+        try Durable.write(bAtAccept, to: bPath, mode: 0o640, ifExists: .replace)
+        #expect(s.run("qrpay-spool", ["flush"]).status == 0)
+        let cancelled = o.settle("1h")
+        #expect(cancelled.status == 0, "\(cancelled.stderr)")
+        #expect(try o.record("1001", "B").state == .cancel)
+        #expect(try s.journalEntries().filter { $0.payment == "B" }.compactMap { $0.transition?.to } == [.request, .accept, .cancel])
+
+        // C: its accept-time record and due entry, kept, put back after it finished.
+        let c = try o.record("1001", "C")
+        let cPath = s.store.recordPath(shop: "1001", payment: "C")
+        let cAtAccept = try FileIO.read(cPath, maxBytes: 1 << 22)
+        let due = DueIndex.path(try #require(DueIndex.entry(for: c)), layout: layout)
+        let finished = s.run("qrpay-settle", ["--password-file", s.passwordFile, "--hold", "1h", "--once"], clockAhead: 7200)
+        #expect(finished.status == 0, "\(finished.stderr)")
+        #expect(try o.record("1001", "C").state == .finish)
+        let cFinished = try FileIO.read(cPath, maxBytes: 1 << 22)
+        let journal = try s.journalEntries()
+        try Durable.write(cAtAccept, to: cPath, mode: 0o640, ifExists: .replace)
+        try layout.makeDirectories(FileIO.parentDirectory(due))
+        try Durable.write(Data(), to: due, mode: 0o640, ifExists: .replace)
+        let again = s.run("qrpay-settle", ["--password-file", s.passwordFile, "--hold", "1h", "--once"], clockAhead: 7300)
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(try s.journalEntries() == journal, "a change journaled twice")
+        #expect(try FileIO.read(cPath, maxBytes: 1 << 22) == cFinished)
+        #expect(try o.check().findings.isEmpty)
+    }
+
+    /// Each journaled change writes its payment's head; a head that disagrees with the journal is
+    /// a finding --repair rewrites, and a stage never trusts it over the journal.
+    @Test func headsFollowTheJournal() throws {
+        let o = try OperationsSpool()
+        let journal = o.s.store.journal
+        #expect(journal.head(shop: "1001", payment: "A")?.state == .finish)
+        #expect(journal.head(shop: "1001", payment: "C")?.state == .accept)
+        let seq = try #require(journal.head(shop: "1001", payment: "A")?.seq)
+        #expect(try o.s.journalEntries().first { $0.seq == seq }?.payment == "A")
+        // A head edited to agree with an edited record: check names both; the stages still refuse.
+        let a = try o.record("1001", "A")
+        journal.writeHead(Journal.Head(seq: seq, state: .accept, evidence: "forged"), shop: "1001", payment: "A")
+        let (status, findings) = try o.check()
+        #expect(status == 1 && codes(findings) == ["journal.head"], "\(findings)")
+        _ = try o.check(repair: true)
+        #expect(journal.head(shop: "1001", payment: "A")?.state == .finish && journal.head(shop: "1001", payment: "A")?.seq == seq)
+        #expect(try o.check().findings.isEmpty)
+        _ = a
+    }
 }
