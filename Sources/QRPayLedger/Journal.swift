@@ -216,7 +216,6 @@ package final class Journal: Sendable {
     @discardableResult
     package func append(_ transitions: [TransitionRequest]) throws -> [JournalEntry] {
         let appended = try append(transitions, announcing: true)
-        writeHeads(appended.completion.adoptedEntries + appended.entries)
         finished(appended.completion)
         return appended.entries
     }
@@ -229,7 +228,7 @@ package final class Journal: Sendable {
     /// fsync: `kill -9` cannot lose it; after a power loss a rerun may repeat an entry, which
     /// `qrpay-spool check` recognizes as a benign identical repeat.
     package func append(_ transitions: [TransitionRequest], announcing: Bool) throws -> (entries: [JournalEntry], completion: Completion) {
-        guard !transitions.isEmpty else { return ([], Completion(intent: nil, adopted: [], adoptedEntries: [])) }
+        guard !transitions.isEmpty else { return ([], Completion(intent: nil, adopted: [])) }
         try layout.makeDirectories(directory)
         let lockFD = open(layout.journalLock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o640)
         guard lockFD >= 0 else { throw QRPayError.io("open the journal lock", path: layout.journalLock, errno: errno) }
@@ -242,14 +241,10 @@ package final class Journal: Sendable {
         // A change an earlier, unfinished append announced and wrote is adopted, not written again:
         // this commit finishes it, and its announcement goes with this commit's.
         var adopted = Set<IntentKey>()
-        var adoptedEntries: [JournalEntry] = []
         let transitions = transitions.filter { t in
             let key = IntentKey(t)
-            guard pending.contains(key),
-                  let entry = find(kind: t.event.kind, shop: t.shop, payment: t.payment, to: t.event.toName, evidence: [t.evidence], days: 2)
-            else { return true }
+            guard pending.contains(key) && journaled(t) else { return true }
             adopted.insert(key)
-            adoptedEntries.append(entry)
             return false
         }
         var intent: String?
@@ -286,7 +281,10 @@ package final class Journal: Sendable {
             guard fsync(fd) == 0 else { throw QRPayError.io("fsync the journal", path: file, errno: errno) }
             if created { try FileIO.fsyncDirectory(directory) }
         }
-        return (entries, Completion(intent: intent, adopted: adopted, adoptedEntries: adoptedEntries))
+        // The heads, after the entries are durable (never ahead of the journal; not synced: a head
+        // lost to a power loss is older than the journal, and a record then checks the journal itself).
+        for e in entries where e.transition != nil { writeHead(e) }
+        return (entries, Completion(intent: intent, adopted: adopted))
     }
 
     /// What to undo once a commit's records are in place: its own intent, and the changes it
@@ -294,8 +292,6 @@ package final class Journal: Sendable {
     package struct Completion: Sendable {
         let intent: String?
         let adopted: Set<IntentKey>
-        /// The entries of the changes adopted (their heads are written with the new ones').
-        package let adoptedEntries: [JournalEntry]
         package var isEmpty: Bool { intent == nil && adopted.isEmpty }
     }
 
@@ -578,32 +574,26 @@ package final class Journal: Sendable {
         return Head(String(decoding: data, as: UTF8.self))
     }
 
-    /// Writes the heads of the changes in `entries` (after the append returned: the entries are
-    /// durable, the journal's lock is free). Not for a payment's first entry (its `request`): a
-    /// payment with no head whose record is the request it was registered as is taken to be at its
-    /// first entry (any later change writes a head). Best effort, not synced: a head that cannot be
-    /// written, or is lost to a power loss, is older than the journal or missing, and a stage then
-    /// reads the journal itself.
-    package func writeHeads(_ entries: [JournalEntry]) {
-        for e in entries {
-            guard let t = e.transition, t.from != nil else { continue }
-            writeHead(Head(seq: e.seq, state: t.to, evidence: e.evidence), shop: e.shop, payment: e.payment)
-        }
+    /// Writes the head of `entry`'s payment (best effort: a head that cannot be written is missing,
+    /// and a stage then reads the journal itself).
+    func writeHead(_ entry: JournalEntry) {
+        guard let t = entry.transition else { return }
+        writeHead(Head(seq: entry.seq, state: t.to, evidence: entry.evidence), shop: entry.shop, payment: entry.payment)
     }
 
-    /// Writes one head in place (one small write: a reader that meets it empty or torn reads the
-    /// journal instead).
     package func writeHead(_ head: Head, shop: String, payment: String) {
         let path = layout.journalHead(shop: shop, payment: payment)
+        let tmp = path + ".tmp"
         func write() -> Bool {
-            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o640)
+            let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o640)
             guard fd >= 0 else { return false }
-            defer { close(fd) }
-            return (try? FileIO.writeAll(fd: fd, Data(head.text.utf8), path: path)) != nil
+            let ok = (try? FileIO.writeAll(fd: fd, Data(head.text.utf8), path: tmp)) != nil
+            close(fd)
+            return ok && rename(tmp, path) == 0
         }
         if !write() {
             try? layout.makeDirectories(FileIO.parentDirectory(path))
-            _ = write()
+            if !write() { unlink(tmp) }
         }
     }
 

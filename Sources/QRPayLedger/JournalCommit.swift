@@ -7,10 +7,9 @@ import QRPaySpool
 
 extension Journal: CommitLog {
     package func append(committing entries: [TransitionRequest]) throws -> (() -> Void)? {
-        let appended = try append(entries, announcing: true)
-        writeHeads(appended.completion.adoptedEntries + appended.entries)  // the lock is free again
-        guard !appended.completion.isEmpty else { return nil }
-        return { self.finished(appended.completion) }
+        let completion = try append(entries, announcing: true).completion
+        guard !completion.isEmpty else { return nil }
+        return { self.finished(completion) }
     }
 }
 

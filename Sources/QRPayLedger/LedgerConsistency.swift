@@ -84,11 +84,6 @@ extension PaymentStore {
         let candidates = PaymentEvidence.candidates(record)
         if let head = journal.head(shop: shop, payment: payment) {
             if head.state == record.state && candidates.contains(head.evidence) { return nil }
-        } else if record.state == .request && record.history.count == 1
-                    && FileIO.exists(layout.journalHead(shop: shop, payment: payment)) == false {
-            // No head: the payment has had no change since its registration (every later change
-            // writes one), and its record is that registration.
-            return nil
         }
         guard let last = record.history.last else { throw LedgerMismatch.record(record) }
         let since = Timestamp.day(min(last.at, now).addingTimeInterval(-86_400))
