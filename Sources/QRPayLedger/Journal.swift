@@ -281,9 +281,6 @@ package final class Journal: Sendable {
             guard fsync(fd) == 0 else { throw QRPayError.io("fsync the journal", path: file, errno: errno) }
             if created { try FileIO.fsyncDirectory(directory) }
         }
-        // The heads, after the entries are durable (never ahead of the journal; not synced: a head
-        // lost to a power loss is older than the journal, and a record then checks the journal itself).
-        for e in entries where e.transition != nil { writeHead(e) }
         return (entries, Completion(intent: intent, adopted: adopted))
     }
 
@@ -549,69 +546,6 @@ package final class Journal: Sendable {
             }
         }
         return out
-    }
-
-    // MARK: heads
-
-    /// A payment's latest change as the heads index has it.
-    package struct Head: Equatable, Sendable {
-        package let seq: Int64
-        package let state: PaymentState
-        package let evidence: String
-        var text: String { "\(seq) \(state.rawValue) \(evidence)\n" }
-        package init(seq: Int64, state: PaymentState, evidence: String) { self.seq = seq; self.state = state; self.evidence = evidence }
-        init?(_ text: String) {
-            let parts = text.split(separator: " ")
-            guard parts.count == 3, let seq = Int64(parts[0]), let state = PaymentState(rawValue: String(parts[1])) else { return nil }
-            self.init(seq: seq, state: state, evidence: String(parts[2].trimmingCharacters(in: .whitespacesAndNewlines)))
-        }
-    }
-
-    /// The head of (shop, payment), or nil (none written: a payment journaled before heads were, or
-    /// a head lost to a power loss).
-    package func head(shop: String, payment: String) -> Head? {
-        guard let data = try? FileIO.readIfExists(layout.journalHead(shop: shop, payment: payment), maxBytes: 512) else { return nil }
-        return Head(String(decoding: data, as: UTF8.self))
-    }
-
-    /// Writes the head of `entry`'s payment (best effort: a head that cannot be written is missing,
-    /// and a stage then reads the journal itself).
-    func writeHead(_ entry: JournalEntry) {
-        guard let t = entry.transition else { return }
-        writeHead(Head(seq: entry.seq, state: t.to, evidence: entry.evidence), shop: entry.shop, payment: entry.payment)
-    }
-
-    package func writeHead(_ head: Head, shop: String, payment: String) {
-        let path = layout.journalHead(shop: shop, payment: payment)
-        let tmp = path + ".tmp"
-        func write() -> Bool {
-            let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o640)
-            guard fd >= 0 else { return false }
-            let ok = (try? FileIO.writeAll(fd: fd, Data(head.text.utf8), path: tmp)) != nil
-            close(fd)
-            return ok && rename(tmp, path) == 0
-        }
-        if !write() {
-            try? layout.makeDirectories(FileIO.parentDirectory(path))
-            if !write() { unlink(tmp) }
-        }
-    }
-
-    /// The latest change of (shop, payment) in the files of `day` and after: one read of them (the
-    /// rare path: a record whose head is missing or disagrees).
-    package func latest(shop: String, payment: String, since day: String) -> JournalEntry? {
-        var last: JournalEntry?
-        guard let files = try? files() else { return nil }
-        let needle = Data("\"payment\":\"\(payment)\"".utf8)
-        for file in files where (file as NSString).lastPathComponent >= day + ".jsonl" {
-            guard let reader = try? LineReader(path: file) else { continue }
-            while let line = try? reader.next() {
-                guard line.range(of: needle) != nil, let entry = try? JournalEntry(line: line), entry.kind == nil,
-                      entry.shop == shop, entry.payment == payment else { continue }
-                last = entry
-            }
-        }
-        return last
     }
 
     /// Every entry, oldest first, streaming file by file.

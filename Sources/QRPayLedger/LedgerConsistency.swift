@@ -70,40 +70,7 @@ extension PaymentStore {
     }
 }
 
-extension PaymentStore {
-    /// Before a stage changes a payment, its record must be the journal's latest change of it: the
-    /// head (pg/journal/heads/) names it (one small read); a head missing or disagreeing is checked
-    /// against the journal itself, read back to the record's last change (and rewritten when the
-    /// journal agrees with the record). A record the journal has moved on from, or never held
-    /// (edited by hand back to an open state), is refused with the transient `ledger.mismatch`.
-    /// The change about to be made (`next`, `evidence`) may itself be the journal's latest (the
-    /// record one change behind: a rerun whose intent a power loss took, an old copy of the record
-    /// put back): then that entry is returned, and the change is not journaled again.
-    package func requireLatest(_ record: PaymentRecord, next: PaymentState, evidence: String, now: Date) throws -> JournalEntry? {
-        let shop = record.info.shop, payment = record.info.payment
-        let candidates = PaymentEvidence.candidates(record)
-        if let head = journal.head(shop: shop, payment: payment) {
-            if head.state == record.state && candidates.contains(head.evidence) { return nil }
-        }
-        guard let last = record.history.last else { throw LedgerMismatch.record(record) }
-        let since = Timestamp.day(min(last.at, now).addingTimeInterval(-86_400))
-        guard let latest = journal.latest(shop: shop, payment: payment, since: since), let t = latest.transition else {
-            throw LedgerMismatch.record(record)
-        }
-        let isRecord = t.to == record.state && candidates.contains(latest.evidence)
-        let isThisChange = t.to == next && t.from == record.state && latest.evidence == evidence
-        guard isRecord || isThisChange else { throw LedgerMismatch.behind(record, latest: latest) }
-        journal.writeHead(Journal.Head(seq: latest.seq, state: t.to, evidence: latest.evidence), shop: shop, payment: payment)
-        return isRecord ? nil : latest
-    }
-}
-
 package enum LedgerMismatch {
-    /// The record is not the journal's latest change of its payment (an old copy put back, an edit).
-    package static func behind(_ record: PaymentRecord, latest: JournalEntry) -> QRPayError {
-        QRPayError(.ledgerMismatch, "the record of \(record.info.shop)/\(record.info.payment) says \(record.state.rawValue), but the journal's latest change of it is to \(latest.transition?.to.rawValue ?? "?") (seq \(latest.seq)): nothing is changed from the record (qrpay-spool check names the difference; restore the record)")
-    }
-
     package static func record(_ record: PaymentRecord) -> QRPayError {
         QRPayError(.ledgerMismatch, "the record of \(record.info.shop)/\(record.info.payment) says \(record.state.rawValue), but the journal does not hold that change: nothing is indexed from it (qrpay-spool check names the difference; restore the record)")
     }

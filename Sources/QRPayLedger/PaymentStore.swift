@@ -97,27 +97,15 @@ package struct PaymentStore: Sendable {
             throw QRPayError(.paymentState, "payment \(record.info.shop)/\(record.info.payment) is \(record.state.rawValue); it cannot become \(next.rawValue)")
         }
         let hash = evidenceHash ?? PaymentStore.evidenceHash(evidence)
-        let announced = try requireFinished(shop: record.info.shop, payment: record.info.payment, to: next, evidence: hash)
-        // The record acted on must be the journal's latest change of the payment (a record staged in
-        // this commit is this commit's own change, journaled at its flush; a change an intent
-        // announces is a rerun's, adopted by the journal's append). When the journal's latest is
-        // this very change (a rerun whose intent was lost, an old copy of the record put back), it is
-        // not journaled again: the record and its indexes are made what the journal says.
-        var journaled: JournalEntry?
-        if !announced && !isStaged(shop: record.info.shop, payment: record.info.payment, in: commit) {
-            journaled = try requireLatest(record, next: next, evidence: hash, now: commit.context.now())
-        }
-        let at = journaled?.at ?? at
+        try requireFinished(shop: record.info.shop, payment: record.info.payment, to: next, evidence: hash)
         let path = recordPath(shop: record.info.shop, payment: record.info.payment)
         try commit.claim(key: path)
         var updated = record
         updated.state = next
         if let user { updated.user = user }
         updated.history.append(HistoryEntry(state: next, at: at, evidence: evidence))
-        if journaled == nil {
-            commit.journal(journal, TransitionRequest(shop: record.info.shop, payment: record.info.payment, from: record.state,
-                                                      to: next, evidenceHash: hash, at: at))
-        }
+        commit.journal(journal, TransitionRequest(shop: record.info.shop, payment: record.info.payment, from: record.state,
+                                                  to: next, evidenceHash: hash, at: at))
         try writeMarker(updated, commit: commit)
         try writeDueEntry(updated, commit: commit)
         if next == .finish { try writeUnpaidEntry(updated, commit: commit) }
@@ -133,12 +121,9 @@ package struct PaymentStore: Sendable {
     /// another change of it that its stage has not finished (killed or failed after the journal
     /// append): the rerun of that stage finishes it first, with its outputs, and only then does
     /// anything else happen to the payment. The very change announced (the rerun) goes through.
-    /// Returns whether an intent announces this very change.
-    @discardableResult
-    package func requireFinished(shop: String, payment: String, to: PaymentState, evidence: String) throws -> Bool {
+    package func requireFinished(shop: String, payment: String, to: PaymentState, evidence: String) throws {
         let unfinished = journal.unfinishedChanges(shop: shop, payment: payment)
-        if unfinished.isEmpty { return false }
-        if unfinished.contains(Journal.UnfinishedChange(to: to.rawValue, evidence: evidence)) { return true }
+        guard !unfinished.isEmpty, !unfinished.contains(Journal.UnfinishedChange(to: to.rawValue, evidence: evidence)) else { return }
         let stage = unfinished.map { PaymentStore.stage(making: $0.to) }.joined(separator: ", ")
         throw QRPayError(.ledgerUnfinished, "payment \(shop)/\(payment) has a change to \(unfinished.map(\.to).joined(separator: ", ")) that the journal holds and its stage has not finished (\(layout.relative(layout.journalIntentsDirectory))): the change to \(to.rawValue) waits until \(stage) reruns and finishes it")
     }

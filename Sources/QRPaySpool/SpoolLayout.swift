@@ -184,12 +184,6 @@ package struct SpoolLayout: Sendable {
     /// crash or a failed commit leaves one; the rerun then journals nothing twice).
     package var journalIntentsDirectory: String { journalDirectory + "/intents" }
     package func journalIntent(name: String) -> String { journalIntentsDirectory + "/" + name + ".json" }
-    /// Heads: each payment's latest journal change (`SEQ STATE EVIDENCE`), written by the journal's
-    /// append: what a stage checks a record against before it changes the payment.
-    package var journalHeadsDirectory: String { journalDirectory + "/heads" }
-    package func journalHead(shop: String, payment: String) -> String {
-        journalHeadsDirectory + "/" + shop + "/" + SpoolLayout.bucket(payment) + "/" + payment
-    }
     package var dueDirectory: String { pgDirectory + "/due" }
     /// The newest CRL the PG has seen (number, thisUpdate): an older one is a rollback.
     package var crlState: String { pgDirectory + "/crl-state.json" }
@@ -463,10 +457,6 @@ extension SpoolLayout {
         LayoutEntry("pg/journal", .directory, .pg, .pg, 0o750, writer: "PG stages (flock on `.lock`)", reader: "`qrpay-spool check`, auditors"),
         LayoutEntry("pg/journal/{day}.jsonl", .file, .pg, .pg, 0o640, writer: "PG stages", reader: "`qrpay-spool check`, auditors (the ledger of record: hash-chained, append-only; every other file of pg/ is derived from it and the documents it names)"),
         LayoutEntry("pg/journal/intents", .directory, .pg, .pg, 0o750, writer: "PG stages (a journal append until its records are in place)", reader: "PG stages"),
-        LayoutEntry("pg/journal/heads", .directory, .pg, .pg, 0o750, writer: "PG stages (the journal's append)", reader: "PG stages"),
-        LayoutEntry("pg/journal/heads/{shop}", .directory, .pg, .pg, 0o750, writer: "PG stages", reader: "PG stages"),
-        LayoutEntry("pg/journal/heads/{shop}/{xx}", .directory, .pg, .pg, 0o750, writer: "PG stages", reader: "PG stages (XX: first hex byte of SHA-256(PAYMENT))"),
-        LayoutEntry("pg/journal/heads/{shop}/{xx}/{payment}", .file, .pg, .pg, 0o640, writer: "PG stages (after each append, under the journal's lock)", reader: "PG stages (an index: the payment's latest journal change, `SEQ STATE EVIDENCE`; a record that disagrees is checked against the journal itself)"),
         LayoutEntry("pg/journal/intents/{name}.json", .file, .pg, .pg, 0o640, writer: "PG stages", reader: "PG stages (a rerun after a crash or a failed commit)"),
         LayoutEntry("pg/journal/checkpoints", .directory, .pg, .pg, 0o750, writer: "`qrpay-spool checkpoint`", reader: "`qrpay-spool check`"),
         LayoutEntry("pg/journal/checkpoints/{day}-{seq}.jws", .file, .pg, .pg, 0o640, writer: "`qrpay-spool checkpoint`", reader: "`qrpay-spool check`"),

@@ -66,8 +66,6 @@ package struct JournalFinal: Sendable {
     package let state: PaymentState
     package let at: Date
     package let evidence: String
-    /// The entry's sequence number (0 where not known).
-    package var seq: Int64 = 0
 }
 
 /// The head of the journal: the last entry and the day of the file it is in.
@@ -104,7 +102,7 @@ package struct JournalAudit {
         self.report = report
     }
 
-    private struct Last { var from: PaymentState?; var to: PaymentState; var evidence: String; var at: Date; var seq: Int64 = 0 }
+    private struct Last { var from: PaymentState?; var to: PaymentState; var evidence: String; var at: Date }
 
     /// Loads and verifies every checkpoint (signature by the PG, file name); returns them by seq.
     mutating func loadCheckpoints() -> [Int64: [(path: String, checkpoint: Checkpoint)]] {
@@ -203,7 +201,7 @@ package struct JournalAudit {
                     } else if let from {
                         report("journal.sequence", at, "payment \(key) first appears moving from \(from.rawValue), not as a new payment")
                     }
-                    last[key] = Last(from: from, to: to, evidence: entry.evidence, at: entry.at, seq: entry.seq)
+                    last[key] = Last(from: from, to: to, evidence: entry.evidence, at: entry.at)
                 }
                 prevHash = entry.hash
                 prevSeq = entry.seq
@@ -225,7 +223,7 @@ package struct JournalAudit {
                 report("checkpoint.behind", dir, "the newest checkpoint signs seq \(signedUpTo); the entries after it began with seq \(first.seq) at \(Timestamp.format(first.at)), over \(hours) h ago, and no checkpoint signs them: is the daily `qrpay-spool checkpoint` running?")
             }
         }
-        if replay { finalStates = last.mapValues { JournalFinal(state: $0.to, at: $0.at, evidence: $0.evidence, seq: $0.seq) } }
+        if replay { finalStates = last.mapValues { JournalFinal(state: $0.to, at: $0.at, evidence: $0.evidence) } }
     }
 }
 

@@ -35,7 +35,6 @@
 //   cert.expired           a certificate (the CA's, the PG's, a shop's or user's in ca/certs/) has expired
 //   queue.foreign          a foreign name waiting in a queue's new/ (no stage will take it)
 //   queue.deferred         a file deferred for longer than --max-deferred (default 1h): a fault that lasts
-//   journal.head           a head (pg/journal/heads/) that is not the journal's latest change (--repair rewrites it)
 //   due.extra              a due entry that is not its payment's (--repair removes it)
 //   unpaid.missing         a finished, unpaid payment missing from the unpaid index (pg/unpaid): payout would
 //                          never pay it (--repair adds it)
@@ -170,7 +169,6 @@ package final class SpoolCheck {
             try check.checkMarkers()
             try check.checkUnpaidIndex()
             try check.checkDueIndex()
-            try check.checkHeads()
             try check.checkPayouts(journalPayouts: audit.payouts)
             try check.checkTemporaryFiles()
             try check.checkQueues()
@@ -292,37 +290,6 @@ package final class SpoolCheck {
                 addMarkerFinding("unpaid.missing", path.relative(to: root),
                                  "payment \(key) is finished and not paid out but is not in the unpaid index: qrpay-payout would never pay it",
                                  key: key) { try self.reindex(record) }
-            }
-        }
-    }
-
-    /// Heads (pg/journal/heads/) that are not the journal's latest change of their payment: a stage
-    /// then reads the journal itself (a head is only a shortcut), but one made to agree with an
-    /// edited record would let the record through; `--repair` writes it from the journal.
-    func checkHeads() throws {
-        let base = layout.journalHeadsDirectory
-        guard FileIO.isDirectory(base) else { return }
-        for shop in try FileIO.listDirectory(base).sorted() where !shop.hasPrefix(".") {
-            for bucket in ((try? FileIO.listDirectory(base + "/" + shop)) ?? []).sorted() where !bucket.hasPrefix(".") {
-                let dir = base + "/" + shop + "/" + bucket
-                for payment in ((try? FileIO.listDirectory(dir)) ?? []).sorted() where !payment.hasPrefix(".") && !payment.hasSuffix(".tmp") {
-                    let key = shop + "/" + payment
-                    let path = dir + "/" + payment
-                    let head = store.journal.head(shop: shop, payment: payment)
-                    guard let final = journalFinals[key] else {
-                        add("journal.head", path.relative(to: root), "a head for payment \(key), which the journal does not have", repairable: true) {
-                            try FileIO.remove(path)
-                        }
-                        continue
-                    }
-                    if let head, head.state == final.state, head.evidence == final.evidence { continue }
-                    if isRecent(path) || isRecent(final.at) { continue }
-                    add("journal.head", path.relative(to: root),
-                        "the head of \(key) says \(head.map { $0.state.rawValue } ?? "nothing readable"), the journal's latest change is to \(final.state.rawValue) (seq \(final.seq))",
-                        repairable: true) {
-                        self.store.journal.writeHead(Journal.Head(seq: final.seq, state: final.state, evidence: final.evidence), shop: shop, payment: payment)
-                    }
-                }
             }
         }
     }

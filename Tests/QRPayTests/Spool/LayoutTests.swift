@@ -48,7 +48,6 @@ import Testing
             layout.accountPath(shop: "1001"), layout.debtorPath(currency: "EUR"), layout.payoutRecordPath(payout: "PO20261128EUR0123456789"),
             layout.paidPath(info: info), layout.bankRecordPath(hash: "0123456789abcdef0123456789abcdef"),
             layout.unpaidPath(info: info), layout.preparedPayoutPath(payout: "PO20261128EUR0123456789"),
-            layout.journalHead(shop: "1001", payment: "P1"),
         ]
         for path in files {
             let found = SpoolLayout.entry(matching: layout.relative(path))
@@ -62,8 +61,7 @@ import Testing
             FileIO.parentDirectory(layout.listPath(token: "AbCdEf")), layout.journalDirectory, layout.checkpointsDirectory,
             layout.accountsDirectory, layout.debtorDirectory, layout.payoutRecordsDirectory, layout.paidDirectory,
             layout.paidDirectory(day: "2026-11-28"), layout.bankRecordsDirectory, layout.unpaidDirectory,
-            layout.unpaidDirectory(day: "2026-11-28"), layout.preparedPayoutsDirectory, layout.journalHeadsDirectory,
-            FileIO.parentDirectory(layout.journalHead(shop: "1001", payment: "P1")),
+            layout.unpaidDirectory(day: "2026-11-28"), layout.preparedPayoutsDirectory,
             layout.reportsDirectory, layout.runDirectory, layout.shopsDirectory, layout.shopDirectory("1001"), layout.qrDirectory(shop: "1001"),
             layout.usersDirectory, layout.userDirectory("u1"), layout.reviewsDirectory(user: "u1"), layout.userRunDirectory(user: "u1"),
         ]
